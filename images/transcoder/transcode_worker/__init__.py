@@ -1,0 +1,1 @@
+"""hlsforge's transcoder worker: probes a source and encodes HLS renditions with FFmpeg."""

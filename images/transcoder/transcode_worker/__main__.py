@@ -1,0 +1,3 @@
+from transcode_worker.cli import main
+
+raise SystemExit(main())

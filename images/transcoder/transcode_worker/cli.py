@@ -1,0 +1,158 @@
+"""`hlsforge-worker`: the command line of the transcoder image.
+
+stdout carries one JSON object per line: progress events, then one `done` or `error` event,
+which is also written to the termination-message path for the operator to read.
+"""
+
+import argparse
+import json
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from videotranscode import DEFAULT_LADDER, RenditionSpec
+
+from transcode_worker import commands
+from transcode_worker.encode import Packaging
+from transcode_worker.errors import WorkerError
+from transcode_worker.progress import emit
+from transcode_worker.settings import WorkerSettings
+from transcode_worker.storage import location_of
+
+MAX_MESSAGE_CHARS = 1000  # Kubernetes keeps at most 4096 bytes of a termination message
+
+
+def parse_rendition_token(token: str) -> RenditionSpec:
+    """`720p` (a default rung) or `name:height:videoBitrate[:maxBitrate]`."""
+    defaults = {rung.name: rung for rung in DEFAULT_LADDER}
+    if ":" not in token:
+        if token not in defaults:
+            raise ValueError(f"unknown rendition {token!r}; the defaults are {', '.join(defaults)}")
+        return defaults[token]
+    name, height, bitrate, *peak = token.split(":")
+    return RenditionSpec.model_validate(
+        {"name": name, "height": height, "videoBitrate": bitrate, "maxBitrate": peak[0] if peak else None}
+    )
+
+
+def _renditions(text: str) -> list[RenditionSpec]:
+    try:
+        return [parse_rendition_token(token.strip()) for token in text.split(",") if token.strip()]
+    except (ValueError, ValidationError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--termination-log", type=Path, help="where to write the final JSON result")
+    common.add_argument("--max-duration", type=float, help="reject longer sources (seconds)")
+
+    packaging = argparse.ArgumentParser(add_help=False)
+    packaging.add_argument("--segment-seconds", type=int, default=6)
+    packaging.add_argument("--gop-seconds", type=int, default=2)
+    packaging.add_argument("--segment-type", choices=["fmp4", "mpegts"], default="fmp4")
+
+    parser = argparse.ArgumentParser(prog="hlsforge-worker", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    source_help = "a local path, s3://bucket/key or an http(s) URL"
+    output_help = "a local directory or s3://bucket/prefix"
+
+    probe = sub.add_parser("probe", parents=[common], help="metadata and poster frame")
+    probe.add_argument("source", help=source_help)
+    probe.add_argument("output", nargs="?", help=f"where poster.jpg goes: {output_help}")
+
+    rendition = sub.add_parser("rendition", parents=[common, packaging], help="encode one rung")
+    rendition.add_argument("source", help=source_help)
+    rendition.add_argument("output", help=f"{output_help}; the rung goes under <output>/<name>/")
+    rendition.add_argument("--name", required=True)
+    rendition.add_argument("--height", type=int, required=True, help="short side in pixels")
+    rendition.add_argument("--video-bitrate", required=True, help="average, e.g. 3000k")
+    rendition.add_argument("--max-bitrate", help="VBR cap (default 1.5 × the average)")
+    rendition.add_argument("--audio-bitrate", default="128k")
+
+    ladder = sub.add_parser("ladder", parents=[common, packaging], help="whole ladder + master")
+    ladder.add_argument("source", help=source_help)
+    ladder.add_argument("output", help=output_help)
+    ladder.add_argument(
+        "--renditions",
+        type=_renditions,
+        default=list(DEFAULT_LADDER),
+        help="comma-separated default rung names or name:height:videoBitrate[:maxBitrate]",
+    )
+    return parser
+
+
+def _validated(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
+    """Turn the packaging and rung options into models, or stop with a usage error."""
+    try:
+        if args.command != "probe":
+            args.packaging = Packaging(args.segment_seconds, args.gop_seconds, args.segment_type)
+        if args.command == "rendition":
+            args.rung = RenditionSpec.model_validate(
+                {"name": args.name, "height": args.height, "videoBitrate": args.video_bitrate,
+                 "maxBitrate": args.max_bitrate, "audioBitrate": args.audio_bitrate}
+            )  # fmt: skip
+    except (ValueError, ValidationError) as exc:
+        parser.error(str(exc))
+    return args
+
+
+def _run(args: argparse.Namespace, settings: WorkerSettings) -> dict[str, Any]:
+    if args.command == "probe":
+        return commands.probe(args.source, args.output, settings)
+    if args.command == "rendition":
+        [result] = commands.encode(
+            args.source, args.output, [args.rung], args.packaging, settings, emit,
+            label=args.rung.name,
+        )  # fmt: skip
+        return result.model_dump(by_alias=True)
+    results = commands.encode(
+        args.source, args.output, args.renditions, args.packaging, settings, emit,
+        label="ladder", ladder=True,
+    )  # fmt: skip
+    return {
+        "renditions": [result.model_dump(by_alias=True) for result in results],
+        "masterKey": location_of(args.output, commands.MASTER),
+    }
+
+
+def _write_termination_log(path: Path, event: dict[str, Any]) -> None:
+    try:
+        path.write_text(json.dumps(event, separators=(",", ":")))
+    except OSError:
+        pass  # not in a pod, or no such path: the stdout line is enough
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = _validated(parser, parser.parse_args(argv))
+    overrides = {"max_duration_seconds": args.max_duration, "termination_log": args.termination_log}
+    settings = WorkerSettings(**{k: v for k, v in overrides.items() if v is not None})
+    try:
+        event: dict[str, Any] = {"event": "done", "command": args.command, "result": _run(args, settings)}
+        exit_code = 0
+    except WorkerError as exc:
+        exit_code = exc.exit_code
+        event = _error_event(args.command, exc.reason, str(exc), exit_code)
+    except Exception as exc:  # the last line of defence: a readable error line, exit 1
+        traceback.print_exc()
+        exit_code = 1
+        event = _error_event(args.command, "Error", f"unexpected failure: {exc}", exit_code)
+    if exit_code:
+        print(f"hlsforge-worker: {event['message']}", file=sys.stderr)
+    emit(event)
+    _write_termination_log(settings.termination_log, event)
+    return exit_code
+
+
+def _error_event(command: str, reason: str, message: str, exit_code: int) -> dict[str, Any]:
+    return {
+        "event": "error",
+        "command": command,
+        "reason": reason,
+        "exitCode": exit_code,
+        "message": message[:MAX_MESSAGE_CHARS],
+    }

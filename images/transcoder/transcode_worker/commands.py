@@ -1,0 +1,116 @@
+"""The worker's jobs: probe a source, encode rungs, build a whole ladder."""
+
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from videotranscode import RenditionResult, RenditionSpec, build_master_playlist, select_ladder
+
+from transcode_worker import ffmpeg
+from transcode_worker.encode import Packaging, build_encode_args, output_frame_rate
+from transcode_worker.errors import BadInputError
+from transcode_worker.measure import measure_rendition
+from transcode_worker.probe import ProbedSource, probe_source, write_poster
+from transcode_worker.progress import ProgressTracker
+from transcode_worker.settings import WorkerSettings
+from transcode_worker.storage import fetch_source, location_of, publish
+
+Emit = Callable[[dict[str, Any]], None]
+POSTER = "poster.jpg"
+MASTER = "master.m3u8"
+
+
+@contextmanager
+def _workspace(settings: WorkerSettings) -> Iterator[Path]:
+    """A scratch directory that is gone afterwards, whatever happens."""
+    settings.scratch_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=settings.scratch_dir, prefix="hlsforge-") as work:
+        yield Path(work)
+
+
+def _probe(source: str, work: Path, settings: WorkerSettings) -> ProbedSource:
+    return probe_source(
+        fetch_source(source, work, settings),
+        min_duration=settings.min_duration_seconds,
+        max_duration=settings.max_duration_seconds,
+    )
+
+
+def probe(source: str, output: str | None, settings: WorkerSettings) -> dict[str, Any]:
+    """Source metadata, plus `<output>/poster.jpg` when an output is given."""
+    with _workspace(settings) as work:
+        probed = _probe(source, work, settings)
+        result: dict[str, Any] = {"source": probed.info.model_dump(by_alias=True)}
+        if output is not None:
+            staging = work / "out"
+            staging.mkdir()
+            write_poster(probed, staging / POSTER)
+            publish(staging, [POSTER], output, settings)
+            result["posterKey"] = location_of(output, POSTER)
+        return result
+
+
+def _check_complete(results: Sequence[RenditionResult], source_seconds: float) -> None:
+    shortest = min(result.duration_seconds for result in results)
+    if shortest < source_seconds * 0.9 - 0.5:
+        raise BadInputError(
+            f"the video is corrupt: only {shortest:g} of its {source_seconds:g} s could be decoded"
+        )
+
+
+def encode(
+    source: str,
+    output: str,
+    rungs: Sequence[RenditionSpec],
+    packaging: Packaging,
+    settings: WorkerSettings,
+    emit: Emit,
+    *,
+    label: str,
+    ladder: bool = False,
+) -> list[RenditionResult]:
+    """Encode `rungs` from one decode of the source and store them under `output`.
+
+    With `ladder`, rungs taller than the source are dropped first, and the master
+    playlist and poster are written too.
+    """
+    with _workspace(settings) as work:
+        probed = _probe(source, work, settings)
+        video = probed.info.video
+        if ladder:
+            rungs = select_ladder(list(rungs), min(video.width, video.height))
+        staging = work / "out"
+        for rung in rungs:
+            (staging / rung.name).mkdir(parents=True)
+
+        tracker = ProgressTracker(label, probed.info.duration_seconds)
+
+        def on_line(line: str) -> None:
+            if (event := tracker.feed(line)) is not None:
+                emit(event)
+
+        args = build_encode_args(probed, rungs, packaging, staging, settings.x264_preset)
+        ffmpeg.run_with_progress(args, on_line, work / "ffmpeg.log")
+
+        frame_rate = float(output_frame_rate(Fraction(video.frame_rate)))
+        results = [
+            measure_rendition(
+                staging / rung.name,
+                name=rung.name,
+                frame_rate=frame_rate,
+                playlist_key=location_of(output, f"{rung.name}/index.m3u8"),
+            )
+            for rung in rungs
+        ]
+        _check_complete(results, probed.info.duration_seconds)
+        names = [rung.name for rung in rungs]
+        if ladder:
+            (staging / MASTER).write_text(build_master_playlist(results))
+            write_poster(probed, staging / POSTER)
+            names += [POSTER, MASTER]
+        publish(staging, names, output, settings)
+        emit(tracker.finish())
+        return results

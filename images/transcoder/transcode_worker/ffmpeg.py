@@ -1,0 +1,80 @@
+"""Running FFmpeg and ffprobe, and turning their failures into worker errors."""
+
+import json
+import subprocess
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from transcode_worker.errors import BadInputError, WorkerError
+
+# FFmpeg messages that mean the input is broken rather than the machine or FFmpeg.
+_BAD_INPUT_MARKERS = (
+    "Invalid data found when processing input",
+    "moov atom not found",
+    "partial file",
+    "Decoder (codec",
+    "does not contain any stream",
+    "Invalid NAL unit size",
+    "Error splitting the input into NAL units",
+)
+
+
+def last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "no message"
+
+
+def looks_like_bad_input(stderr: str) -> bool:
+    return any(marker in stderr for marker in _BAD_INPUT_MARKERS)
+
+
+def _run(cmd: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, check=False)
+    except FileNotFoundError as exc:
+        raise WorkerError(f"{cmd[0]} is not installed") from exc
+
+
+def ffprobe(source: Path) -> dict[str, Any]:
+    """ffprobe's format and streams as JSON; an unreadable file is bad input."""
+    result = _run(
+        ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
+         str(source)]
+    )
+    if result.returncode != 0:
+        raise BadInputError(
+            f"the file is not a video FFmpeg can read ({last_line(result.stderr)})"
+        )
+    data: dict[str, Any] = json.loads(result.stdout or "{}")
+    return data
+
+
+def ffmpeg(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    """One short FFmpeg run (poster frames, checks); output in `.stdout`/`.stderr`."""
+    return _run(["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", *args])
+
+
+def run_with_progress(
+    args: Sequence[str], on_line: Callable[[str], None], stderr_path: Path
+) -> None:
+    """A long FFmpeg run with `-progress pipe:1`; each stdout line goes to `on_line`."""
+    cmd = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-nostats",
+           "-progress", "pipe:1", *args]
+    try:
+        with stderr_path.open("w") as stderr, subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=stderr, text=True
+        ) as process:
+            assert process.stdout is not None
+            for line in process.stdout:
+                on_line(line)
+    except FileNotFoundError as exc:
+        raise WorkerError("ffmpeg is not installed") from exc
+    if process.returncode == 0:
+        return
+    stderr_text = stderr_path.read_text(errors="replace")
+    if process.returncode < 0:
+        raise WorkerError(f"FFmpeg was killed by signal {-process.returncode} (out of memory?)")
+    if looks_like_bad_input(stderr_text):
+        raise BadInputError(f"the video is corrupt or truncated ({last_line(stderr_text)})")
+    raise WorkerError(f"FFmpeg failed ({last_line(stderr_text)})")

@@ -1,0 +1,168 @@
+"""Probing a source: metadata, sanity checks and the poster frame."""
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from videotranscode import AudioStreamInfo, SourceInfo, VideoStreamInfo
+
+from transcode_worker.errors import BadInputError
+from transcode_worker.ffmpeg import ffmpeg, ffprobe, last_line
+
+# Demuxers that read single pictures rather than video.
+_IMAGE_FORMATS = ("image2", "_pipe", "gif", "webp")
+POSTER_LONG_SIDE = 640
+POSTER_AT = 0.10  # fraction of the duration
+POSTER_SCAN_SECONDS = 10  # how far past that point to look for a frame that is not black
+
+
+def _rational(text: str | None) -> Fraction:
+    try:
+        value = Fraction(text or "0")
+    except (ValueError, ZeroDivisionError):
+        return Fraction(0)
+    return value if value > 0 else Fraction(0)
+
+
+def _rotation(stream: dict[str, Any]) -> int:
+    for side_data in stream.get("side_data_list", []):
+        if "rotation" in side_data:
+            return round(float(side_data["rotation"])) % 360
+    return round(float(stream.get("tags", {}).get("rotate", 0))) % 360
+
+
+def _first_stream(streams: list[dict[str, Any]], codec_type: str) -> dict[str, Any] | None:
+    for stream in streams:
+        # Cover art in audio files shows up as a one-picture "video" stream.
+        if stream.get("codec_type") == codec_type and not stream.get(
+            "disposition", {}
+        ).get("attached_pic"):
+            return stream
+    return None
+
+
+def video_stream_index(probe: dict[str, Any]) -> int | None:
+    stream = _first_stream(probe.get("streams", []), "video")
+    return None if stream is None else int(stream["index"])
+
+
+def audio_stream_index(probe: dict[str, Any]) -> int | None:
+    stream = _first_stream(probe.get("streams", []), "audio")
+    return None if stream is None else int(stream["index"])
+
+
+def parse_probe(probe: dict[str, Any]) -> SourceInfo:
+    """ffprobe JSON → SourceInfo; raises BadInputError for what is not a usable video."""
+    fmt = probe.get("format", {})
+    container = str(fmt.get("format_name", "unknown"))
+    video = _first_stream(probe.get("streams", []), "video")
+    if video is None:
+        raise BadInputError("the file has no video stream (audio only, or not a video)")
+    if any(marker in container for marker in _IMAGE_FORMATS):
+        raise BadInputError(f"the file is a still image ({container}), not a video")
+    if not video.get("codec_name") or not video.get("width") or not video.get("height"):
+        raise BadInputError("the video stream uses a codec FFmpeg cannot decode")
+
+    rotation = _rotation(video)
+    sar = _rational(video.get("sample_aspect_ratio")) or Fraction(1)
+    width = round(int(video["width"]) * sar)
+    height = int(video["height"])
+    if rotation in (90, 270):
+        width, height = height, width
+    frame_rate = _rational(video.get("avg_frame_rate")) or _rational(video.get("r_frame_rate"))
+    if not frame_rate:
+        raise BadInputError("the video stream has no frame rate")
+    duration = float(fmt.get("duration") or video.get("duration") or 0)
+
+    audio = _first_stream(probe.get("streams", []), "audio")
+    return SourceInfo(
+        duration_seconds=round(duration, 3),
+        container=container,
+        size_bytes=int(fmt.get("size", 0)),
+        video=VideoStreamInfo(
+            codec=str(video["codec_name"]),
+            width=width,
+            height=height,
+            fps=round(float(frame_rate), 3),
+            frame_rate=f"{frame_rate.numerator}/{frame_rate.denominator}",
+            pixel_format=str(video.get("pix_fmt", "unknown")),
+            rotation=rotation,
+        ),
+        audio=None
+        if audio is None
+        else AudioStreamInfo(
+            codec=str(audio.get("codec_name", "unknown")),
+            channels=int(audio.get("channels", 0)),
+            sample_rate=int(audio.get("sample_rate", 0)),
+        ),
+    )
+
+
+def check_duration(info: SourceInfo, *, minimum: float, maximum: float) -> None:
+    seconds = info.duration_seconds
+    if seconds < minimum:
+        raise BadInputError(f"the video is too short ({seconds:g} s; at least {minimum:g} s)")
+    if seconds > maximum:
+        raise BadInputError(f"the video is too long ({seconds:g} s; at most {maximum:g} s)")
+
+
+def check_decodes_to_the_end(source: Path, info: SourceInfo, video_index: int) -> None:
+    """Decode one frame near the end: a file cut short fails here, before any encoding."""
+    near_end = max(0.0, info.duration_seconds - 1.0)
+    result = ffmpeg(
+        ["-ss", f"{near_end:.3f}", "-i", str(source), "-map", f"0:{video_index}",
+         "-frames:v", "1", "-f", "framemd5", "-"]
+    )
+    decoded = any(line and not line.startswith("#") for line in result.stdout.splitlines())
+    if not decoded:
+        raise BadInputError(
+            f"the video is truncated or corrupt: nothing decodes near its end "
+            f"({last_line(result.stderr)})"
+        )
+
+
+@dataclass(frozen=True)
+class ProbedSource:
+    path: Path
+    info: SourceInfo
+    video_index: int
+    audio_index: int | None
+
+
+def poster_size(width: int, height: int, long_side: int = POSTER_LONG_SIDE) -> tuple[int, int]:
+    """Even dimensions with the long side at most `long_side`, never upscaled."""
+    scale = min(1.0, long_side / max(width, height))
+    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
+
+
+def write_poster(source: ProbedSource, target: Path) -> None:
+    """A JPEG at 10 % of the duration, skipping black frames for up to 10 s when it can."""
+    info = source.info
+    width, height = poster_size(info.video.width, info.video.height)
+    scale = f"scale={width}:{height},setsar=1"
+    not_black = (
+        "blackframe=amount=0:threshold=32,"
+        "metadata=mode=select:key=lavfi.blackframe.pblack:value=90:function=less"
+    )
+    start = ["-ss", f"{info.duration_seconds * POSTER_AT:.3f}", "-i", str(source.path),
+             "-map", f"0:{source.video_index}"]
+    end = ["-frames:v", "1", "-q:v", "3", "-y", str(target)]
+    ffmpeg([*start, "-t", str(POSTER_SCAN_SECONDS), "-vf", f"{not_black},{scale}", *end])
+    if not target.exists():  # every frame in the window is black: take the first anyway
+        result = ffmpeg([*start, "-vf", scale, *end])
+        if not target.exists():
+            raise BadInputError(f"no frame could be decoded for the poster ({last_line(result.stderr)})")
+
+
+def probe_source(source: Path, *, min_duration: float, max_duration: float) -> ProbedSource:
+    """Everything a transcode needs to know about the source, or BadInputError."""
+    if source.stat().st_size == 0:
+        raise BadInputError("the file is empty (0 bytes)")
+    raw = ffprobe(source)
+    info = parse_probe(raw)
+    video_index = video_stream_index(raw)
+    assert video_index is not None  # parse_probe has rejected sources without video
+    check_duration(info, minimum=min_duration, maximum=max_duration)
+    check_decodes_to_the_end(source, info, video_index)
+    return ProbedSource(source, info, video_index, audio_stream_index(raw))

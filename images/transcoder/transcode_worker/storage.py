@@ -1,0 +1,142 @@
+"""Where sources come from and outputs go: a local path, `s3://bucket/key` or http(s)."""
+
+import shutil
+import urllib.error
+import urllib.request
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from transcode_worker.errors import BadInputError, WorkerError
+from transcode_worker.settings import WorkerSettings
+
+CONTENT_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".ts": "video/mp2t",
+    ".m4s": "video/mp4",
+    ".mp4": "video/mp4",
+    ".jpg": "image/jpeg",
+}
+# Playlists may be rewritten by a retried rung; segments and posters never change in place.
+PLAYLIST_CACHE = "max-age=60"
+MEDIA_CACHE = "max-age=31536000"
+DOWNLOAD_CHUNK = 1024 * 1024
+
+
+def is_s3(location: str) -> bool:
+    return location.startswith("s3://")
+
+
+def is_http(location: str) -> bool:
+    return location.startswith(("http://", "https://"))
+
+
+def split_s3_url(url: str) -> tuple[str, str]:
+    bucket, _, key = url.removeprefix("s3://").partition("/")
+    if not bucket:
+        raise WorkerError(f"not an S3 URL: {url!r} (expected s3://bucket/key)")
+    return bucket, key.strip("/")
+
+
+def s3_client(settings: WorkerSettings) -> Any:
+    """A boto3 S3 client; endpoint and credentials come from the standard AWS variables."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 5},
+        s3={"addressing_style": settings.s3_addressing_style},
+        max_pool_connections=settings.upload_concurrency * 2,
+    )
+    return boto3.client("s3", config=config)
+
+
+def _storage_error(action: str, url: str, exc: Exception) -> WorkerError:
+    return WorkerError(f"could not {action} {url}: {exc}")
+
+
+def fetch_source(source: str, workdir: Path, settings: WorkerSettings) -> Path:
+    """The source as a local file: local paths as they are, remote ones downloaded."""
+    if not (is_s3(source) or is_http(source)):
+        path = Path(source)
+        if not path.is_file():
+            raise BadInputError(f"the source file {source} does not exist")
+        return path
+    target = workdir / ("source" + Path(source.split("?", 1)[0]).suffix[:8])
+    if is_s3(source):
+        bucket, key = split_s3_url(source)
+        try:
+            s3_client(settings).download_file(bucket, key, str(target))
+        except Exception as exc:  # boto3 raises several unrelated types
+            raise _storage_error("download", source, exc) from exc
+    else:
+        try:
+            with urllib.request.urlopen(source, timeout=60) as response, target.open("wb") as out:
+                shutil.copyfileobj(response, out, DOWNLOAD_CHUNK)
+        except (urllib.error.URLError, OSError) as exc:
+            raise _storage_error("download", source, exc) from exc
+    return target
+
+
+def location_of(output: str, relative: str) -> str:
+    """Where `relative` ends up under `output`: an S3 key, or a local path."""
+    if is_s3(output):
+        _, prefix = split_s3_url(output)
+        return f"{prefix}/{relative}" if prefix else relative
+    return str(Path(output) / relative)
+
+
+def _upload_order(files: Iterable[Path]) -> tuple[list[Path], list[Path]]:
+    """Media first, playlists after (master last), so no playlist names a missing file."""
+    files = sorted(files)
+    media = [f for f in files if f.suffix != ".m3u8"]
+    playlists = sorted((f for f in files if f.suffix == ".m3u8"), key=lambda f: f.name == "master.m3u8")
+    return media, playlists
+
+
+def publish(staging: Path, names: Iterable[str], output: str, settings: WorkerSettings) -> None:
+    """Move each top-level entry `names` of `staging` to `output`, replacing what was there."""
+    if is_s3(output):
+        _upload(staging, list(names), output, settings)
+        return
+    root = Path(output)
+    root.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        target = root / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+        shutil.move(str(staging / name), str(target))
+
+
+def _upload(staging: Path, names: list[str], output: str, settings: WorkerSettings) -> None:
+    from boto3.s3.transfer import TransferConfig
+
+    bucket, _ = split_s3_url(output)
+    client = s3_client(settings)
+    transfer = TransferConfig(multipart_threshold=64 * 1024 * 1024, max_concurrency=4)
+    files = [
+        path
+        for name in names
+        for path in ([staging / name] if (staging / name).is_file() else (staging / name).rglob("*"))
+        if path.is_file()
+    ]
+
+    def upload(path: Path) -> None:
+        relative = path.relative_to(staging).as_posix()
+        cache = PLAYLIST_CACHE if path.suffix == ".m3u8" else MEDIA_CACHE
+        extra = {"ContentType": CONTENT_TYPES.get(path.suffix, "application/octet-stream"),
+                 "CacheControl": cache}
+        key = location_of(output, relative)
+        try:
+            client.upload_file(str(path), bucket, key, ExtraArgs=extra, Config=transfer)
+        except Exception as exc:  # boto3 raises several unrelated types
+            raise _storage_error("upload to", f"s3://{bucket}/{key}", exc) from exc
+
+    media, playlists = _upload_order(files)
+    with ThreadPoolExecutor(settings.upload_concurrency) as pool:
+        list(pool.map(upload, media))
+    for playlist in playlists:
+        upload(playlist)

@@ -1,0 +1,40 @@
+"""The VideoTranscode contract shared by the API, the operator and the worker.
+
+Imports pydantic only, so every deployable (and the transcoder image) can depend on it.
+"""
+
+from videotranscode.hls import build_master_playlist, default_variant_index
+from videotranscode.renditions import (
+    DEFAULT_LADDER,
+    RenditionSpec,
+    parse_bitrate,
+    select_ladder,
+)
+from videotranscode.results import (
+    AudioStreamInfo,
+    RenditionResult,
+    SourceInfo,
+    VideoStreamInfo,
+)
+
+GROUP = "hlsforge.dev"
+VERSION = "v1alpha1"
+PLURAL = "videotranscodes"
+KIND = "VideoTranscode"
+
+__all__ = [
+    "DEFAULT_LADDER",
+    "GROUP",
+    "KIND",
+    "PLURAL",
+    "VERSION",
+    "AudioStreamInfo",
+    "RenditionResult",
+    "RenditionSpec",
+    "SourceInfo",
+    "VideoStreamInfo",
+    "build_master_playlist",
+    "default_variant_index",
+    "parse_bitrate",
+    "select_ladder",
+]

@@ -1,0 +1,45 @@
+"""What the worker reports (termination message) and the operator records in the status."""
+
+from videotranscode._model import CamelModel
+
+
+class VideoStreamInfo(CamelModel):
+    codec: str
+    width: int  # as displayed: after rotation and pixel aspect ratio
+    height: int
+    fps: float
+    frame_rate: str  # exact rational, e.g. "30000/1001"
+    pixel_format: str
+    rotation: int  # display-matrix rotation, counter-clockwise degrees: 0/90/180/270
+
+
+class AudioStreamInfo(CamelModel):
+    codec: str
+    channels: int
+    sample_rate: int
+
+
+class SourceInfo(CamelModel):
+    duration_seconds: float
+    container: str
+    size_bytes: int
+    video: VideoStreamInfo
+    audio: AudioStreamInfo | None
+
+
+class RenditionResult(CamelModel):
+    name: str
+    width: int
+    height: int
+    frame_rate: float
+    bandwidth: int  # peak segment bitrate, bits/s
+    average_bandwidth: int
+    codecs: str
+    segment_count: int
+    duration_seconds: float
+    playlist_key: str  # where the media playlist was written (S3 key or local path)
+
+    @property
+    def uri(self) -> str:
+        """The media playlist relative to the master playlist."""
+        return f"{self.name}/index.m3u8"
