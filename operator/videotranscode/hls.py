@@ -11,7 +11,9 @@ DEFAULT_START_BANDWIDTH = 2_500_000
 def default_variant_index(variants: Sequence[RenditionResult]) -> int:
     """The highest rung whose average bandwidth is at most 2.5 Mb/s, else the lowest."""
     by_bandwidth = sorted(range(len(variants)), key=lambda i: variants[i].average_bandwidth)
-    affordable = [i for i in by_bandwidth if variants[i].average_bandwidth <= DEFAULT_START_BANDWIDTH]
+    affordable = [
+        i for i in by_bandwidth if variants[i].average_bandwidth <= DEFAULT_START_BANDWIDTH
+    ]
     return affordable[-1] if affordable else by_bandwidth[0]
 
 
@@ -31,9 +33,7 @@ def build_master_playlist(variants: Sequence[RenditionResult]) -> str:
     if not variants:
         raise ValueError("a master playlist needs at least one variant")
     first = default_variant_index(variants)
-    rest = sorted(
-        (v for i, v in enumerate(variants) if i != first), key=lambda v: v.bandwidth
-    )
+    rest = sorted((v for i, v in enumerate(variants) if i != first), key=lambda v: v.bandwidth)
     lines = ["#EXTM3U", "#EXT-X-VERSION:6", "#EXT-X-INDEPENDENT-SEGMENTS"]
     for variant in [variants[first], *rest]:
         lines += [_stream_inf(variant), variant.uri]

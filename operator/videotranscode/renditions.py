@@ -36,7 +36,7 @@ class RenditionSpec(CamelModel):
 
     @property
     def peak_video_bitrate(self) -> int:
-        """The VBR cap: `maxBitrate`, or 1.5 × the average (Apple allows up to 2× for VOD)."""
+        """The VBR cap: `maxBitrate`, or 1.5x the average (Apple allows up to 2x for VOD)."""
         return self.max_bitrate or round(self.video_bitrate * 1.5)
 
 

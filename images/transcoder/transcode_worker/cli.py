@@ -5,6 +5,7 @@ which is also written to the termination-message path for the operator to read.
 """
 
 import argparse
+import contextlib
 import json
 import sys
 import traceback
@@ -13,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from videotranscode import DEFAULT_LADDER, RenditionSpec
 
 from transcode_worker import commands
 from transcode_worker.encode import Packaging
@@ -21,6 +21,7 @@ from transcode_worker.errors import WorkerError
 from transcode_worker.progress import emit
 from transcode_worker.settings import WorkerSettings
 from transcode_worker.storage import location_of
+from videotranscode import DEFAULT_LADDER, RenditionSpec
 
 MAX_MESSAGE_CHARS = 1000  # Kubernetes keeps at most 4096 bytes of a termination message
 
@@ -34,7 +35,12 @@ def parse_rendition_token(token: str) -> RenditionSpec:
         return defaults[token]
     name, height, bitrate, *peak = token.split(":")
     return RenditionSpec.model_validate(
-        {"name": name, "height": height, "videoBitrate": bitrate, "maxBitrate": peak[0] if peak else None}
+        {
+            "name": name,
+            "height": height,
+            "videoBitrate": bitrate,
+            "maxBitrate": peak[0] if peak else None,
+        }
     )
 
 
@@ -70,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     rendition.add_argument("--name", required=True)
     rendition.add_argument("--height", type=int, required=True, help="short side in pixels")
     rendition.add_argument("--video-bitrate", required=True, help="average, e.g. 3000k")
-    rendition.add_argument("--max-bitrate", help="VBR cap (default 1.5 × the average)")
+    rendition.add_argument("--max-bitrate", help="VBR cap (default 1.5x the average)")
     rendition.add_argument("--audio-bitrate", default="128k")
 
     ladder = sub.add_parser("ladder", parents=[common, packaging], help="whole ladder + master")
@@ -105,13 +111,13 @@ def _run(args: argparse.Namespace, settings: WorkerSettings) -> dict[str, Any]:
         return commands.probe(args.source, args.output, settings)
     if args.command == "rendition":
         [result] = commands.encode(
-            args.source, args.output, [args.rung], args.packaging, settings, emit,
-            label=args.rung.name,
+            args.source, args.output, [args.rung], args.packaging,
+            settings=settings, emit=emit, label=args.rung.name,
         )  # fmt: skip
         return result.model_dump(by_alias=True)
     results = commands.encode(
-        args.source, args.output, args.renditions, args.packaging, settings, emit,
-        label="ladder", ladder=True,
+        args.source, args.output, args.renditions, args.packaging,
+        settings=settings, emit=emit, label="ladder", ladder=True,
     )  # fmt: skip
     return {
         "renditions": [result.model_dump(by_alias=True) for result in results],
@@ -120,10 +126,8 @@ def _run(args: argparse.Namespace, settings: WorkerSettings) -> dict[str, Any]:
 
 
 def _write_termination_log(path: Path, event: dict[str, Any]) -> None:
-    try:
+    with contextlib.suppress(OSError):  # not in a pod: the stdout line is enough
         path.write_text(json.dumps(event, separators=(",", ":")))
-    except OSError:
-        pass  # not in a pod, or no such path: the stdout line is enough
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -132,7 +136,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     overrides = {"max_duration_seconds": args.max_duration, "termination_log": args.termination_log}
     settings = WorkerSettings(**{k: v for k, v in overrides.items() if v is not None})
     try:
-        event: dict[str, Any] = {"event": "done", "command": args.command, "result": _run(args, settings)}
+        event: dict[str, Any] = {
+            "event": "done",
+            "command": args.command,
+            "result": _run(args, settings),
+        }
         exit_code = 0
     except WorkerError as exc:
         exit_code = exc.exit_code

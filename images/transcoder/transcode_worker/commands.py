@@ -7,8 +7,6 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from videotranscode import RenditionResult, RenditionSpec, build_master_playlist, select_ladder
-
 from transcode_worker import ffmpeg
 from transcode_worker.encode import Packaging, build_encode_args, output_frame_rate
 from transcode_worker.errors import BadInputError
@@ -17,6 +15,7 @@ from transcode_worker.probe import ProbedSource, probe_source, write_poster
 from transcode_worker.progress import ProgressTracker
 from transcode_worker.settings import WorkerSettings
 from transcode_worker.storage import fetch_source, location_of, publish
+from videotranscode import RenditionResult, RenditionSpec, build_master_playlist, select_ladder
 
 Emit = Callable[[dict[str, Any]], None]
 POSTER = "poster.jpg"
@@ -66,9 +65,9 @@ def encode(
     output: str,
     rungs: Sequence[RenditionSpec],
     packaging: Packaging,
+    *,
     settings: WorkerSettings,
     emit: Emit,
-    *,
     label: str,
     ladder: bool = False,
 ) -> list[RenditionResult]:

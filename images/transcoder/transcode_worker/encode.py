@@ -1,15 +1,13 @@
 """The FFmpeg command for one or more rungs from a single decode (pure functions)."""
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Literal
 
-from videotranscode import RenditionSpec
-
 from transcode_worker.probe import ProbedSource
+from videotranscode import RenditionSpec
 
 MAX_FRAME_RATE = 60
 PLAYLIST = "index.m3u8"
@@ -44,15 +42,14 @@ def gop_frames(frame_rate: Fraction, gop_seconds: int) -> int:
 
 
 def output_size(width: int, height: int, short_side: int) -> tuple[int, int]:
-    """Scale so the short side is `short_side` (never upscaling), both sides even."""
-    source_short = min(width, height)
-    target_short = min(short_side, source_short)
-    scale = target_short / source_short
+    """Scale so the short side is `short_side`, never upscaling; both sides rounded down
+    to even numbers (H.264 4:2:0 needs them), so neither exceeds the source."""
+    target, source = min(short_side, width, height), min(width, height)
 
-    def even(value: float) -> int:
-        return max(2, math.floor(value / 2 + 0.5) * 2)
+    def even(side: int) -> int:
+        return max(2, side * target // (source * 2) * 2)  # exact integer arithmetic
 
-    return even(width * scale), even(height * scale)
+    return even(width), even(height)
 
 
 def _video_args(rung: RenditionSpec, preset: str, gop: int) -> list[str]:
@@ -94,7 +91,9 @@ def build_encode_args(
     rate = output_frame_rate(Fraction(source.info.video.frame_rate))
     gop = gop_frames(rate, packaging.gop_seconds)
     branches = [f"[s{i}]" for i in range(len(rungs))]
-    graph = [f"[0:{source.video_index}]fps={rate},format=yuv420p,split={len(rungs)}{''.join(branches)}"]
+    graph = [
+        f"[0:{source.video_index}]fps={rate},format=yuv420p,split={len(rungs)}{''.join(branches)}"
+    ]
     for i, rung in enumerate(rungs):
         width, height = output_size(source.info.video.width, source.info.video.height, rung.height)
         graph.append(f"[s{i}]scale={width}:{height},setsar=1[v{i}]")

@@ -1,7 +1,7 @@
 """The worker's errors; each maps to a process exit code.
 
-    WorkerError          exit 1: retrying may help (storage, network, FFmpeg crashed)
-    └── BadInputError    exit 2: the source itself is unusable; a retry cannot fix it
+WorkerError          exit 1: retrying may help (storage, network, FFmpeg crashed)
+└── BadInputError    exit 2: the source itself is unusable; a retry cannot fix it
 """
 
 

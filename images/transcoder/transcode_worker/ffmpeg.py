@@ -39,13 +39,19 @@ def _run(cmd: Sequence[str]) -> subprocess.CompletedProcess[str]:
 def ffprobe(source: Path) -> dict[str, Any]:
     """ffprobe's format and streams as JSON; an unreadable file is bad input."""
     result = _run(
-        ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
-         str(source)]
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+            str(source),
+        ]
     )
     if result.returncode != 0:
-        raise BadInputError(
-            f"the file is not a video FFmpeg can read ({last_line(result.stderr)})"
-        )
+        raise BadInputError(f"the file is not a video FFmpeg can read ({last_line(result.stderr)})")
     data: dict[str, Any] = json.loads(result.stdout or "{}")
     return data
 
@@ -59,12 +65,22 @@ def run_with_progress(
     args: Sequence[str], on_line: Callable[[str], None], stderr_path: Path
 ) -> None:
     """A long FFmpeg run with `-progress pipe:1`; each stdout line goes to `on_line`."""
-    cmd = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-nostats",
-           "-progress", "pipe:1", *args]
+    cmd = [
+        "ffmpeg",
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-nostats",
+        "-progress",
+        "pipe:1",
+        *args,
+    ]
     try:
-        with stderr_path.open("w") as stderr, subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=stderr, text=True
-        ) as process:
+        with (
+            stderr_path.open("w") as stderr,
+            subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True) as process,
+        ):
             assert process.stdout is not None
             for line in process.stdout:
                 on_line(line)

@@ -5,9 +5,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from videotranscode import RenditionResult
-
 from transcode_worker.errors import WorkerError
+from videotranscode import RenditionResult
 
 _AAC_OBJECT_TYPES = {"LC": 2, "HE-AAC": 5, "HE-AACv2": 29}
 

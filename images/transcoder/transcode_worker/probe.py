@@ -5,10 +5,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from videotranscode import AudioStreamInfo, SourceInfo, VideoStreamInfo
-
 from transcode_worker.errors import BadInputError
 from transcode_worker.ffmpeg import ffmpeg, ffprobe, last_line
+from videotranscode import AudioStreamInfo, SourceInfo, VideoStreamInfo
 
 # Demuxers that read single pictures rather than video.
 _IMAGE_FORMATS = ("image2", "_pipe", "gif", "webp")
@@ -18,8 +17,9 @@ POSTER_SCAN_SECONDS = 10  # how far past that point to look for a frame that is 
 
 
 def _rational(text: str | None) -> Fraction:
+    """`30000/1001` or `64:45` (ffprobe writes ratios both ways); 0 when unknown."""
     try:
-        value = Fraction(text or "0")
+        value = Fraction((text or "0").replace(":", "/"))
     except (ValueError, ZeroDivisionError):
         return Fraction(0)
     return value if value > 0 else Fraction(0)
@@ -35,9 +35,9 @@ def _rotation(stream: dict[str, Any]) -> int:
 def _first_stream(streams: list[dict[str, Any]], codec_type: str) -> dict[str, Any] | None:
     for stream in streams:
         # Cover art in audio files shows up as a one-picture "video" stream.
-        if stream.get("codec_type") == codec_type and not stream.get(
-            "disposition", {}
-        ).get("attached_pic"):
+        if stream.get("codec_type") == codec_type and not stream.get("disposition", {}).get(
+            "attached_pic"
+        ):
             return stream
     return None
 
@@ -62,7 +62,7 @@ def parse_probe(probe: dict[str, Any]) -> SourceInfo:
     if any(marker in container for marker in _IMAGE_FORMATS):
         raise BadInputError(f"the file is a still image ({container}), not a video")
     if not video.get("codec_name") or not video.get("width") or not video.get("height"):
-        raise BadInputError("the video stream uses a codec FFmpeg cannot decode")
+        raise BadInputError("the file is not a video FFmpeg can decode (unknown codec or size)")
 
     rotation = _rotation(video)
     sar = _rational(video.get("sample_aspect_ratio")) or Fraction(1)
@@ -111,8 +111,19 @@ def check_decodes_to_the_end(source: Path, info: SourceInfo, video_index: int) -
     """Decode one frame near the end: a file cut short fails here, before any encoding."""
     near_end = max(0.0, info.duration_seconds - 1.0)
     result = ffmpeg(
-        ["-ss", f"{near_end:.3f}", "-i", str(source), "-map", f"0:{video_index}",
-         "-frames:v", "1", "-f", "framemd5", "-"]
+        [
+            "-ss",
+            f"{near_end:.3f}",
+            "-i",
+            str(source),
+            "-map",
+            f"0:{video_index}",
+            "-frames:v",
+            "1",
+            "-f",
+            "framemd5",
+            "-",
+        ]
     )
     decoded = any(line and not line.startswith("#") for line in result.stdout.splitlines())
     if not decoded:
@@ -145,14 +156,22 @@ def write_poster(source: ProbedSource, target: Path) -> None:
         "blackframe=amount=0:threshold=32,"
         "metadata=mode=select:key=lavfi.blackframe.pblack:value=90:function=less"
     )
-    start = ["-ss", f"{info.duration_seconds * POSTER_AT:.3f}", "-i", str(source.path),
-             "-map", f"0:{source.video_index}"]
+    start = [
+        "-ss",
+        f"{info.duration_seconds * POSTER_AT:.3f}",
+        "-i",
+        str(source.path),
+        "-map",
+        f"0:{source.video_index}",
+    ]
     end = ["-frames:v", "1", "-q:v", "3", "-y", str(target)]
     ffmpeg([*start, "-t", str(POSTER_SCAN_SECONDS), "-vf", f"{not_black},{scale}", *end])
     if not target.exists():  # every frame in the window is black: take the first anyway
         result = ffmpeg([*start, "-vf", scale, *end])
         if not target.exists():
-            raise BadInputError(f"no frame could be decoded for the poster ({last_line(result.stderr)})")
+            raise BadInputError(
+                f"no frame could be decoded for the poster ({last_line(result.stderr)})"
+            )
 
 
 def probe_source(source: Path, *, min_duration: float, max_duration: float) -> ProbedSource:

@@ -8,6 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+
 from transcode_worker.errors import BadInputError, WorkerError
 from transcode_worker.settings import WorkerSettings
 
@@ -41,9 +45,6 @@ def split_s3_url(url: str) -> tuple[str, str]:
 
 def s3_client(settings: WorkerSettings) -> Any:
     """A boto3 S3 client; endpoint and credentials come from the standard AWS variables."""
-    import boto3
-    from botocore.config import Config
-
     config = Config(
         retries={"mode": "standard", "max_attempts": 5},
         s3={"addressing_style": settings.s3_addressing_style},
@@ -72,7 +73,11 @@ def fetch_source(source: str, workdir: Path, settings: WorkerSettings) -> Path:
             raise _storage_error("download", source, exc) from exc
     else:
         try:
-            with urllib.request.urlopen(source, timeout=60) as response, target.open("wb") as out:
+            # The scheme is http(s): is_http checked it above.
+            with (
+                urllib.request.urlopen(source, timeout=60) as response,  # noqa: S310
+                target.open("wb") as out,
+            ):
                 shutil.copyfileobj(response, out, DOWNLOAD_CHUNK)
         except (urllib.error.URLError, OSError) as exc:
             raise _storage_error("download", source, exc) from exc
@@ -91,7 +96,9 @@ def _upload_order(files: Iterable[Path]) -> tuple[list[Path], list[Path]]:
     """Media first, playlists after (master last), so no playlist names a missing file."""
     files = sorted(files)
     media = [f for f in files if f.suffix != ".m3u8"]
-    playlists = sorted((f for f in files if f.suffix == ".m3u8"), key=lambda f: f.name == "master.m3u8")
+    playlists = sorted(
+        (f for f in files if f.suffix == ".m3u8"), key=lambda f: f.name == "master.m3u8"
+    )
     return media, playlists
 
 
@@ -112,23 +119,25 @@ def publish(staging: Path, names: Iterable[str], output: str, settings: WorkerSe
 
 
 def _upload(staging: Path, names: list[str], output: str, settings: WorkerSettings) -> None:
-    from boto3.s3.transfer import TransferConfig
-
     bucket, _ = split_s3_url(output)
     client = s3_client(settings)
     transfer = TransferConfig(multipart_threshold=64 * 1024 * 1024, max_concurrency=4)
     files = [
         path
         for name in names
-        for path in ([staging / name] if (staging / name).is_file() else (staging / name).rglob("*"))
+        for path in (
+            [staging / name] if (staging / name).is_file() else (staging / name).rglob("*")
+        )
         if path.is_file()
     ]
 
     def upload(path: Path) -> None:
         relative = path.relative_to(staging).as_posix()
         cache = PLAYLIST_CACHE if path.suffix == ".m3u8" else MEDIA_CACHE
-        extra = {"ContentType": CONTENT_TYPES.get(path.suffix, "application/octet-stream"),
-                 "CacheControl": cache}
+        extra = {
+            "ContentType": CONTENT_TYPES.get(path.suffix, "application/octet-stream"),
+            "CacheControl": cache,
+        }
         key = location_of(output, relative)
         try:
             client.upload_file(str(path), bucket, key, ExtraArgs=extra, Config=transfer)

@@ -1,0 +1,89 @@
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from transcode_worker.encode import (
+    Packaging,
+    build_encode_args,
+    gop_frames,
+    output_frame_rate,
+    output_size,
+)
+from transcode_worker.probe import ProbedSource
+from videotranscode import DEFAULT_LADDER, SourceInfo, VideoStreamInfo
+
+
+@pytest.mark.parametrize(
+    ("source", "short_side", "expected"),
+    [
+        ((1920, 1080), 720, (1280, 720)),
+        ((1920, 1080), 540, (960, 540)),
+        ((1080, 1920), 720, (720, 1280)),  # portrait stays portrait; height means short side
+        ((1279, 719), 360, (640, 360)),
+        ((1279, 719), 720, (1278, 718)),  # never upscale, even sides not above the source
+        ((640, 360), 1080, (640, 360)),
+        ((853, 480), 240, (426, 240)),
+    ],
+)
+def test_output_size(source: tuple[int, int], short_side: int, expected: tuple[int, int]) -> None:
+    assert output_size(*source, short_side) == expected
+
+
+def test_frame_rate_is_kept_up_to_60_then_halved() -> None:
+    assert output_frame_rate(Fraction(30000, 1001)) == Fraction(30000, 1001)
+    assert output_frame_rate(Fraction(60)) == 60
+    assert output_frame_rate(Fraction(120)) == 60
+    assert output_frame_rate(Fraction(240)) == 60
+    assert gop_frames(Fraction(30000, 1001), 2) == 60
+    assert gop_frames(Fraction(25), 2) == 50
+
+
+def test_packaging_needs_segments_made_of_whole_gops() -> None:
+    assert Packaging(6, 2).segment_extension == "m4s"
+    assert Packaging(6, 2, "mpegts").segment_extension == "ts"
+    with pytest.raises(ValueError, match="multiple"):
+        Packaging(5, 2)
+
+
+def probed(audio_index: int | None = 1) -> ProbedSource:
+    info = SourceInfo(
+        duration_seconds=10,
+        container="mov,mp4,m4a,3gp,3g2,mj2",
+        size_bytes=1000,
+        video=VideoStreamInfo(
+            codec="h264",
+            width=1920,
+            height=1080,
+            fps=29.97,
+            frame_rate="30000/1001",
+            pixel_format="yuv420p10le",
+            rotation=0,
+        ),
+        audio=None,
+    )
+    return ProbedSource(Path("in.mp4"), info, video_index=2, audio_index=audio_index)
+
+
+def test_one_decode_feeds_every_rung_with_aligned_fixed_gops() -> None:
+    args = build_encode_args(probed(), DEFAULT_LADDER[:2], Packaging(6, 2), Path("/o"), "fast")
+    graph = args[args.index("-filter_complex") + 1]
+    assert graph.startswith("[0:2]fps=30000/1001,format=yuv420p,split=2[s0][s1]")
+    assert "[s0]scale=640:360,setsar=1[v0]" in graph
+    assert "[s1]scale=960:540,setsar=1[v1]" in graph
+    assert args.count("-i") == 1
+    assert args.count("-g") == 2
+    assert args[args.index("-g") + 1] == "60" == args[args.index("-keyint_min") + 1]
+    assert args[args.index("-sc_threshold") + 1] == "0"
+    assert args[args.index("-maxrate") + 1] == str(DEFAULT_LADDER[0].peak_video_bitrate)
+    assert args.count("0:1") == 2  # the audio stream is mapped by index into each rung
+    assert "/o/360p/index.m3u8" in args
+    assert "/o/540p/index.m3u8" in args
+    assert args[args.index("-hls_playlist_type") + 1] == "vod"
+
+
+def test_audio_less_source_maps_no_audio() -> None:
+    args = build_encode_args(
+        probed(audio_index=None), DEFAULT_LADDER[:1], Packaging(), Path("/o"), "fast"
+    )
+    assert "-c:a" not in args
