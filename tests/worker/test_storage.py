@@ -400,11 +400,6 @@ def test_http_404_is_an_error(http_base: str, scratch: Path, tmp_path: Path) -> 
     assert list(scratch.iterdir()) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="storage.fetch_source accepts a short HTTP body: the connection dropping mid-download "
-    "is reported as a corrupt source (exit 2, not retried) instead of a storage error (exit 1)",
-)
 def test_http_download_cut_short_is_retryable(
     http_base: str, scratch: Path, tmp_path: Path
 ) -> None:

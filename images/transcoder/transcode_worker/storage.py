@@ -1,5 +1,6 @@
 """Where sources come from and outputs go: a local path, `s3://bucket/key` or http(s)."""
 
+import http.client
 import shutil
 import urllib.error
 import urllib.request
@@ -46,7 +47,7 @@ def split_s3_url(url: str) -> tuple[str, str]:
 def s3_client(settings: WorkerSettings) -> Any:
     """A boto3 S3 client; endpoint and credentials come from the standard AWS variables."""
     config = Config(
-        retries={"mode": "standard", "max_attempts": 5},
+        retries={"mode": "standard", "total_max_attempts": 5},
         s3={"addressing_style": settings.s3_addressing_style},
         max_pool_connections=settings.upload_concurrency * 2,
     )
@@ -73,15 +74,20 @@ def fetch_source(source: str, workdir: Path, settings: WorkerSettings) -> Path:
             raise _storage_error("download", source, exc) from exc
     else:
         try:
-            # The scheme is http(s): is_http checked it above.
-            with (
-                urllib.request.urlopen(source, timeout=60) as response,  # noqa: S310
-                target.open("wb") as out,
-            ):
-                shutil.copyfileobj(response, out, DOWNLOAD_CHUNK)
-        except (urllib.error.URLError, OSError) as exc:
+            _download_http(source, target)
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
             raise _storage_error("download", source, exc) from exc
     return target
+
+
+def _download_http(url: str, target: Path) -> None:
+    # The scheme is http(s): fetch_source checked it.
+    with urllib.request.urlopen(url, timeout=60) as response, target.open("wb") as out:  # noqa: S310
+        shutil.copyfileobj(response, out, DOWNLOAD_CHUNK)
+        # A dropped connection ends the body early without an error: check the length.
+        expected = response.headers.get("Content-Length")
+        if expected is not None and out.tell() != int(expected):
+            raise http.client.IncompleteRead(b"", int(expected) - out.tell())
 
 
 def location_of(output: str, relative: str) -> str:
@@ -103,7 +109,8 @@ def _upload_order(files: Iterable[Path]) -> tuple[list[Path], list[Path]]:
 
 
 def publish(staging: Path, names: Iterable[str], output: str, settings: WorkerSettings) -> None:
-    """Move each top-level entry `names` of `staging` to `output`, replacing what was there."""
+    """Put the top-level entries `names` of `staging` under `output`: local directories are
+    replaced whole; S3 objects of the same name are overwritten."""
     if is_s3(output):
         _upload(staging, list(names), output, settings)
         return

@@ -1,0 +1,59 @@
+# hlsforge developer entry points. `make demo` and `make test` set up what they need.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PYTHON ?= python3
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends
+
+SOURCE ?=            # a video to transcode; empty: a generated 10 s 1080p sample
+OUT ?= out/demo      # where the demo writes the HLS tree
+SAMPLE := out/sample-1080p.mp4
+
+.PHONY: help setup system-deps demo test lint clean
+
+help:
+	@echo "make demo [SOURCE=video.mp4] [OUT=dir]  transcode to an HLS ladder on this machine"
+	@echo "make test                                set up, lint, type-check and run every test"
+	@echo "make clean                               remove the virtualenv and outputs"
+
+system-deps:  ## FFmpeg (and venv support) from apt, only when missing
+	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null \
+	  || { $(SUDO) apt-get update -qq && $(APT_INSTALL) ffmpeg; }
+	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null \
+	  || { $(SUDO) apt-get update -qq && $(APT_INSTALL) python3-venv; }
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	touch $@
+
+setup: system-deps $(VENV)/.installed
+
+$(SAMPLE): | system-deps
+	mkdir -p $(dir $@)
+	ffmpeg -hide_banner -loglevel error -y \
+	  -f lavfi -i testsrc2=size=1920x1080:rate=30:duration=10 \
+	  -f lavfi -i sine=frequency=440:sample_rate=48000:duration=10 \
+	  -c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac $@
+
+demo: setup $(if $(strip $(SOURCE)),,$(SAMPLE))
+	$(VENV)/bin/hlsforge-worker ladder "$(or $(strip $(SOURCE)),$(SAMPLE))" "$(strip $(OUT))" \
+	  --termination-log "$(strip $(OUT)).result.json"
+	@echo
+	@echo "HLS ladder: $(strip $(OUT))/master.m3u8   poster: $(strip $(OUT))/poster.jpg"
+	@echo "Play it:    $(VENV)/bin/python -m http.server -d $(strip $(OUT)) 8000"
+	@echo "            then open http://localhost:8000/master.m3u8 in Safari, VLC or an hls.js page"
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: lint
+	$(VENV)/bin/pytest
+
+clean:
+	rm -rf $(VENV) out .mypy_cache .ruff_cache .pytest_cache
