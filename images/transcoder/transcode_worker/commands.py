@@ -2,6 +2,7 @@
 
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
@@ -92,7 +93,11 @@ def encode(
                 emit(event)
 
         args = build_encode_args(probed, rungs, packaging, staging, settings.x264_preset)
-        ffmpeg.run_with_progress(args, on_line, work / "ffmpeg.log")
+        with ThreadPoolExecutor(1) as pool:  # the poster is made while FFmpeg encodes
+            poster = pool.submit(write_poster, probed, staging / POSTER) if ladder else None
+            ffmpeg.run_with_progress(args, on_line, work / "ffmpeg.log")
+            if poster is not None:
+                poster.result()
 
         frame_rate = float(output_frame_rate(Fraction(video.frame_rate)))
         results = [
@@ -108,7 +113,6 @@ def encode(
         names = [rung.name for rung in rungs]
         if ladder:
             (staging / MASTER).write_text(build_master_playlist(results))
-            write_poster(probed, staging / POSTER)
             names += [POSTER, MASTER]
         publish(staging, names, output, settings)
         emit(tracker.finish())
