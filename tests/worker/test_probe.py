@@ -59,9 +59,10 @@ def test_parse_probe_skips_cover_art_and_rejects_images() -> None:
 
 
 def test_poster_size_keeps_aspect_and_never_upscales() -> None:
-    assert poster_size(1920, 1080) == (640, 360)
-    assert poster_size(1080, 1920) == (360, 640)
-    assert poster_size(320, 240) == (320, 240)
+    assert poster_size(1920, 1080, 640) == (640, 360)
+    assert poster_size(1080, 1920, 640) == (360, 640)
+    assert poster_size(320, 240, 640) == (320, 240)
+    assert poster_size(1920, 1080, 320) == (320, 180)
 
 
 def mean_luma(jpeg: Path) -> float:

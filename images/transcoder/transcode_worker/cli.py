@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from transcode_worker import commands
 from transcode_worker.encode import Packaging
 from transcode_worker.errors import WorkerError
+from transcode_worker.probe import PosterOptions
 from transcode_worker.progress import emit
 from transcode_worker.settings import WorkerSettings
 from transcode_worker.storage import location_of
@@ -69,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     probe = sub.add_parser("probe", parents=[common], help="metadata and poster frame")
     probe.add_argument("source", help=source_help)
     probe.add_argument("output", nargs="?", help=f"where poster.jpg goes: {output_help}")
+    probe.add_argument("--poster-at-percent", type=float, default=10, help="where in the video")
+    probe.add_argument("--poster-long-side", type=int, default=640, help="pixels, at most")
 
     rendition = sub.add_parser("rendition", parents=[common, packaging], help="encode one rung")
     rendition.add_argument("source", help=source_help)
@@ -108,7 +111,8 @@ def _validated(parser: argparse.ArgumentParser, args: argparse.Namespace) -> arg
 
 def _run(args: argparse.Namespace, settings: WorkerSettings) -> dict[str, Any]:
     if args.command == "probe":
-        return commands.probe(args.source, args.output, settings)
+        poster = PosterOptions(args.poster_at_percent, args.poster_long_side)
+        return commands.probe(args.source, args.output, settings, poster)
     if args.command == "rendition":
         [result] = commands.encode(
             args.source, args.output, [args.rung], args.packaging,

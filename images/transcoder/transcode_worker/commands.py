@@ -12,7 +12,7 @@ from transcode_worker import ffmpeg
 from transcode_worker.encode import Packaging, build_encode_args, output_frame_rate
 from transcode_worker.errors import BadInputError
 from transcode_worker.measure import measure_rendition
-from transcode_worker.probe import ProbedSource, probe_source, write_poster
+from transcode_worker.probe import PosterOptions, ProbedSource, probe_source, write_poster
 from transcode_worker.progress import ProgressTracker
 from transcode_worker.settings import WorkerSettings
 from transcode_worker.storage import fetch_source, location_of, publish
@@ -39,7 +39,9 @@ def _probe(source: str, work: Path, settings: WorkerSettings) -> ProbedSource:
     )
 
 
-def probe(source: str, output: str | None, settings: WorkerSettings) -> dict[str, Any]:
+def probe(
+    source: str, output: str | None, settings: WorkerSettings, poster: PosterOptions
+) -> dict[str, Any]:
     """Source metadata, plus `<output>/poster.jpg` when an output is given."""
     with _workspace(settings) as work:
         probed = _probe(source, work, settings)
@@ -47,7 +49,7 @@ def probe(source: str, output: str | None, settings: WorkerSettings) -> dict[str
         if output is not None:
             staging = work / "out"
             staging.mkdir()
-            write_poster(probed, staging / POSTER)
+            write_poster(probed, staging / POSTER, poster)
             publish(staging, [POSTER], output, settings)
             result["posterKey"] = location_of(output, POSTER)
         return result
@@ -94,7 +96,11 @@ def encode(
 
         args = build_encode_args(probed, rungs, packaging, staging, settings.x264_preset)
         with ThreadPoolExecutor(1) as pool:  # the poster is made while FFmpeg encodes
-            poster = pool.submit(write_poster, probed, staging / POSTER) if ladder else None
+            poster = (
+                pool.submit(write_poster, probed, staging / POSTER, PosterOptions())
+                if ladder
+                else None
+            )
             ffmpeg.run_with_progress(args, on_line, work / "ffmpeg.log")
             if poster is not None:
                 poster.result()

@@ -11,8 +11,6 @@ from videotranscode import AudioStreamInfo, SourceInfo, VideoStreamInfo
 
 # Demuxers that read single pictures rather than video.
 _IMAGE_FORMATS = ("image2", "_pipe", "gif", "webp")
-POSTER_LONG_SIDE = 640
-POSTER_AT = 0.10  # fraction of the duration
 POSTER_SCAN_SECONDS = 10  # how far past that point to look for a frame that is not black
 
 
@@ -141,16 +139,22 @@ class ProbedSource:
     audio_index: int | None
 
 
-def poster_size(width: int, height: int, long_side: int = POSTER_LONG_SIDE) -> tuple[int, int]:
+def poster_size(width: int, height: int, long_side: int) -> tuple[int, int]:
     """Even dimensions with the long side at most `long_side`, never upscaled."""
     scale = min(1.0, long_side / max(width, height))
     return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
 
 
-def write_poster(source: ProbedSource, target: Path) -> None:
-    """A JPEG at 10 % of the duration, skipping black frames for up to 10 s when it can."""
+@dataclass(frozen=True)
+class PosterOptions:
+    at_percent: float = 10
+    long_side: int = 640
+
+
+def write_poster(source: ProbedSource, target: Path, options: PosterOptions) -> None:
+    """A JPEG at `at_percent` of the duration, skipping black frames for up to 10 s."""
     info = source.info
-    width, height = poster_size(info.video.width, info.video.height)
+    width, height = poster_size(info.video.width, info.video.height, options.long_side)
     scale = f"scale={width}:{height},setsar=1"
     not_black = (
         "blackframe=amount=0:threshold=32,"
@@ -158,7 +162,7 @@ def write_poster(source: ProbedSource, target: Path) -> None:
     )
     start = [
         "-ss",
-        f"{info.duration_seconds * POSTER_AT:.3f}",
+        f"{info.duration_seconds * options.at_percent / 100:.3f}",
         "-i",
         str(source.path),
         "-map",

@@ -1,0 +1,1 @@
+"""hlsforge's Kopf operator: VideoTranscode resources → probe and rendition Jobs → HLS."""

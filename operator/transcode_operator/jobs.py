@@ -1,0 +1,178 @@
+"""Pure builders of the probe and rendition Jobs (plain dicts, no I/O)."""
+
+import hashlib
+from typing import Any
+
+from transcode_operator.settings import JobSettings, ResourceTier
+from videotranscode import RenditionSpec, VideoTranscodeSpec
+
+MAX_NAME = 63  # Job names end up in the `job-name` label, limited to 63 characters
+CONTAINER = "worker"
+SCRATCH = "/scratch"
+BAD_INPUT_EXIT_CODE = 2
+
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+LABEL_TRANSCODE = "hlsforge.dev/transcode"
+LABEL_ROLE = "hlsforge.dev/role"
+LABEL_RENDITION = "hlsforge.dev/rendition"
+MANAGED_BY = "hlsforge-operator"
+ROLE_PROBE = "probe"
+ROLE_RENDITION = "rendition"
+
+
+def job_name(resource_name: str, suffix: str) -> str:
+    """`<resource>-<suffix>`, shortened with a hash when it would exceed 63 characters."""
+    name = f"{resource_name}-{suffix}"
+    if len(name) <= MAX_NAME:
+        return name
+    digest = hashlib.sha256(resource_name.encode()).hexdigest()[:8]
+    keep = MAX_NAME - len(suffix) - len(digest) - 2
+    return f"{resource_name[:keep].rstrip('-')}-{digest}-{suffix}"
+
+
+def job_labels(resource_name: str, role: str, rendition: str | None = None) -> dict[str, str]:
+    labels = {LABEL_MANAGED_BY: MANAGED_BY, LABEL_TRANSCODE: resource_name, LABEL_ROLE: role}
+    if rendition is not None:
+        labels[LABEL_RENDITION] = rendition
+    return labels
+
+
+def tier_for(height: int, tiers: list[ResourceTier]) -> ResourceTier:
+    """The smallest tier that fits the rung (the largest one if none does)."""
+    fitting = [tier for tier in tiers if tier.max_height >= height]
+    return (
+        min(fitting, key=lambda t: t.max_height)
+        if fitting
+        else max(tiers, key=lambda t: t.max_height)
+    )
+
+
+def _resources(tier: ResourceTier) -> dict[str, Any]:
+    limits = {"memory": tier.memory_limit, "ephemeral-storage": "1Gi"}
+    if tier.cpu_limit:
+        limits["cpu"] = tier.cpu_limit
+    return {"requests": {"cpu": tier.cpu_request, "memory": tier.memory_request}, "limits": limits}
+
+
+def _env(settings: JobSettings) -> list[dict[str, Any]]:
+    def secret(name: str, key: str) -> dict[str, Any]:
+        ref = {"name": settings.s3_secret_name, "key": key}
+        return {"name": name, "valueFrom": {"secretKeyRef": ref}}
+
+    env = [
+        secret("AWS_ACCESS_KEY_ID", "accessKeyId"),
+        secret("AWS_SECRET_ACCESS_KEY", "secretAccessKey"),
+        {"name": "AWS_DEFAULT_REGION", "value": settings.s3_region},
+        {"name": "HLSFORGE_SCRATCH_DIR", "value": SCRATCH},
+        {"name": "HLSFORGE_MAX_DURATION_SECONDS", "value": str(settings.max_duration_seconds)},
+    ]
+    if settings.s3_endpoint_url:
+        env.append({"name": "AWS_ENDPOINT_URL", "value": settings.s3_endpoint_url})
+    return env
+
+
+def build_job(
+    *, name: str, labels: dict[str, str], args: list[str], tier: ResourceTier, settings: JobSettings
+) -> dict[str, Any]:
+    """A Job running `hlsforge-worker ARGS` once, locked down, failing fast on bad input."""
+    container = {
+        "name": CONTAINER,
+        "image": settings.image,
+        "imagePullPolicy": settings.image_pull_policy,
+        "command": ["hlsforge-worker"],
+        "args": args,
+        "env": _env(settings),
+        "resources": _resources(tier),
+        "volumeMounts": [{"name": "scratch", "mountPath": SCRATCH}],
+        # A worker that dies before writing its result still leaves its last log lines.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }
+    pod_spec = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 10001,
+            "runAsGroup": 10001,
+            "fsGroup": 10001,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": settings.scratch_size_limit}}],
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "backoffLimit": settings.backoff_limit,
+            "activeDeadlineSeconds": settings.active_deadline_seconds,
+            "ttlSecondsAfterFinished": settings.ttl_seconds_after_finished,
+            "podFailurePolicy": {
+                "rules": [
+                    {  # exit code 2: the source is bad, another attempt cannot help
+                        "action": "FailJob",
+                        "onExitCodes": {
+                            "containerName": CONTAINER,
+                            "operator": "In",
+                            "values": [BAD_INPUT_EXIT_CODE],
+                        },
+                    },
+                    {  # evictions and node drains are not the worker's fault
+                        "action": "Ignore",
+                        "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}],
+                    },
+                ]
+            },
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+        },
+    }
+
+
+def build_probe_job(
+    resource_name: str, spec: VideoTranscodeSpec, settings: JobSettings
+) -> dict[str, Any]:
+    args = ["probe", spec.source.location]
+    if spec.thumbnail.enabled:
+        args += [
+            spec.output.location,
+            "--poster-at-percent", f"{spec.thumbnail.at_percent:g}",
+            "--poster-long-side", str(spec.thumbnail.long_side),
+        ]  # fmt: skip
+    return build_job(
+        name=job_name(resource_name, ROLE_PROBE),
+        labels=job_labels(resource_name, ROLE_PROBE),
+        args=args,
+        tier=settings.probe_tier,
+        settings=settings,
+    )
+
+
+def build_rendition_job(
+    resource_name: str, spec: VideoTranscodeSpec, rung: RenditionSpec, settings: JobSettings
+) -> dict[str, Any]:
+    args = [
+        "rendition", spec.source.location, spec.output.location,
+        "--name", rung.name,
+        "--height", str(rung.height),
+        "--video-bitrate", str(rung.video_bitrate),
+        "--max-bitrate", str(rung.peak_video_bitrate),
+        "--audio-bitrate", str(rung.audio_bitrate),
+        "--segment-seconds", str(spec.segment_seconds),
+        "--gop-seconds", str(spec.gop_seconds),
+        "--segment-type", spec.segment_type,
+    ]  # fmt: skip
+    return build_job(
+        name=job_name(resource_name, rung.name),
+        labels=job_labels(resource_name, ROLE_RENDITION, rung.name),
+        args=args,
+        tier=tier_for(rung.height, settings.resource_tiers),
+        settings=settings,
+    )

@@ -1,0 +1,56 @@
+"""Operator settings, read once at startup from `HLSFORGE_*` environment variables."""
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ResourceTier(BaseModel):
+    """Pod resources for rungs up to `max_height` (short side) pixels."""
+
+    max_height: int
+    cpu_request: str
+    memory_request: str
+    memory_limit: str
+    cpu_limit: str | None = None
+
+
+DEFAULT_TIERS = [
+    ResourceTier(max_height=540, cpu_request="500m", memory_request="512Mi", memory_limit="1Gi"),
+    ResourceTier(max_height=1080, cpu_request="1", memory_request="1Gi", memory_limit="2Gi"),
+    ResourceTier(max_height=4320, cpu_request="2", memory_request="2Gi", memory_limit="4Gi"),
+]
+
+
+class JobSettings(BaseModel):
+    """Everything the Job builders need besides the resource itself."""
+
+    image: str = "hlsforge/transcoder:latest"
+    image_pull_policy: str = "IfNotPresent"
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_secret_name: str = "hlsforge-s3"  # noqa: S105 (a Secret's name; keys accessKeyId, secretAccessKey)
+    backoff_limit: int = Field(default=2, ge=0)
+    active_deadline_seconds: int = Field(default=6 * 3600, ge=60)
+    ttl_seconds_after_finished: int = Field(default=3600, ge=0)
+    max_duration_seconds: int = Field(default=4 * 3600, ge=1)
+    scratch_size_limit: str = "20Gi"
+    resource_tiers: list[ResourceTier] = DEFAULT_TIERS
+    probe_tier: ResourceTier = ResourceTier(
+        max_height=0, cpu_request="250m", memory_request="256Mi", memory_limit="512Mi"
+    )
+
+
+class OperatorSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HLSFORGE_", env_nested_delimiter="__")
+
+    namespaces: list[str] = []  # empty: every namespace (cluster-wide)
+    max_running_jobs: int = Field(default=4, ge=1)
+    job: JobSettings = JobSettings()
+    mongodb_uri: SecretStr | None = None
+    mongodb_database: str = "hlsforge"
+    api_url: str | None = None  # the API's base URL, for Socket.IO progress relays
+    service_token: SecretStr | None = None  # accepted by the API's /internal namespace
+    public_base_url: str | None = None  # plain playback URLs (a CDN); else the API signs them
+    status_interval_seconds: float = 2.0
+    liveness_port: int = 8080
+    metrics_port: int = 9090
