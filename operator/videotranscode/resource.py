@@ -112,6 +112,7 @@ class RenditionStatus(_StatusModel):
     bandwidth: int | None = None
     average_bandwidth: int | None = None
     resolution: str | None = None
+    frame_rate: float | None = None
     codecs: str | None = None
     playlist: str | None = None
     message: str | None = None

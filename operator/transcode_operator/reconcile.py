@@ -1,0 +1,277 @@
+"""What a VideoTranscode should look like now: pure functions from its spec, its last
+status and the observed Jobs to the next status and the actions to take."""
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from transcode_operator.jobs import ROLE_PROBE, job_name
+from videotranscode import (
+    DEFAULT_LADDER,
+    Condition,
+    Phase,
+    Playback,
+    RenditionPhase,
+    RenditionResult,
+    RenditionSpec,
+    RenditionStatus,
+    SourceInfo,
+    VideoTranscodeSpec,
+    VideoTranscodeStatus,
+    select_ladder,
+)
+
+RETRY_ANNOTATION = "hlsforge.dev/retry"
+MASTER = "master.m3u8"
+
+
+@dataclass(frozen=True)
+class JobState:
+    """A Job as observed, with the result its last finished pod left behind."""
+
+    name: str
+    active: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    complete: bool = False
+    failed_for_good: bool = False
+    reason: str = ""  # the Job's Failed condition message, e.g. BackoffLimitExceeded
+    result: Mapping[str, Any] | None = None  # the worker's termination message
+
+    @property
+    def attempts(self) -> int:
+        return self.active + self.succeeded + self.failed
+
+    @property
+    def error(self) -> str:
+        """The worker's own words when it left any, else the Job controller's."""
+        message = (self.result or {}).get("message")
+        return str(message) if message else (self.reason or "the job failed")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: VideoTranscodeStatus
+    create_probe: bool = False
+    write_master: bool = False
+    events: list[str] = field(default_factory=list)
+
+
+def parse_spec(spec: Mapping[str, Any]) -> VideoTranscodeSpec:
+    """The spec model, or ValueError with a message a user can act on."""
+    try:
+        return VideoTranscodeSpec.model_validate(dict(spec))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc']) or 'spec'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise ValueError(f"invalid spec: {problems}") from exc
+
+
+def retry_suffix(token: str | None) -> str:
+    """Jobs of a retry get new names, so failed Jobs never block their replacements."""
+    return "" if not token else "-" + hashlib.sha256(token.encode()).hexdigest()[:5]
+
+
+def probe_job_name(resource: str, token: str | None) -> str:
+    return job_name(resource, ROLE_PROBE + retry_suffix(token))
+
+
+def rendition_job_name(resource: str, rung: str, token: str | None) -> str:
+    return job_name(resource, rung + retry_suffix(token))
+
+
+def choose_ladder(spec: VideoTranscodeSpec, source: SourceInfo) -> list[RenditionSpec]:
+    short_side = min(source.video.width, source.video.height)
+    return select_ladder(spec.renditions or list(DEFAULT_LADDER), short_side)
+
+
+def _rung_status(
+    previous: RenditionStatus, job: JobState | None, live_progress: float | None
+) -> RenditionStatus:
+    if job is None:
+        return previous  # not started, or finished and already recorded (Jobs expire)
+    if job.complete:
+        if previous.phase == RenditionPhase.SUCCEEDED:
+            return previous
+        try:
+            result = RenditionResult.model_validate(job.result or {})
+        except ValidationError:
+            return previous.model_copy(
+                update={"phase": RenditionPhase.FAILED, "message": "the worker left no result"}
+            )
+        return previous.model_copy(
+            update={
+                "phase": RenditionPhase.SUCCEEDED,
+                "progress": 100.0,
+                "attempts": job.attempts,
+                "bandwidth": result.bandwidth,
+                "average_bandwidth": result.average_bandwidth,
+                "resolution": f"{result.width}x{result.height}",
+                "frame_rate": result.frame_rate,
+                "codecs": result.codecs,
+                "playlist": result.playlist_key,
+                "message": None,
+            }
+        )
+    if job.failed_for_good:
+        return previous.model_copy(
+            update={"phase": RenditionPhase.FAILED, "attempts": job.attempts, "message": job.error}
+        )
+    progress = max(previous.progress, live_progress or 0.0)
+    return previous.model_copy(
+        update={"phase": RenditionPhase.RUNNING, "attempts": job.attempts, "progress": progress}
+    )
+
+
+def _retried(rung: RenditionStatus, resource: str, token: str | None) -> RenditionStatus:
+    """A failed rung under a new retry token starts over in a new Job."""
+    new_name = rendition_job_name(resource, rung.name, token)
+    if rung.phase != RenditionPhase.FAILED or rung.job_name == new_name:
+        return rung
+    return RenditionStatus(name=rung.name, job_name=new_name, attempts=rung.attempts)
+
+
+def rendition_to_result(rung: RenditionStatus) -> RenditionResult:
+    width, height = (int(side) for side in (rung.resolution or "0x0").split("x"))
+    return RenditionResult(
+        name=rung.name,
+        width=width,
+        height=height,
+        frame_rate=rung.frame_rate or 0,
+        bandwidth=rung.bandwidth or 0,
+        average_bandwidth=rung.average_bandwidth or 0,
+        codecs=rung.codecs or "",
+        segment_count=0,
+        duration_seconds=0,
+        playlist_key=rung.playlist or "",
+    )
+
+
+def overall_progress(renditions: list[RenditionStatus], heights: Mapping[str, int]) -> float:
+    """Mean rung progress weighted by pixels (height²), the rough cost of each rung."""
+    weights = {r.name: heights.get(r.name, 1) ** 2 for r in renditions}
+    total = sum(weights.values())
+    if not total:
+        return 0.0
+    return round(sum(r.progress * weights[r.name] for r in renditions) / total, 1)
+
+
+def _phase(renditions: list[RenditionStatus], playback: Playback | None) -> Phase:
+    phases = {r.phase for r in renditions}
+    if RenditionPhase.FAILED in phases:
+        return Phase.FAILED
+    if phases == {RenditionPhase.SUCCEEDED}:
+        return Phase.SUCCEEDED if playback else Phase.PACKAGING
+    if phases & {RenditionPhase.RUNNING, RenditionPhase.SUCCEEDED}:
+        return Phase.TRANSCODING
+    return Phase.QUEUED
+
+
+def _ready_condition(
+    phase: Phase, message: str | None, now: str, previous: list[Condition]
+) -> Condition:
+    status = "True" if phase == Phase.SUCCEEDED else "False"
+    old = next((c for c in previous if c.type == "Ready"), None)
+    since = old.last_transition_time if old and old.status == status else now
+    return Condition(
+        type="Ready",
+        status=status,
+        reason=phase.value,
+        message=message or "",
+        last_transition_time=since,
+    )
+
+
+def reconcile(
+    *,
+    name: str,
+    spec: VideoTranscodeSpec,
+    status: VideoTranscodeStatus,
+    annotations: Mapping[str, str],
+    jobs: Mapping[str, JobState],
+    live_progress: Mapping[str, float],
+    generation: int | None,
+    now: str,
+) -> Outcome:
+    """The next status of resource `name`, and whether to create its probe Job or write
+    its master playlist. Rendition Jobs are started by the scheduler, not here."""
+    token = annotations.get(RETRY_ANNOTATION)
+    base: dict[str, Any] = {
+        "observed_generation": generation,
+        "started_at": status.started_at or now,
+    }
+
+    if status.source is None:
+        probe = jobs.get(probe_job_name(name, token))
+        if probe is not None and probe.failed_for_good:
+            new = status.model_copy(
+                update={**base, "phase": Phase.FAILED, "message": f"probe failed: {probe.error}"}
+            )
+            return _finish(new, status, now)
+        if probe is None or not probe.complete:
+            new = status.model_copy(update={**base, "phase": Phase.PROBING, "message": None})
+            return _finish(new, status, now, create_probe=probe is None)
+        try:
+            source = SourceInfo.model_validate((probe.result or {}).get("source", {}))
+        except ValidationError:
+            new = status.model_copy(
+                update={**base, "phase": Phase.FAILED, "message": "the probe left no result"}
+            )
+            return _finish(new, status, now)
+        renditions = [
+            RenditionStatus(name=rung.name, job_name=rendition_job_name(name, rung.name, token))
+            for rung in choose_ladder(spec, source)
+        ]
+        status = status.model_copy(update={"source": source, "renditions": renditions})
+
+    renditions = []
+    for previous in status.renditions:
+        rung = _retried(previous, name, token)
+        job = jobs.get(rung.job_name or "")
+        renditions.append(_rung_status(rung, job, live_progress.get(rung.name)))
+    heights = {r.name: r.height for r in (spec.renditions or DEFAULT_LADDER)}
+    phase = _phase(renditions, status.playback)
+    failed = [r for r in renditions if r.phase == RenditionPhase.FAILED]
+    message = f"rendition {failed[0].name} failed: {failed[0].message}" if failed else None
+    ready = sum(r.phase == RenditionPhase.SUCCEEDED for r in renditions)
+    new = status.model_copy(
+        update={
+            **base,
+            "phase": phase,
+            "renditions": renditions,
+            "renditions_summary": f"{ready}/{len(renditions)}",
+            "progress": 100.0
+            if phase == Phase.SUCCEEDED
+            else overall_progress(renditions, heights),
+            "message": message,
+        }
+    )
+    return _finish(new, status, now, write_master=phase == Phase.PACKAGING)
+
+
+def _finish(
+    new: VideoTranscodeStatus,
+    old: VideoTranscodeStatus,
+    now: str,
+    *,
+    create_probe: bool = False,
+    write_master: bool = False,
+) -> Outcome:
+    completed = now if new.phase.finished and not old.phase.finished else None
+    new = new.model_copy(
+        update={
+            "completed_at": (old.completed_at or completed) if new.phase.finished else None,
+            "conditions": [_ready_condition(new.phase, new.message, now, old.conditions)],
+        }
+    )
+    events = (
+        [f"{new.phase.value}: {new.message}" if new.message else new.phase.value]
+        if new.phase != old.phase
+        else []
+    )
+    return Outcome(new, create_probe=create_probe, write_master=write_master, events=events)
