@@ -82,7 +82,8 @@ def test_a_bad_source_fails_with_the_workers_words() -> None:
 def test_the_probe_result_chooses_a_ladder_capped_at_the_source() -> None:
     status = probed()
     assert status.phase == Phase.QUEUED
-    assert status.source is not None and status.source.video.height == 720
+    assert status.source is not None
+    assert status.source.video.height == 720
     assert [(r.name, r.job_name, r.phase) for r in status.renditions] == [
         ("360p", "v1-360p", RenditionPhase.PENDING),
         ("540p", "v1-540p", RenditionPhase.PENDING),
@@ -177,8 +178,10 @@ def test_invalid_specs_explain_themselves() -> None:
 
 def test_the_queue_starts_higher_priority_then_older_first() -> None:
     def rung(resource: str, priority: int, created: str, index: int) -> WaitingRung:
-        return WaitingRung.of(namespace="ns", resource=resource, priority=priority, created=created,
-                              index=index, rendition=f"r{index}", job_name=f"{resource}-r{index}")  # fmt: skip
+        return WaitingRung.of(
+            namespace="ns", resource=resource, priority=priority, created=created,
+            index=index, rendition=f"r{index}", job_name=f"{resource}-r{index}",
+        )  # fmt: skip
 
     waiting = [rung("old", 0, "2026-01-01", 0), rung("old", 0, "2026-01-01", 1),
                rung("urgent", 5, "2026-06-01", 0), rung("new", 0, "2026-06-01", 0)]  # fmt: skip
