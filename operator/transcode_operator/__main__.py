@@ -1,0 +1,3 @@
+from transcode_operator.main import main
+
+main()

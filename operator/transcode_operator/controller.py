@@ -1,0 +1,259 @@
+"""The operator's state and its one reconcile path, shared by every handler.
+
+One replica runs (the Deployment uses `Recreate`), so one asyncio lock serialises
+reconciles and scheduling: the Job count the concurrency limit relies on stays exact.
+"""
+
+import asyncio
+import datetime
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import kopf
+
+from transcode_operator.jobs import ROLE_RENDITION, build_probe_job, build_rendition_job
+from transcode_operator.kube import Kube
+from transcode_operator.observe import job_states
+from transcode_operator.publish import Realtime, VideoStore, video_update
+from transcode_operator.reconcile import (
+    MASTER,
+    RETRY_ANNOTATION,
+    parse_spec,
+    probe_job_name,
+    reconcile,
+    rendition_to_result,
+)
+from transcode_operator.scheduling import WaitingRung, rungs_to_start
+from transcode_operator.settings import OperatorSettings
+from videotranscode import (
+    DEFAULT_LADDER,
+    Phase,
+    Playback,
+    RenditionPhase,
+    VideoTranscodeSpec,
+    VideoTranscodeStatus,
+    build_master_playlist,
+)
+
+logger = logging.getLogger(__name__)
+
+Key = tuple[str, str]  # (namespace, name)
+JobsIndex = Mapping[Key, Iterable[Mapping[str, Any]]]  # by (namespace, resource)
+PodsIndex = Mapping[Key, Iterable[Mapping[str, Any]]]  # by (namespace, job name)
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def owned(job: dict[str, Any], owner: Mapping[str, Any]) -> dict[str, Any]:
+    kopf.adopt(job, owner=cast(kopf.Body, owner))
+    return job
+
+
+@dataclass
+class Controller:
+    settings: OperatorSettings
+    kube: Kube
+    s3: Any  # a boto3 S3 client
+    videos: VideoStore | None = None
+    realtime: Realtime | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    queue: dict[Key, list[tuple[WaitingRung, dict[str, Any]]]] = field(default_factory=dict)
+    just_created: set[Key] = field(default_factory=set)
+    live_progress: dict[Key, dict[str, float]] = field(default_factory=dict)
+    last_flush: dict[Key, float] = field(default_factory=dict)
+    owners: dict[Key, dict[str, str]] = field(default_factory=dict)  # videoId/owner, for events
+
+    async def reconcile(self, namespace: str, name: str, jobs: JobsIndex, pods: PodsIndex) -> None:
+        """Bring one resource's status, probe Job and master playlist up to date."""
+        async with self.lock:
+            await self._reconcile(namespace, name, jobs, pods)
+            await self._schedule(jobs)
+
+    async def schedule(self, jobs: JobsIndex) -> None:
+        async with self.lock:
+            await self._schedule(jobs)
+
+    async def _reconcile(self, namespace: str, name: str, jobs: JobsIndex, pods: PodsIndex) -> None:
+        key = (namespace, name)
+        body = await self.kube.get_transcode(namespace, name)
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            self.queue.pop(key, None)
+            self.live_progress.pop(key, None)
+            return
+        status = VideoTranscodeStatus.model_validate(body.get("status") or {})
+        try:
+            spec = parse_spec(body.get("spec") or {})
+        except ValueError as exc:
+            await self._write(body, status, status.model_copy(
+                update={"phase": Phase.FAILED, "message": str(exc), "completed_at": now()}
+            ), [f"Failed: {exc}"])  # fmt: skip
+            raise kopf.PermanentError(str(exc)) from exc
+
+        self.owners[key] = {k: v for k in ("videoId", "owner") if (v := body["spec"].get(k))}
+        states = job_states(
+            jobs.get(key, []),
+            {job["name"]: pods.get((namespace, job["name"]), []) for job in jobs.get(key, [])},
+        )
+        annotations = body["metadata"].get("annotations") or {}
+        outcome = reconcile(
+            name=name, spec=spec, status=status, annotations=annotations, jobs=states,
+            live_progress=self.live_progress.get(key, {}),
+            generation=body["metadata"].get("generation"), now=now(),
+        )  # fmt: skip
+        if outcome.create_probe:
+            job = build_probe_job(name, spec, self.settings.job)
+            job["metadata"]["name"] = probe_job_name(name, annotations.get(RETRY_ANNOTATION))
+            await self.kube.create_job(namespace, owned(job, body))
+        new, events = outcome.status, outcome.events
+        if outcome.write_master:
+            playback = await asyncio.to_thread(self._write_master, spec, new)
+            packaged = new.model_copy(update={"playback": playback})
+            final = reconcile(
+                name=name, spec=spec, status=packaged, annotations=annotations, jobs=states,
+                live_progress={}, generation=body["metadata"].get("generation"), now=now(),
+            )  # fmt: skip
+            new, events = final.status, events + final.events
+        await self._write(body, status, new, events)
+        self._queue_waiting(body, spec, new, states)
+
+    def _queue_waiting(
+        self, body: Mapping[str, Any], spec: VideoTranscodeSpec, status: VideoTranscodeStatus,
+        states: Mapping[str, Any],
+    ) -> None:  # fmt: skip
+        meta = body["metadata"]
+        key = (meta["namespace"], meta["name"])
+        if status.phase.finished:  # a failed resource starts nothing more until retried
+            self.queue.pop(key, None)
+            return
+        rungs = {rung.name: rung for rung in spec.renditions or DEFAULT_LADDER}
+        waiting = []
+        for index, rendition in enumerate(status.renditions):
+            job_name = rendition.job_name or ""
+            if rendition.phase != RenditionPhase.PENDING or job_name in states:
+                continue
+            if (meta["namespace"], job_name) in self.just_created:
+                continue
+            entry = WaitingRung.of(
+                namespace=meta["namespace"], resource=meta["name"], priority=spec.priority,
+                created=meta.get("creationTimestamp") or "", index=index,
+                rendition=rendition.name, job_name=job_name,
+            )  # fmt: skip
+            job = build_rendition_job(meta["name"], spec, rungs[rendition.name], self.settings.job)
+            job["metadata"]["name"] = job_name
+            waiting.append((entry, owned(job, body)))
+        self.queue[key] = waiting
+
+    async def _schedule(self, jobs: JobsIndex) -> None:
+        """Start waiting rungs, in queue order, while fewer than the limit run."""
+        indexed = {
+            (namespace, job["name"]): job
+            for (namespace, _), entries in jobs.items()
+            for job in entries
+            if job.get("role") == ROLE_RENDITION
+        }
+        self.just_created -= indexed.keys()
+        running = len(self.just_created) + sum(
+            1 for job in indexed.values() if not (job["complete"] or job["failedForGood"])
+        )
+        manifests = {entry: job for entries in self.queue.values() for entry, job in entries}
+        for entry in rungs_to_start(manifests, running, self.settings.max_running_jobs):
+            await self.kube.create_job(entry.namespace, manifests[entry])
+            self.just_created.add((entry.namespace, entry.job_name))
+            self.queue[(entry.namespace, entry.resource)] = [
+                item for item in self.queue[(entry.namespace, entry.resource)] if item[0] != entry
+            ]
+
+    def _write_master(self, spec: VideoTranscodeSpec, status: VideoTranscodeStatus) -> Playback:
+        results = [rendition_to_result(rung) for rung in status.renditions]
+        key = f"{spec.output.prefix}/{MASTER}"
+        self.s3.put_object(
+            Bucket=spec.output.bucket,
+            Key=key,
+            Body=build_master_playlist(results).encode(),
+            ContentType="application/vnd.apple.mpegurl",
+            CacheControl="max-age=60",
+        )
+        base = self.settings.public_base_url
+        return Playback(
+            master_playlist=key,
+            url=f"{base.rstrip('/')}/{key}" if base else None,
+            thumbnail=f"{spec.output.prefix}/poster.jpg" if spec.thumbnail.enabled else None,
+        )
+
+    async def _write(
+        self, body: Mapping[str, Any], old: VideoTranscodeStatus, new: VideoTranscodeStatus,
+        events: list[str],
+    ) -> None:  # fmt: skip
+        meta = body["metadata"]
+        key = (meta["namespace"], meta["name"])
+        if new == old:
+            return
+        await self.kube.patch_status(meta["namespace"], meta["name"], new)
+        self.last_flush[key] = time.monotonic()
+        for message in events:
+            kind = "Warning" if new.phase == Phase.FAILED else "Normal"
+            kopf.event(cast(kopf.Body, body), type=kind, reason=new.phase.value, message=message)
+        await self._publish(body, old, new)
+
+    async def _publish(
+        self, body: Mapping[str, Any], old: VideoTranscodeStatus, new: VideoTranscodeStatus
+    ) -> None:
+        spec = body.get("spec") or {}
+        video_id = spec.get("videoId")
+        if not video_id:
+            return
+        meta = body["metadata"]
+        dumped = new.model_dump(mode="json", by_alias=True, exclude_none=True)
+        if self.videos is not None:
+            query, update = video_update(
+                namespace=meta["namespace"], name=meta["name"], status=dumped, seq=time.time_ns()
+            )
+            await self.videos.publish(video_id, query, update)
+        if self.realtime is None:
+            return
+        payload = {"videoId": video_id, "owner": spec.get("owner"), "phase": dumped["phase"],
+                   "progress": dumped["progress"], "renditions": dumped["renditions"]}  # fmt: skip
+        if new.phase != old.phase:
+            await self.realtime.emit("transcode.phase", payload)
+        if new.phase == Phase.SUCCEEDED and old.phase != Phase.SUCCEEDED:
+            await self.realtime.emit(
+                "transcode.succeeded", {**payload, "playback": dumped.get("playback")}
+            )
+        if new.phase == Phase.FAILED and old.phase != Phase.FAILED:
+            await self.realtime.emit("transcode.failed", {**payload, "message": new.message})
+
+    async def progress(
+        self, key: Key, event: Mapping[str, Any], *, jobs: JobsIndex, pods: PodsIndex
+    ) -> None:
+        """A worker's progress line: relay it now, fold it into the status every few seconds."""
+        rendition, percent = str(event.get("rendition")), float(event.get("percent") or 0)
+        rungs = self.live_progress.setdefault(key, {})
+        rungs[rendition] = max(rungs.get(rendition, 0.0), percent)
+        owner = self.owners.get(key, {})
+        if self.realtime is not None and owner.get("videoId"):
+            await self.realtime.emit("transcode.progress", {
+                **owner, "rendition": rendition, "percent": rungs[rendition],
+                "outTimeSeconds": event.get("outTimeSeconds"), "speed": event.get("speed"),
+            })  # fmt: skip
+        since = time.monotonic() - self.last_flush.get(key, 0.0)
+        if since >= self.settings.status_interval_seconds:
+            self.last_flush[key] = time.monotonic()
+            await self.reconcile(*key, jobs, pods)
+
+    def delete_outputs(self, bucket: str, prefix: str) -> int:
+        """Delete every object under `prefix/`; returns how many."""
+        deleted = 0
+        pages = self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=f"{prefix}/"
+        )
+        for page in pages:
+            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+            if keys:
+                self.s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+                deleted += len(keys)
+        return deleted

@@ -1,0 +1,176 @@
+"""Kopf handlers: thin adapters from watch events to the Controller.
+
+Start with `hlsforge-operator`, or `kopf run --standalone -A -m transcode_operator.handlers`.
+"""
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import boto3
+import kopf
+from botocore.config import Config
+
+from transcode_operator.controller import Controller, JobsIndex, PodsIndex
+from transcode_operator.jobs import (
+    LABEL_MANAGED_BY,
+    LABEL_ROLE,
+    LABEL_TRANSCODE,
+    MANAGED_BY,
+    ROLE_RENDITION,
+)
+from transcode_operator.kube import Kube, api_client
+from transcode_operator.observe import job_entry, pod_entry, pod_job_name
+from transcode_operator.publish import Realtime, VideoStore
+from transcode_operator.settings import OperatorSettings
+from videotranscode import GROUP, PLURAL, VERSION
+
+MANAGED = {LABEL_MANAGED_BY: MANAGED_BY}
+FINALIZER = "hlsforge.dev/cleanup"
+MONGO_RETRY_SECONDS = 10
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """In a pod: the service account; elsewhere: the kubeconfig."""
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """On start: Kopf settings, clients and the background publishers."""
+    config = OperatorSettings()
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="hlsforge.dev")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="hlsforge.dev")
+    settings.posting.level = logging.WARNING  # phase changes are posted as Events explicitly
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 10
+    s3 = boto3.client(
+        "s3", config=Config(s3={"addressing_style": "path"}, retries={"mode": "standard"})
+    )
+    controller = Controller(settings=config, kube=Kube(api_client()), s3=s3)
+    memo.tasks = []
+    if config.mongodb_uri is not None:
+        controller.videos = VideoStore(
+            config.mongodb_uri.get_secret_value(), config.mongodb_database
+        )
+        memo.tasks.append(asyncio.create_task(_retry_mongo_writes(controller.videos)))
+    if config.api_url and config.service_token is not None:
+        controller.realtime = Realtime(config.api_url, config.service_token.get_secret_value())
+        memo.tasks.append(asyncio.create_task(controller.realtime.connect_forever()))
+    memo.controller = controller
+
+
+async def _retry_mongo_writes(videos: VideoStore) -> None:
+    while True:
+        await asyncio.sleep(MONGO_RETRY_SECONDS)
+        await videos.retry_pending()
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    """On stop: end the background publishers."""
+    for task in memo.get("tasks", []):
+        task.cancel()
+    controller: Controller | None = memo.get("controller")
+    if controller is not None and controller.realtime is not None:
+        await controller.realtime.close()
+
+
+@kopf.index("batch", "v1", "jobs", labels=MANAGED)
+def transcode_jobs(
+    *, namespace: str | None, name: str, labels: kopf.Labels, status: kopf.Status, **_: Any
+) -> dict[tuple[str | None, str], dict[str, Any]] | None:
+    """Our Jobs, by (namespace, resource)."""
+    resource = labels.get(LABEL_TRANSCODE)
+    return {(namespace, resource): job_entry(name, labels, status)} if resource else None
+
+
+@kopf.index("v1", "pods", labels=MANAGED)
+def transcode_pods(
+    *, namespace: str | None, name: str, labels: kopf.Labels, status: kopf.Status, **_: Any
+) -> dict[tuple[str | None, str], dict[str, Any]] | None:
+    """Our finished pods (exit code, termination message), by (namespace, job)."""
+    job, entry = pod_job_name(labels), pod_entry(name, status)
+    return {(namespace, job): entry} if job and entry else None
+
+
+def _indexes(kwargs: dict[str, Any]) -> tuple[JobsIndex, PodsIndex]:
+    """Kopf passes each index as a keyword named after its function."""
+    return kwargs["transcode_jobs"], kwargs["transcode_pods"]
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL, id="resume")
+@kopf.on.create(GROUP, VERSION, PLURAL, id="start")
+@kopf.on.update(GROUP, VERSION, PLURAL, id="update")
+async def transcode_changed(*, namespace: str | None, name: str, memo: Any, **kwargs: Any) -> None:
+    """A VideoTranscode was created, changed (e.g. a retry) or found at start-up."""
+    assert namespace is not None  # the resource is namespaced
+    await memo.controller.reconcile(namespace, name, *_indexes(kwargs))
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=MANAGED)
+@kopf.on.event("v1", "pods", labels=MANAGED)
+async def child_changed(
+    *, namespace: str | None, labels: kopf.Labels, memo: Any, **kwargs: Any
+) -> None:
+    """One of our Jobs or pods changed: roll it up into its VideoTranscode."""
+    if namespace is not None and (resource := labels.get(LABEL_TRANSCODE)):
+        await memo.controller.reconcile(namespace, resource, *_indexes(kwargs))
+
+
+def _running(*, status: kopf.Status, **_: Any) -> bool:
+    return status.get("phase") == "Running"
+
+
+@kopf.daemon("v1", "pods", labels={**MANAGED, LABEL_ROLE: ROLE_RENDITION}, when=_running,
+             cancellation_timeout=1.0)  # fmt: skip
+async def follow_progress(
+    *, namespace: str | None, name: str, labels: kopf.Labels, memo: Any, **kwargs: Any
+) -> None:
+    """Follow a running worker's log and roll its progress lines up."""
+    assert namespace is not None
+    controller: Controller = memo.controller
+    key = (namespace, labels[LABEL_TRANSCODE])
+    jobs, pods = _indexes(kwargs)
+    loop = asyncio.get_running_loop()
+    events: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+    def read() -> None:
+        try:
+            for line in controller.kube.follow_log(namespace, name):
+                event = _progress_event(line)
+                if event is not None:
+                    loop.call_soon_threadsafe(events.put_nowait, event)
+        finally:
+            loop.call_soon_threadsafe(events.put_nowait, None)
+
+    reader = asyncio.ensure_future(asyncio.to_thread(read))
+    while (event := await events.get()) is not None:
+        await controller.progress(key, event, jobs=jobs, pods=pods)
+    await reader
+
+
+def _progress_event(line: str) -> dict[str, Any] | None:
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) and event.get("event") == "progress" else None
+
+
+def _cleanup_requested(*, spec: kopf.Spec, **_: Any) -> bool:
+    return bool(spec.get("output", {}).get("cleanupOnDelete"))
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL, id="delete-outputs", when=_cleanup_requested)
+async def delete_outputs(*, spec: kopf.Spec, memo: Any, logger: kopf.Logger, **_: Any) -> None:
+    """Deleted with `cleanupOnDelete`: remove everything under the output prefix."""
+    output = spec["output"]
+    count = await asyncio.to_thread(
+        memo.controller.delete_outputs, output["bucket"], output["prefix"]
+    )
+    logger.info("deleted %d objects under s3://%s/%s/", count, output["bucket"], output["prefix"])

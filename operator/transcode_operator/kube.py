@@ -1,0 +1,87 @@
+"""The operator's calls to the Kubernetes API (the `kubernetes` client, run in threads)."""
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any, cast
+
+import kubernetes
+from kubernetes.client.exceptions import ApiException
+
+from videotranscode import GROUP, PLURAL, VERSION, VideoTranscodeStatus
+
+CONFLICT = 409
+NOT_FOUND = 404
+
+
+def api_client() -> kubernetes.client.ApiClient:
+    """In-cluster credentials when running in a pod, else the kubeconfig."""
+    try:
+        kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
+    return kubernetes.client.ApiClient()
+
+
+def status_patch(status: VideoTranscodeStatus) -> dict[str, Any]:
+    """A merge patch that sets the whole status: fields now unset are removed (null)."""
+    body = status.model_dump(mode="json", by_alias=True, exclude_none=True)
+    cleared = {
+        (info.alias or name): None for name, info in VideoTranscodeStatus.model_fields.items()
+    }
+    return {"status": {**cleared, **body}}
+
+
+class Kube:
+    def __init__(self, client: kubernetes.client.ApiClient) -> None:
+        self.batch = kubernetes.client.BatchV1Api(client)
+        self.core = kubernetes.client.CoreV1Api(client)
+        self.custom = kubernetes.client.CustomObjectsApi(client)
+
+    async def get_transcode(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            body = await asyncio.to_thread(
+                self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name
+            )
+        except ApiException as exc:
+            if exc.status == NOT_FOUND:
+                return None
+            raise
+        return cast(dict[str, Any], body)
+
+    async def patch_status(self, namespace: str, name: str, status: VideoTranscodeStatus) -> None:
+        try:
+            await asyncio.to_thread(
+                self.custom.patch_namespaced_custom_object_status,
+                GROUP, VERSION, namespace, PLURAL, name, status_patch(status),
+            )  # fmt: skip
+        except ApiException as exc:
+            if exc.status != NOT_FOUND:  # deleted meanwhile: nothing to report on
+                raise
+
+    async def create_job(self, namespace: str, job: dict[str, Any]) -> bool:
+        """Create the Job unless it exists; True when this call created it."""
+        try:
+            # The client accepts plain dicts as bodies; its annotations name the model class.
+            await asyncio.to_thread(self.batch.create_namespaced_job, namespace, cast(Any, job))
+        except ApiException as exc:
+            if exc.status == CONFLICT:
+                return False
+            raise
+        return True
+
+    def follow_log(self, namespace: str, pod: str) -> Iterator[str]:
+        """The pod's log lines as they come, until its container ends (blocking)."""
+        response: Any = self.core.read_namespaced_pod_log(
+            pod, namespace, follow=True, _preload_content=False
+        )  # without preloading, a urllib3 response to stream from
+        try:
+            buffer = b""
+            for chunk in response.stream(amt=4096, decode_content=True):
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    yield line.decode(errors="replace")
+            if buffer:
+                yield buffer.decode(errors="replace")
+        finally:
+            response.release_conn()

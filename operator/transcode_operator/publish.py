@@ -1,0 +1,97 @@
+"""Telling the rest of the product: the `videos` read model in MongoDB and live events
+through the API's Socket.IO `/internal` namespace. Neither may stop a transcode: failures
+are logged, MongoDB writes are retried later, realtime events are dropped while offline."""
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import socketio
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
+
+logger = logging.getLogger(__name__)
+
+INTERNAL_NAMESPACE = "/internal"
+
+
+def video_update(
+    *, namespace: str, name: str, status: dict[str, Any], seq: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(filter, update) that applies only over an older write: updates may arrive late or be
+    retried out of order, and the `videos` document must never move backwards."""
+    fields = {
+        "phase": str(status.get("phase", "Pending")).lower(),
+        "progress": status.get("progress", 0),
+        "renditions": status.get("renditions", []),
+        "playback": status.get("playback"),
+        "error": status.get("message") if status.get("phase") == "Failed" else None,
+        "transcode": {"namespace": namespace, "name": name},
+        "transcodeSeq": seq,
+        "updatedAt": time.time(),
+    }
+    newer_than = {"$or": [{"transcodeSeq": {"$lt": seq}}, {"transcodeSeq": {"$exists": False}}]}
+    return newer_than, {"$set": fields}
+
+
+class VideoStore:
+    """Writes the `videos` documents; keeps the latest failed write per video to retry."""
+
+    def __init__(self, uri: str, database: str) -> None:
+        client: MongoClient[dict[str, Any]] = MongoClient(uri, serverSelectionTimeoutMS=2000)
+        self._videos = client[database]["videos"]
+        self._pending: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+
+    def _write(self, video_id: str, query: dict[str, Any], update: dict[str, Any]) -> None:
+        try:
+            self._videos.update_one({"_id": video_id, **query}, update)
+        except PyMongoError as exc:
+            logger.warning("MongoDB update of video %s failed, will retry: %s", video_id, exc)
+            self._pending[video_id] = (query, update)
+        else:
+            self._pending.pop(video_id, None)
+
+    async def publish(self, video_id: str, query: dict[str, Any], update: dict[str, Any]) -> None:
+        self._pending[video_id] = (query, update)
+        await self.retry_pending()
+
+    async def retry_pending(self) -> None:
+        for video_id, (query, update) in list(self._pending.items()):
+            await asyncio.to_thread(self._write, video_id, query, update)
+
+
+class Realtime:
+    """A Socket.IO client of the API's `/internal` namespace, authenticated by a token."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self._url, self._token = url, token
+        self._client = socketio.AsyncClient(reconnection=True, logger=False)
+
+    async def connect_forever(self) -> None:
+        """Keep trying to connect until it works (the client reconnects by itself after)."""
+        delay = 1.0
+        while not self._client.connected:
+            try:
+                await self._client.connect(
+                    self._url,
+                    namespaces=[INTERNAL_NAMESPACE],
+                    auth={"token": self._token},
+                    transports=["websocket"],
+                    wait_timeout=5,
+                )
+            except (socketio.exceptions.ConnectionError, OSError) as exc:
+                logger.info("API realtime not reachable yet (%s); retrying in %.0f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30)
+
+    async def emit(self, event: str, payload: dict[str, Any]) -> None:
+        if not self._client.connected:
+            return  # live events are ephemeral; the status and MongoDB carry the truth
+        try:
+            await self._client.emit(event, payload, namespace=INTERNAL_NAMESPACE)
+        except socketio.exceptions.SocketIOError as exc:
+            logger.info("dropping %s: %s", event, exc)
+
+    async def close(self) -> None:
+        await self._client.disconnect()
