@@ -1,10 +1,10 @@
 """Fixtures shared by all test packages."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from helpers import make_clip
+from helpers import make_clip, mongodb_server
 
 ClipFactory = Callable[..., Path]
 
@@ -17,3 +17,10 @@ def clip(tmp_path: Path) -> ClipFactory:
         return make_clip(tmp_path / name, **options)  # type: ignore[arg-type]
 
     return factory
+
+
+@pytest.fixture(scope="session")
+def mongodb_uri() -> Iterator[str]:
+    """A MongoDB-compatible server for the whole test session."""
+    with mongodb_server() as uri:
+        yield uri

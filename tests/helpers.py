@@ -1,7 +1,12 @@
 """Test helpers: generated media made with the real FFmpeg, and the worker as a process."""
 
+import contextlib
+import os
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 WORKER = [sys.executable, "-m", "transcode_worker"]
@@ -34,3 +39,40 @@ def run_worker(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
     return subprocess.run(
         [*WORKER, *args], capture_output=True, text=True, env=env, check=False, timeout=300
     )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for_port(port: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
+
+
+@contextlib.contextmanager
+def mongodb_server() -> Iterator[str]:
+    """`$MONGODB_URI` when set (a real mongod), else SecantusDB in memory on loopback."""
+    if uri := os.environ.get("MONGODB_URI"):
+        yield uri
+        return
+    port = free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "secantusd-py"), "--host", "127.0.0.1",
+         "--port", str(port), "--storage-path", ":memory:", "--log-level", "WARNING"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for_port(port)
+        yield f"mongodb://127.0.0.1:{port}/"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -76,6 +76,8 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     for task in memo.get("tasks", []):
         task.cancel()
     controller: Controller | None = memo.get("controller")
+    if controller is not None and controller.videos is not None:
+        controller.videos.close()
     if controller is not None and controller.realtime is not None:
         await controller.realtime.close()
 

@@ -39,8 +39,8 @@ class VideoStore:
     """Writes the `videos` documents; keeps the latest failed write per video to retry."""
 
     def __init__(self, uri: str, database: str) -> None:
-        client: MongoClient[dict[str, Any]] = MongoClient(uri, serverSelectionTimeoutMS=2000)
-        self._videos = client[database]["videos"]
+        self._client: MongoClient[dict[str, Any]] = MongoClient(uri, serverSelectionTimeoutMS=2000)
+        self._videos = self._client[database]["videos"]
         self._pending: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
 
     def _write(self, video_id: str, query: dict[str, Any], update: dict[str, Any]) -> None:
@@ -59,6 +59,9 @@ class VideoStore:
     async def retry_pending(self) -> None:
         for video_id, (query, update) in list(self._pending.items()):
             await asyncio.to_thread(self._write, video_id, query, update)
+
+    def close(self) -> None:
+        self._client.close()
 
 
 class Realtime:

@@ -1,0 +1,131 @@
+"""The read model in MongoDB (SecantusDB on loopback) and the Socket.IO relay client
+(a real python-socketio server under uvicorn)."""
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import socketio
+import uvicorn
+from helpers import free_port, wait_for_port
+from pymongo import MongoClient
+
+from transcode_operator.publish import Realtime, VideoStore, video_update
+
+TOKEN = "service-token-for-tests"
+
+
+def update(phase: str, progress: float, seq: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    return video_update(
+        namespace="media", name="v-1", status={"phase": phase, "progress": progress}, seq=seq
+    )
+
+
+@pytest.fixture
+def videos(mongodb_uri: str) -> Iterator[Any]:
+    client: MongoClient[dict[str, Any]] = MongoClient(mongodb_uri)
+    collection = client["hlsforge_test"]["videos"]
+    collection.delete_many({})
+    yield collection
+    client.close()
+
+
+async def test_updates_never_move_a_video_backwards(mongodb_uri: str, videos: Any) -> None:
+    videos.insert_one({"_id": "vid-1", "title": "cat", "phase": "queued"})
+    store = VideoStore(mongodb_uri, "hlsforge_test")
+    await store.publish("vid-1", *update("Transcoding", 40, seq=2))
+    await store.publish("vid-1", *update("Probing", 0, seq=1))  # arrives late
+    doc = videos.find_one({"_id": "vid-1"})
+    assert (doc["phase"], doc["progress"], doc["title"]) == ("transcoding", 40, "cat")
+    assert doc["transcode"] == {"namespace": "media", "name": "v-1"}
+    await store.publish("vid-1", *update("Failed", 40, seq=3))
+    assert videos.find_one({"_id": "vid-1"})["phase"] == "failed"
+    store.close()
+
+
+async def test_updates_never_create_missing_videos(mongodb_uri: str, videos: Any) -> None:
+    store = VideoStore(mongodb_uri, "hlsforge_test")
+    await store.publish("nobody", *update("Succeeded", 100, seq=1))
+    assert videos.count_documents({}) == 0
+    store.close()
+
+
+async def test_an_unreachable_mongodb_is_retried_later(tmp_path: Path) -> None:
+    port = free_port()
+    store = VideoStore(f"mongodb://127.0.0.1:{port}/", "hlsforge_test")
+    await store.publish("vid-2", *update("Transcoding", 10, seq=1))  # logs, does not raise
+    await store.publish("vid-2", *update("Transcoding", 55, seq=2))
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "secantusd-py"), "--host", "127.0.0.1",
+         "--port", str(port), "--storage-path", ":memory:"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for_port(port)
+        client: MongoClient[dict[str, Any]] = MongoClient(f"mongodb://127.0.0.1:{port}/")
+        client["hlsforge_test"]["videos"].insert_one({"_id": "vid-2", "phase": "queued"})
+        await store.retry_pending()
+        doc = client["hlsforge_test"]["videos"].find_one({"_id": "vid-2"})
+        assert doc is not None
+        assert (doc["phase"], doc["progress"]) == ("transcoding", 55)
+        client.close()
+    finally:
+        store.close()
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.fixture
+async def relay() -> AsyncIterator[tuple[str, list[tuple[str, Any]]]]:
+    """A Socket.IO server whose /internal namespace accepts only TOKEN; records events."""
+    received: list[tuple[str, Any]] = []
+    sio = socketio.AsyncServer(async_mode="asgi")
+
+    async def connect(sid: str, environ: dict[str, Any], auth: dict[str, Any] | None) -> bool:
+        return (auth or {}).get("token") == TOKEN
+
+    async def any_event(event: str, sid: str, data: Any) -> None:
+        received.append((event, data))
+
+    sio.on("connect", connect, namespace="/internal")
+    sio.on("*", any_event, namespace="/internal")
+    port = free_port()
+    config = uvicorn.Config(socketio.ASGIApp(sio), host="127.0.0.1", port=port, log_level="error",
+                            timeout_graceful_shutdown=1)  # fmt: skip
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    yield f"http://127.0.0.1:{port}", received
+    server.should_exit = True
+    await task
+
+
+async def test_realtime_relays_events_with_the_service_token(
+    relay: tuple[str, list[tuple[str, Any]]],
+) -> None:
+    url, received = relay
+    realtime = Realtime(url, TOKEN)
+    await realtime.emit("transcode.phase", {"videoId": "v"})  # offline: dropped, no error
+    await asyncio.wait_for(realtime.connect_forever(), timeout=10)
+    await realtime.emit("transcode.progress", {"videoId": "v", "percent": 12.5})
+    for _ in range(100):
+        if received:
+            break
+        await asyncio.sleep(0.02)
+    assert received == [("transcode.progress", {"videoId": "v", "percent": 12.5})]
+    await realtime.close()
+
+
+async def test_realtime_with_a_wrong_token_is_refused(
+    relay: tuple[str, list[tuple[str, Any]]],
+) -> None:
+    url, _ = relay
+    realtime = Realtime(url, "not-the-token")
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(realtime.connect_forever(), timeout=1.5)
+    await realtime.close()
