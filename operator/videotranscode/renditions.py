@@ -11,11 +11,11 @@ _BITRATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*$")
 _UNITS = {"": 1, "k": 1_000, "m": 1_000_000}
 
 
-def parse_bitrate(value: int | str) -> int:
+def parse_bitrate(value: object) -> int:
     """`3000k`, `6M`, `365000` or an int → bits per second."""
-    if isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool):
         return value
-    match = _BITRATE.match(value)
+    match = _BITRATE.match(value) if isinstance(value, str) else None
     if match is None:
         raise ValueError(f"not a bitrate: {value!r} (expected e.g. 3000k, 6M or 365000)")
     number, unit = match.groups()

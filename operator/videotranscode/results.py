@@ -1,9 +1,16 @@
 """What the worker reports (termination message) and the operator records in the status."""
 
+from pydantic import ConfigDict
+
 from videotranscode._model import CamelModel
 
 
-class VideoStreamInfo(CamelModel):
+class _Reported(CamelModel):
+    # Written by the worker, read by the operator: an older reader ignores newer fields.
+    model_config = ConfigDict(extra="ignore")
+
+
+class VideoStreamInfo(_Reported):
     codec: str
     width: int  # as displayed: after rotation and pixel aspect ratio
     height: int
@@ -13,21 +20,21 @@ class VideoStreamInfo(CamelModel):
     rotation: int  # display-matrix rotation, counter-clockwise degrees: 0/90/180/270
 
 
-class AudioStreamInfo(CamelModel):
+class AudioStreamInfo(_Reported):
     codec: str
     channels: int
     sample_rate: int
 
 
-class SourceInfo(CamelModel):
+class SourceInfo(_Reported):
     duration_seconds: float
     container: str
     size_bytes: int
     video: VideoStreamInfo
-    audio: AudioStreamInfo | None
+    audio: AudioStreamInfo | None = None
 
 
-class RenditionResult(CamelModel):
+class RenditionResult(_Reported):
     name: str
     width: int
     height: int

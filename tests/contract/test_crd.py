@@ -1,0 +1,730 @@
+"""The CRD, its fixtures, the example and the pydantic models say the same thing.
+
+`jsonschema` stands in for the apiserver's OpenAPI validation. What it does not know is
+translated here, the way the apiserver behaves with `kubectl apply` (strict field validation):
+
+- nulls are pruned (no field is `nullable`), then `default`s are filled in, then validated;
+- an undeclared field is an error (`additionalProperties: false` on every declared object);
+- `x-kubernetes-int-or-string`: an integer or a string (`pattern` applies to strings only);
+- `x-kubernetes-list-type: map`: entries are unique by their `x-kubernetes-list-map-keys`;
+- `x-kubernetes-validations` (CEL): each rule has a Python equivalent keyed by its message, and
+  the real expression is evaluated too (the `cel` package) and must agree with it.
+"""
+
+import copy
+import json
+import re
+import types
+from collections.abc import Callable, Iterator
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Literal, NamedTuple, Union, get_args, get_origin
+
+import annotated_types
+import cel
+import pytest
+import yaml
+from jsonschema import Draft202012Validator, validators
+from jsonschema import ValidationError as SchemaError
+from jsonschema.protocols import Validator
+from pydantic import BaseModel, BeforeValidator, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
+
+from videotranscode import (
+    GROUP,
+    KIND,
+    PLURAL,
+    VERSION,
+    AudioStreamInfo,
+    Condition,
+    Phase,
+    Playback,
+    RenditionPhase,
+    RenditionStatus,
+    SourceInfo,
+    VideoStreamInfo,
+    VideoTranscodeSpec,
+    VideoTranscodeStatus,
+    parse_bitrate,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+CRD_FILE = ROOT / "crds" / f"{PLURAL}.{GROUP}.yaml"
+FIXTURES = ROOT / "tests" / "fixtures" / "videotranscodes"
+EXAMPLE = ROOT / "examples" / "videotranscode.yaml"
+
+BITRATE_PATTERN = r"^[0-9]+(\.[0-9]+)?[kKmM]?$"
+
+Json = Any  # a decoded YAML/JSON value
+Schema = dict[str, Any]
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """Rejects a repeated key, as kubectl does (PyYAML would keep the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
+        repeated = {key for key in keys if keys.count(key) > 1}
+        assert not repeated, f"repeated keys {repeated} {node.start_mark}"
+        return super().construct_mapping(node, deep=deep)
+
+
+def load(path: Path) -> dict[str, Any]:
+    document = yaml.load(path.read_text(), Loader=_StrictLoader)  # noqa: S506 (a SafeLoader)
+    assert isinstance(document, dict), path
+    return document
+
+
+CRD = load(CRD_FILE)
+SCHEMA: Schema = CRD["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+SPEC_SCHEMA: Schema = SCHEMA["properties"]["spec"]
+STATUS_SCHEMA: Schema = SCHEMA["properties"]["status"]
+
+
+# --- CEL rules and their Python equivalents ---------------------------------------------------
+
+
+def _is_int(value: Json) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class CelRule(NamedTuple):
+    rule: str
+    check: Callable[[dict[str, Any]], bool]
+
+
+CEL_RULES: dict[str, CelRule] = {
+    "source needs either bucket and key, or url": CelRule(
+        "has(self.url) != (has(self.bucket) || has(self.key))",
+        lambda source: ("url" in source) != ("bucket" in source or "key" in source),
+    ),
+    "source needs both bucket and key": CelRule(
+        "has(self.bucket) == has(self.key)",
+        lambda source: ("bucket" in source) == ("key" in source),
+    ),
+    "segmentSeconds must be a multiple of gopSeconds": CelRule(
+        "self.segmentSeconds % self.gopSeconds == 0",
+        lambda spec: (
+            _is_int(spec.get("segmentSeconds"))
+            and _is_int(spec.get("gopSeconds"))
+            and spec["gopSeconds"] != 0
+            and spec["segmentSeconds"] % spec["gopSeconds"] == 0
+        ),
+    ),
+}
+
+
+def _evaluate_cel(rule: str, value: dict[str, Any]) -> bool:
+    """The real expression; a runtime error (no such key, bad types) fails it, as in Kubernetes."""
+    try:
+        return cel.evaluate(rule, {"self": value}) is True
+    except Exception:  # KeyError, TypeError, ZeroDivisionError...: the rule fails
+        return False
+
+
+# --- the apiserver stand-in ---------------------------------------------------------------------
+
+
+def _int_or_string(
+    _validator: Validator, enabled: bool, instance: Json, _schema: Schema
+) -> Iterator[SchemaError]:
+    if enabled and (isinstance(instance, bool) or not isinstance(instance, int | str)):
+        yield SchemaError(f"{instance!r} is neither an integer nor a string")
+
+
+def _list_type(
+    _validator: Validator, list_type: str, instance: Json, schema: Schema
+) -> Iterator[SchemaError]:
+    if list_type == "atomic" or not isinstance(instance, list):
+        return
+    if list_type == "map":
+        keys = schema["x-kubernetes-list-map-keys"]
+        entries = [
+            json.dumps([item.get(key) for key in keys])
+            for item in instance
+            if isinstance(item, dict)
+        ]
+    else:
+        entries = [json.dumps(item, sort_keys=True) for item in instance]
+    duplicates = sorted({entry for entry in entries if entries.count(entry) > 1})
+    if duplicates:
+        yield SchemaError(f"duplicate entries in a list-type {list_type}: {duplicates}")
+
+
+def _cel_validations(
+    _validator: Validator, rules: list[dict[str, str]], instance: Json, _schema: Schema
+) -> Iterator[SchemaError]:
+    if not isinstance(instance, dict):
+        return
+    for rule in rules:
+        known = CEL_RULES[rule["message"]]
+        passed = known.check(instance)
+        assert passed == _evaluate_cel(rule["rule"], instance), (rule, instance)
+        if not passed:
+            yield SchemaError(rule["message"])
+
+
+KubeValidator = validators.extend(  # type: ignore[no-untyped-call]  # untyped in the stubs
+    Draft202012Validator,
+    {
+        "x-kubernetes-int-or-string": _int_or_string,
+        "x-kubernetes-list-type": _list_type,
+        "x-kubernetes-validations": _cel_validations,
+    },
+)
+
+
+def _strict(schema: Schema) -> Schema:
+    """Every declared object rejects undeclared fields (kubectl's strict field validation)."""
+    strict = {key: copy.deepcopy(value) for key, value in schema.items() if key != "properties"}
+    if "properties" in schema:
+        strict["properties"] = {k: _strict(v) for k, v in schema["properties"].items()}
+        strict["additionalProperties"] = False
+    if "items" in schema:
+        strict["items"] = _strict(schema["items"])
+    return strict
+
+
+def _drop_nulls(value: Json) -> Json:
+    if isinstance(value, dict):
+        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_nulls(item) for item in value]
+    return value
+
+
+def apply_defaults(schema: Schema, value: Json) -> Json:
+    """Structural defaulting: fill in missing properties, then default inside them too."""
+    if isinstance(value, dict) and "properties" in schema:
+        properties: Schema = schema["properties"]
+        filled = dict(value)
+        for name, node in properties.items():
+            if name not in filled and "default" in node:
+                filled[name] = copy.deepcopy(node["default"])
+        return {
+            k: apply_defaults(properties[k], v) if k in properties else v for k, v in filled.items()
+        }
+    if isinstance(value, list) and "items" in schema:
+        return [apply_defaults(schema["items"], item) for item in value]
+    return value
+
+
+def admit(schema: Schema, value: Json) -> Json:
+    """What the apiserver stores: nulls pruned, defaults filled in."""
+    return apply_defaults(schema, _drop_nulls(value))
+
+
+def _error_paths(error: SchemaError) -> list[str]:
+    """Where the apiserver would report it: a missing or unknown field at the field's own path."""
+    path = [str(part) for part in error.absolute_path]
+    if error.validator not in ("required", "additionalProperties"):
+        return [".".join(path) or "<root>"]
+    assert isinstance(error.instance, dict)
+    assert isinstance(error.schema, dict)
+    declared = error.schema["required" if error.validator == "required" else "properties"]
+    if error.validator == "required":
+        names = [name for name in declared if name not in error.instance]
+    else:
+        names = [name for name in error.instance if name not in declared]
+    return [".".join([*path, name]) for name in names]
+
+
+def crd_errors(schema: Schema, value: Json) -> list[str]:
+    """The apiserver's verdict on `value` as `path: message` lines; empty when it is accepted."""
+    validator = KubeValidator(_strict(schema))
+    errors = [
+        f"{path}: {error.message}"
+        for error in validator.iter_errors(admit(schema, value))
+        for path in _error_paths(error)
+    ]
+    return list(dict.fromkeys(errors))
+
+
+# --- the models' shape --------------------------------------------------------------------------
+
+
+def _unwrap_optional(annotation: Any) -> tuple[Any, bool]:
+    """The annotation without `| None`, and whether None was allowed."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        members = [arg for arg in get_args(annotation) if arg is not type(None)]
+        if len(members) < len(get_args(annotation)):
+            (inner,) = members
+            return inner, True
+    return annotation, False
+
+
+def _strip_annotated(annotation: Any) -> tuple[Any, tuple[Any, ...]]:
+    if get_origin(annotation) is Annotated:
+        return annotation.__origin__, annotation.__metadata__
+    return annotation, ()
+
+
+def _nested_model(annotation: Any) -> type[BaseModel] | None:
+    """The model inside `X`, `X | None` or `list[X]`, if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _nested_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def model_tree(model: type[BaseModel]) -> dict[str, Any]:
+    """Wire names (aliases), recursively; None for a scalar."""
+    tree: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        nested = _nested_model(field.annotation)
+        tree[field.alias or name] = None if nested is None else model_tree(nested)
+    return tree
+
+
+def schema_tree(schema: Schema) -> dict[str, Any] | None:
+    if "properties" in schema:
+        return {name: schema_tree(node) for name, node in schema["properties"].items()}
+    if "items" in schema:
+        return schema_tree(schema["items"])
+    return None
+
+
+def model_nodes(
+    model: type[BaseModel], schema: Schema, path: str
+) -> Iterator[tuple[str, type[BaseModel], Schema]]:
+    """Each model with the object schema that declares it (list items unwrapped)."""
+    yield path, model, schema
+    for name, field in model.model_fields.items():
+        nested = _nested_model(field.annotation)
+        if nested is not None:
+            alias = field.alias or name
+            node = schema["properties"][alias]
+            yield from model_nodes(nested, node.get("items", node), f"{path}.{alias}")
+
+
+def field_nodes(
+    model: type[BaseModel], schema: Schema, path: str
+) -> Iterator[tuple[str, FieldInfo, Schema]]:
+    for model_path, nested, node in model_nodes(model, schema, path):
+        for name, field in nested.model_fields.items():
+            alias = field.alias or name
+            yield f"{model_path}.{alias}", field, node["properties"][alias]
+
+
+def _is_bitrate(field: FieldInfo) -> bool:
+    _, extras = _strip_annotated(_unwrap_optional(field.annotation)[0])
+    return any(
+        isinstance(meta, BeforeValidator) and meta.func is parse_bitrate
+        for meta in [*field.metadata, *extras]
+    )
+
+
+def _json_type(annotation: Any) -> str:
+    annotation, _ = _strip_annotated(annotation)
+    origin = get_origin(annotation)
+    if origin is list:
+        return "array"
+    if origin is Literal:
+        (kind,) = {_json_type(type(value)) for value in get_args(annotation)}
+        return kind
+    if issubclass(annotation, BaseModel):
+        return "object"
+    if issubclass(annotation, Enum):
+        return _json_type(type(next(iter(annotation)).value))
+    scalars: dict[type, str] = {bool: "boolean", int: "integer", float: "number", str: "string"}
+    return scalars[annotation]
+
+
+def _enum_values(annotation: Any) -> list[Any] | None:
+    if get_origin(annotation) is Literal:
+        return list(get_args(annotation))
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return [member.value for member in annotation]
+    return None
+
+
+MIRRORED = (
+    "type",
+    "x-kubernetes-int-or-string",
+    "enum",
+    "minimum",
+    "maximum",
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "pattern",
+    "default",
+)
+
+
+def expected_keywords(field: FieldInfo) -> dict[str, Any]:
+    """The CRD keywords that state this field's type, constraints and default."""
+    annotation, _ = _unwrap_optional(field.annotation)
+    expected: dict[str, Any] = {}
+    if _is_bitrate(field):
+        expected.update({"x-kubernetes-int-or-string": True, "pattern": BITRATE_PATTERN})
+    else:
+        expected["type"] = _json_type(annotation)
+    if (values := _enum_values(annotation)) is not None:
+        expected["enum"] = values
+    length = "Items" if expected.get("type") == "array" else "Length"
+    for meta in field.metadata:
+        if isinstance(meta, annotated_types.Ge):
+            expected["minimum"] = meta.ge
+        elif isinstance(meta, annotated_types.Le):
+            expected["maximum"] = meta.le
+        elif isinstance(meta, annotated_types.MinLen):
+            expected[f"min{length}"] = meta.min_length
+        elif isinstance(meta, annotated_types.MaxLen):
+            expected[f"max{length}"] = meta.max_length
+        elif getattr(meta, "pattern", None) is not None:
+            expected["pattern"] = meta.pattern
+        else:
+            assert isinstance(meta, BeforeValidator), f"teach this test to mirror {meta!r}"
+    # An omitted list reads as empty in the model: the CRD declares no default for lists.
+    assert field.default_factory in (None, list), "teach this test to mirror a default_factory"
+    default = field.default
+    if isinstance(default, BaseModel):
+        expected["default"] = {}  # filled in by the nested defaults (checked separately)
+    elif default not in (PydanticUndefined, None) and not isinstance(default, list):
+        expected["default"] = default.value if isinstance(default, Enum) else default
+    return expected
+
+
+def required_aliases(model: type[BaseModel]) -> set[str]:
+    """Fields without a default that cannot be None (a null is pruned, so it reads as absent)."""
+    return {
+        field.alias or name
+        for name, field in model.model_fields.items()
+        if field.is_required() and not _unwrap_optional(field.annotation)[1]
+    }
+
+
+def all_nodes(schema: Schema, path: str = "") -> Iterator[tuple[str, Schema]]:
+    yield path or "<root>", schema
+    for name, node in schema.get("properties", {}).items():
+        yield from all_nodes(node, f"{path}.{name}")
+    if "items" in schema:
+        yield from all_nodes(schema["items"], f"{path}[]")
+
+
+def resolve(schema: Schema, json_path: str) -> Schema:
+    node = schema
+    for name in json_path.removeprefix(".").split("."):
+        node = node.get("items", node)["properties"][name]
+    return node
+
+
+# --- fixtures -----------------------------------------------------------------------------------
+
+
+def fixture_files(kind: str) -> list[Path]:
+    return sorted((FIXTURES / kind).glob("*.yaml"))
+
+
+def assert_accepted_both_ways(resource: dict[str, Any]) -> None:
+    assert resource["apiVersion"] == f"{GROUP}/{VERSION}"
+    assert resource["kind"] == KIND
+    assert crd_errors(SCHEMA, resource) == []
+    as_written = VideoTranscodeSpec.model_validate(resource["spec"])
+    as_stored = VideoTranscodeSpec.model_validate(admit(SCHEMA, resource)["spec"])
+    assert as_stored == as_written, "the CRD's defaults differ from the model's"
+
+
+def test_there_are_enough_fixtures() -> None:
+    assert len(fixture_files("valid")) >= 6
+    assert len(fixture_files("invalid")) >= 12
+
+
+@pytest.mark.parametrize("path", fixture_files("valid"), ids=lambda path: path.stem)
+def test_valid_fixture_is_accepted_by_the_crd_and_the_model(path: Path) -> None:
+    resource = load(path)
+    assert resource["metadata"]["name"] == path.stem
+    assert_accepted_both_ways(resource)
+
+
+@pytest.mark.parametrize("path", fixture_files("invalid"), ids=lambda path: path.stem)
+def test_invalid_fixture_is_rejected_by_the_crd_and_the_model(path: Path) -> None:
+    assert re.match(r"# invalid: \S", path.read_text()), "say why on the first line"
+    resource = load(path)
+    assert resource["metadata"]["name"] == path.stem
+    assert resource["apiVersion"] == f"{GROUP}/{VERSION}"
+    assert resource["kind"] == KIND
+    rejected_by_crd = crd_errors(SCHEMA, resource)
+    assert rejected_by_crd != [], "the CRD accepts it"
+    with pytest.raises(ValidationError) as rejected_by_model:
+        VideoTranscodeSpec.model_validate(resource["spec"])
+    for error in rejected_by_model.value.errors():
+        where = ".".join(["spec", *map(str, error["loc"])])
+        assert any(crd.startswith(where) for crd in rejected_by_crd), (error, rejected_by_crd)
+
+
+def test_the_example_is_accepted_by_the_crd_and_the_model() -> None:
+    assert_accepted_both_ways(load(EXAMPLE))
+
+
+def test_defaults_show_up_as_stored() -> None:
+    stored = admit(SCHEMA, load(FIXTURES / "valid" / "minimal.yaml"))["spec"]
+    defaults = {
+        "segmentSeconds": 6,
+        "gopSeconds": 2,
+        "segmentType": "fmp4",
+        "priority": 0,
+        "thumbnail": {"enabled": True, "atPercent": 10, "longSide": 640},
+    }
+    assert {name: stored[name] for name in defaults} == defaults
+    assert stored["output"]["cleanupOnDelete"] is False
+    assert "renditions" not in stored  # omitted means the default ladder, chosen by the operator
+
+
+# --- the CRD mirrors the models -----------------------------------------------------------------
+
+MODELS = pytest.mark.parametrize(
+    ("model", "schema", "path"),
+    [(VideoTranscodeSpec, SPEC_SCHEMA, "spec"), (VideoTranscodeStatus, STATUS_SCHEMA, "status")],
+    ids=["spec", "status"],
+)
+
+
+@MODELS
+def test_property_names_mirror_the_model(model: type[BaseModel], schema: Schema, path: str) -> None:
+    assert schema_tree(schema) == model_tree(model), path
+
+
+@MODELS
+def test_types_constraints_and_defaults_mirror_the_model(
+    model: type[BaseModel], schema: Schema, path: str
+) -> None:
+    for field_path, field, node in field_nodes(model, schema, path):
+        declared = {keyword: node[keyword] for keyword in MIRRORED if keyword in node}
+        assert declared == expected_keywords(field), field_path
+        if isinstance(field.default, BaseModel):
+            assert apply_defaults(node, {}) == field.default.model_dump(by_alias=True), field_path
+
+
+@MODELS
+def test_required_fields_mirror_the_model(
+    model: type[BaseModel], schema: Schema, path: str
+) -> None:
+    for model_path, nested, node in model_nodes(model, schema, path):
+        assert set(node.get("required", [])) == required_aliases(nested), model_path
+
+
+@pytest.mark.parametrize(
+    ("text", "accepted"),
+    [
+        ("3000k", True),
+        ("6M", True),
+        ("1.5m", True),
+        ("365000", True),
+        ("16.8M", True),
+        ("", False),
+        ("fast", False),
+        ("3000kb", False),
+        ("-1k", False),
+        ("3 000k", False),
+        ("1.k", False),
+        (".5M", False),
+    ],
+)
+def test_bitrate_pattern_matches_parse_bitrate(text: str, accepted: bool) -> None:
+    assert bool(re.search(BITRATE_PATTERN, text)) is accepted
+    try:
+        parse_bitrate(text)
+    except ValueError:
+        assert not accepted
+    else:
+        assert accepted
+
+
+@pytest.mark.parametrize(
+    ("rendition", "crd_accepts", "model_accepts"),
+    [
+        # The apiserver cannot range-check a string bitrate; the operator's model does.
+        ({"name": "a", "height": 360, "videoBitrate": "10k"}, True, False),
+        # The model trims whitespace around a bitrate; the CRD's pattern does not.
+        ({"name": "a", "height": 360, "videoBitrate": " 3000k"}, False, True),
+    ],
+)
+def test_known_differences_between_the_crd_and_the_model(
+    rendition: dict[str, Any], crd_accepts: bool, model_accepts: bool
+) -> None:
+    spec = load(FIXTURES / "valid" / "minimal.yaml")["spec"] | {"renditions": [rendition]}
+    assert (crd_errors(SPEC_SCHEMA, spec) == []) is crd_accepts
+    try:
+        VideoTranscodeSpec.model_validate(spec)
+    except ValidationError:
+        assert not model_accepts
+    else:
+        assert model_accepts
+
+
+def test_a_float_bitrate_is_rejected_by_the_crd_and_the_model() -> None:
+    spec = load(FIXTURES / "valid" / "minimal.yaml")["spec"]
+    spec["renditions"] = [{"name": "a", "height": 360, "videoBitrate": 3000000.5}]
+    assert crd_errors(SPEC_SCHEMA, spec) != []
+    with pytest.raises(ValidationError):
+        VideoTranscodeSpec.model_validate(spec)
+
+
+def test_every_cel_rule_has_a_python_equivalent() -> None:
+    declared = {
+        (validation["message"], validation["rule"])
+        for _, node in all_nodes(SCHEMA)
+        for validation in node.get("x-kubernetes-validations", [])
+    }
+    assert declared == {(message, known.rule) for message, known in CEL_RULES.items()}
+
+
+# --- status -------------------------------------------------------------------------------------
+
+
+def full_status(*, audio: AudioStreamInfo | None) -> VideoTranscodeStatus:
+    return VideoTranscodeStatus(
+        phase=Phase.TRANSCODING,
+        progress=42.5,
+        source=SourceInfo(
+            duration_seconds=61.28,
+            container="mov,mp4,m4a,3gp,3g2,mj2",
+            size_bytes=73_400_320,
+            video=VideoStreamInfo(
+                codec="h264",
+                width=1920,
+                height=1080,
+                fps=29.97,
+                frame_rate="30000/1001",
+                pixel_format="yuv420p",
+                rotation=0,
+            ),
+            audio=audio,
+        ),
+        renditions=[
+            RenditionStatus(
+                name="720p",
+                phase=RenditionPhase.SUCCEEDED,
+                progress=100,
+                job_name="example-720p",
+                attempts=1,
+                bandwidth=3_420_114,
+                average_bandwidth=3_101_717,
+                resolution="1280x720",
+                codecs="avc1.64001f,mp4a.40.2",
+                playlist="videos/6650f0c2/720p/index.m3u8",
+            ),
+            RenditionStatus(
+                name="1080p",
+                phase=RenditionPhase.FAILED,
+                progress=12.5,
+                job_name="example-1080p",
+                attempts=3,
+                message="ffmpeg exited 1",
+            ),
+            RenditionStatus(name="360p"),
+        ],
+        renditions_summary="1/3",
+        playback=Playback(
+            master_playlist="videos/6650f0c2/master.m3u8",
+            url="https://cdn.example.com/videos/6650f0c2/master.m3u8",
+            thumbnail="videos/6650f0c2/poster.jpg",
+        ),
+        conditions=[
+            Condition(
+                type="Ready",
+                status="False",
+                reason="Transcoding",
+                message="1 of 3 renditions ready",
+                last_transition_time="2024-05-01T12:00:00Z",
+            ),
+            Condition(type="Retrying", status="Unknown"),
+        ],
+        started_at="2024-05-01T11:59:00Z",
+        observed_generation=1,
+        message="encoding 3 renditions",
+    )
+
+
+def test_a_status_written_by_the_models_is_kept_whole() -> None:
+    status = full_status(audio=AudioStreamInfo(codec="aac", channels=2, sample_rate=48_000))
+    wire = status.model_dump(by_alias=True, mode="json", exclude_none=True)
+    assert crd_errors(STATUS_SCHEMA, wire) == []
+    assert admit(STATUS_SCHEMA, wire) == wire  # nothing pruned, no default changes anything
+    assert VideoTranscodeStatus.model_validate(admit(STATUS_SCHEMA, wire)) == status
+
+
+def test_a_status_of_a_silent_video_reads_back() -> None:
+    status = full_status(audio=None)
+    wire = status.model_dump(by_alias=True, mode="json", exclude_none=True)
+    assert crd_errors(STATUS_SCHEMA, wire) == []
+    assert VideoTranscodeStatus.model_validate(admit(STATUS_SCHEMA, wire)) == status
+
+
+def test_an_empty_status_defaults_like_the_model() -> None:
+    stored = admit(STATUS_SCHEMA, {})
+    assert VideoTranscodeStatus.model_validate(stored) == VideoTranscodeStatus()
+
+
+# --- the CRD itself -----------------------------------------------------------------------------
+
+
+def test_names_match_the_models_package() -> None:
+    assert CRD["apiVersion"] == "apiextensions.k8s.io/v1"
+    assert CRD["kind"] == "CustomResourceDefinition"
+    assert CRD["metadata"]["name"] == f"{PLURAL}.{GROUP}" == CRD_FILE.stem
+    spec = CRD["spec"]
+    assert spec["group"] == GROUP
+    assert spec["scope"] == "Namespaced"
+    assert spec["names"] == {
+        "kind": KIND,
+        "listKind": f"{KIND}List",
+        "plural": PLURAL,
+        "singular": KIND.lower(),
+        "shortNames": ["vt"],
+        "categories": ["hlsforge"],
+    }
+    (version,) = spec["versions"]
+    assert (version["name"], version["served"], version["storage"]) == (VERSION, True, True)
+    assert version["subresources"] == {"status": {}}
+
+
+def test_schema_is_structural_and_strict() -> None:
+    for path, node in all_nodes(SCHEMA):
+        assert "description" in node or path == ".metadata", path
+        assert not node.get("x-kubernetes-preserve-unknown-fields"), path
+        assert "additionalProperties" not in node, path
+        assert not {"anyOf", "oneOf", "allOf", "not", "nullable"} & node.keys(), path
+        if node.get("x-kubernetes-int-or-string"):
+            assert "type" not in node, path
+            continue
+        assert node.get("type") in {"object", "array", "string", "integer", "number", "boolean"}
+        if node["type"] == "array":
+            assert "items" in node, path
+        if node["type"] == "object":
+            assert "properties" in node or path == ".metadata", path
+        if node.get("x-kubernetes-list-type") == "map":
+            assert set(node["x-kubernetes-list-map-keys"]) <= set(node["items"]["required"])
+        if "default" in node:
+            assert crd_errors(node, node["default"]) == [], path
+
+
+@pytest.mark.parametrize(
+    "column", CRD["spec"]["versions"][0]["additionalPrinterColumns"], ids=lambda c: c["name"]
+)
+def test_printer_column_points_at_a_declared_field(column: dict[str, Any]) -> None:
+    json_path: str = column["jsonPath"]
+    if json_path.startswith(".metadata."):
+        assert json_path == ".metadata.creationTimestamp"
+        assert column["type"] == "date"
+        return
+    node = resolve(SCHEMA, json_path)
+    compatible = {"number": {"number", "integer"}, "integer": {"integer"}, "string": {"string"}}
+    assert column["type"] in compatible[node["type"]], json_path
+
+
+def test_printer_columns_are_phase_progress_renditions_age() -> None:
+    columns = CRD["spec"]["versions"][0]["additionalPrinterColumns"]
+    assert [c["name"] for c in columns if not c.get("priority")] == [
+        "Phase",
+        "Progress",
+        "Renditions",
+        "Age",
+    ]
