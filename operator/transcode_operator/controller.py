@@ -14,6 +14,7 @@ from typing import Any, cast
 
 import kopf
 
+from transcode_operator import metrics
 from transcode_operator.jobs import ROLE_RENDITION, build_probe_job, build_rendition_job
 from transcode_operator.kube import Kube
 from transcode_operator.observe import job_states
@@ -47,6 +48,11 @@ PodsIndex = Mapping[Key, Iterable[Mapping[str, Any]]]  # by (namespace, job name
 
 def now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _seconds_between(start: str, end: str) -> float:
+    parse = datetime.datetime.fromisoformat
+    return (parse(end) - parse(start)).total_seconds()
 
 
 def owned(job: dict[str, Any], owner: Mapping[str, Any]) -> dict[str, Any]:
@@ -108,7 +114,8 @@ class Controller:
         if outcome.create_probe:
             job = build_probe_job(name, spec, self.settings.job)
             job["metadata"]["name"] = probe_job_name(name, annotations.get(RETRY_ANNOTATION))
-            await self.kube.create_job(namespace, owned(job, body))
+            if await self.kube.create_job(namespace, owned(job, body)):
+                metrics.JOBS_CREATED.labels("probe").inc()
         new, events = outcome.status, outcome.events
         if outcome.write_master:
             playback = await asyncio.to_thread(self._write_master, spec, new)
@@ -162,7 +169,8 @@ class Controller:
         )
         manifests = {entry: job for entries in self.queue.values() for entry, job in entries}
         for entry in rungs_to_start(manifests, running, self.settings.max_running_jobs):
-            await self.kube.create_job(entry.namespace, manifests[entry])
+            if await self.kube.create_job(entry.namespace, manifests[entry]):
+                metrics.JOBS_CREATED.labels("rendition").inc()
             self.just_created.add((entry.namespace, entry.job_name))
             self.queue[(entry.namespace, entry.resource)] = [
                 item for item in self.queue[(entry.namespace, entry.resource)] if item[0] != entry
@@ -198,6 +206,12 @@ class Controller:
         for message in events:
             kind = "Warning" if new.phase == Phase.FAILED else "Normal"
             kopf.event(cast(kopf.Body, body), type=kind, reason=new.phase.value, message=message)
+        if new.phase != old.phase:
+            metrics.PHASE_CHANGES.labels(new.phase.value).inc()
+            if new.phase == Phase.SUCCEEDED and new.started_at and new.completed_at:
+                metrics.TRANSCODE_SECONDS.observe(
+                    _seconds_between(new.started_at, new.completed_at)
+                )
         await self._publish(body, old, new)
 
     async def _publish(

@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import kopf
+import prometheus_client
 from botocore.config import Config
 
 from transcode_operator.controller import Controller, JobsIndex, PodsIndex
@@ -62,6 +63,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         controller.realtime = Realtime(config.api_url, config.service_token.get_secret_value())
         memo.tasks.append(asyncio.create_task(controller.realtime.connect_forever()))
     memo.controller = controller
+    prometheus_client.start_http_server(config.metrics_port)
 
 
 async def _retry_mongo_writes(videos: VideoStore) -> None:
