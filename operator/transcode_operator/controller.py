@@ -95,9 +95,11 @@ class Controller:
         try:
             spec = parse_spec(body.get("spec") or {})
         except ValueError as exc:
-            await self._write(body, status, status.model_copy(
-                update={"phase": Phase.FAILED, "message": str(exc), "completed_at": now()}
-            ), [f"Failed: {exc}"])  # fmt: skip
+            failed = status.model_copy(update={
+                "phase": Phase.FAILED, "message": str(exc),
+                "completed_at": status.completed_at or now(),
+            })  # fmt: skip
+            await self._write(body, status, failed, [f"Failed: {exc}"])
             raise kopf.PermanentError(str(exc)) from exc
 
         self.owners[key] = {k: v for k in ("videoId", "owner") if (v := body["spec"].get(k))}

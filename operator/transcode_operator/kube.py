@@ -1,6 +1,7 @@
 """The operator's calls to the Kubernetes API (the `kubernetes` client, run in threads)."""
 
 import asyncio
+import os
 from collections.abc import Iterator
 from typing import Any, cast
 
@@ -15,11 +16,15 @@ NOT_FOUND = 404
 
 def api_client() -> kubernetes.client.ApiClient:
     """In-cluster credentials when running in a pod, else the kubeconfig."""
+    configuration = kubernetes.client.Configuration()
     try:
-        kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
+        kubernetes.config.load_incluster_config(configuration)  # type: ignore[no-untyped-call]
     except kubernetes.config.ConfigException:
-        kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
-    return kubernetes.client.ApiClient()
+        # $KUBECONFIG read now: the kubernetes package reads it only once, at import.
+        kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration
+        )
+    return kubernetes.client.ApiClient(configuration)
 
 
 def status_patch(status: VideoTranscodeStatus) -> dict[str, Any]:
