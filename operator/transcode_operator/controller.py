@@ -120,13 +120,19 @@ class Controller:
                 metrics.JOBS_CREATED.labels("probe").inc()
         new, events = outcome.status, outcome.events
         if outcome.write_master:
-            playback = await asyncio.to_thread(self._write_master, spec, new)
-            packaged = new.model_copy(update={"playback": playback})
-            final = reconcile(
-                name=name, spec=spec, status=packaged, annotations=annotations, jobs=states,
-                live_progress={}, generation=body["metadata"].get("generation"), now=now(),
-            )  # fmt: skip
-            new, events = final.status, events + final.events
+            try:
+                playback = await asyncio.to_thread(self._write_master, spec, new)
+            except Exception as exc:  # S3 errors come in many types; the timer retries
+                logger.warning("%s/%s: writing the master playlist failed: %s", *key, exc)
+                message = f"writing the master playlist failed, retrying: {exc}"
+                new = new.model_copy(update={"message": message})
+            else:
+                packaged = new.model_copy(update={"playback": playback})
+                final = reconcile(
+                    name=name, spec=spec, status=packaged, annotations=annotations, jobs=states,
+                    live_progress={}, generation=body["metadata"].get("generation"), now=now(),
+                )  # fmt: skip
+                new, events = final.status, events + final.events
         await self._write(body, status, new, events)
         self._queue_waiting(body, spec, new, states)
 

@@ -30,6 +30,7 @@ from videotranscode import GROUP, PLURAL, VERSION
 MANAGED = {LABEL_MANAGED_BY: MANAGED_BY}
 FINALIZER = "hlsforge.dev/cleanup"
 MONGO_RETRY_SECONDS = 10
+PACKAGING_RETRY_SECONDS = 10
 
 
 @kopf.on.login()
@@ -63,7 +64,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         controller.realtime = Realtime(config.api_url, config.service_token.get_secret_value())
         memo.tasks.append(asyncio.create_task(controller.realtime.connect_forever()))
     memo.controller = controller
-    prometheus_client.start_http_server(config.metrics_port)
+    memo.metrics_server = prometheus_client.start_http_server(config.metrics_port)[0]
 
 
 async def _retry_mongo_writes(videos: VideoStore) -> None:
@@ -77,6 +78,9 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     """On stop: end the background publishers."""
     for task in memo.get("tasks", []):
         task.cancel()
+    if (metrics_server := memo.get("metrics_server")) is not None:
+        metrics_server.shutdown()
+        metrics_server.server_close()
     controller: Controller | None = memo.get("controller")
     if controller is not None and controller.videos is not None:
         controller.videos.close()
@@ -113,6 +117,18 @@ def _indexes(kwargs: dict[str, Any]) -> tuple[JobsIndex, PodsIndex]:
 async def transcode_changed(*, namespace: str | None, name: str, memo: Any, **kwargs: Any) -> None:
     """A VideoTranscode was created, changed (e.g. a retry) or found at start-up."""
     assert namespace is not None  # the resource is namespaced
+    await memo.controller.reconcile(namespace, name, *_indexes(kwargs))
+
+
+def _packaging(*, status: kopf.Status, **_: Any) -> bool:
+    return status.get("phase") == "Packaging"
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, id="retry-packaging", interval=PACKAGING_RETRY_SECONDS,
+            when=_packaging)  # fmt: skip
+async def retry_packaging(*, namespace: str | None, name: str, memo: Any, **kwargs: Any) -> None:
+    """Still packaging: the master playlist could not be written yet; try again."""
+    assert namespace is not None
     await memo.controller.reconcile(namespace, name, *_indexes(kwargs))
 
 
