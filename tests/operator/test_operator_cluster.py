@@ -1,0 +1,298 @@
+"""The operator end to end: Kopf against the emulated API server, Jobs run by the JobRunner
+as real worker processes, outputs in moto S3."""
+
+import asyncio
+import contextlib
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import m3u8
+import pytest
+import yaml
+from conftest import ClipFactory
+from helpers import free_port
+from hlsforge_dev import JOBS, PODS, VIDEOTRANSCODES, EmulatedCluster, JobRunner, PodExit, PodRun
+from hlsforge_dev.simulated import worker_message
+from kopf.testing import KopfRunner
+from pymongo import MongoClient
+
+pytestmark = pytest.mark.usefixtures("operator_env")
+NAMESPACE = "default"
+
+LADDER = [
+    {"name": "144p", "height": 144, "videoBitrate": "150k"},
+    {"name": "240p", "height": 240, "videoBitrate": "300k"},
+]
+
+
+@contextlib.contextmanager
+def operator() -> Iterator[KopfRunner]:
+    """The operator in Kopf's own thread, as `kopf run` would start it."""
+    args = ["run", "--standalone", "-A", "-m", "transcode_operator.handlers"]
+    with KopfRunner(args, timeout=120) as runner:
+        yield runner
+    assert runner.exception is None, runner.output
+
+
+def manifest(name: str, key: str, **spec: Any) -> str:
+    body = {
+        "apiVersion": "hlsforge.dev/v1alpha1",
+        "kind": "VideoTranscode",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {
+            "source": {"bucket": "uploads", "key": key},
+            "output": {"bucket": "media", "prefix": f"videos/{name}"},
+            "renditions": LADDER,
+            **spec,
+        },
+    }
+    return yaml.safe_dump(body)
+
+
+def kubectl_apply(kubeconfig: str, text: str, tmp_path: Path) -> None:
+    path = tmp_path / "vt.yaml"
+    path.write_text(text)
+    command = ["kubectl", "--kubeconfig", kubeconfig, "apply", "--validate=false", "-f", str(path)]
+    subprocess.run(command, check=True, capture_output=True, text=True)
+
+
+def upload(s3: Any, path: Path, key: str) -> None:
+    s3.upload_file(str(path), "uploads", key)
+
+
+def phase_of(body: dict[str, Any] | None) -> str | None:
+    phase = (body or {}).get("status", {}).get("phase")
+    return None if phase is None else str(phase)
+
+
+def wait_phase(
+    cluster: EmulatedCluster, name: str, *phases: str, timeout: float = 120
+) -> dict[str, Any]:
+    body = cluster.wait_for(VIDEOTRANSCODES, NAMESPACE, name, lambda b: phase_of(b) in phases,
+                            timeout=timeout)  # fmt: skip
+    assert body is not None
+    return body
+
+
+def test_a_resource_applied_with_kubectl_becomes_a_playable_ladder(
+    cluster: EmulatedCluster, runner: JobRunner, s3: Any, clip: ClipFactory, tmp_path: Path,
+    operator_env: dict[str, str], mongodb_uri: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """Also: the videos document follows, and an unreachable API stops nothing."""
+    monkeypatch.setenv("HLSFORGE_MONGODB_URI", mongodb_uri)
+    monkeypatch.setenv("HLSFORGE_MONGODB_DATABASE", "operator_test")
+    monkeypatch.setenv("HLSFORGE_API_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("HLSFORGE_SERVICE_TOKEN", "token")
+    mongo: MongoClient[dict[str, Any]] = MongoClient(mongodb_uri)
+    videos = mongo["operator_test"]["videos"]
+    videos.insert_one({"_id": "vid-1", "title": "cat", "phase": "queued"})
+    upload(s3, clip(size="640x360", seconds=6), "u1/cat.mp4")
+    seen: list[tuple[str, float]] = []
+    with operator():
+        kubectl_apply(
+            operator_env["KUBECONFIG"], manifest("cat", "u1/cat.mp4", videoId="vid-1"), tmp_path
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            body = cluster.find(VIDEOTRANSCODES, NAMESPACE, "cat") or {}
+            status = body.get("status", {})
+            seen.append((status.get("phase", ""), status.get("progress", 0)))
+            if status.get("phase") in ("Succeeded", "Failed"):
+                break
+            time.sleep(0.1)
+    status = body["status"]
+    assert status["phase"] == "Succeeded", status
+    assert any(0 < progress < 100 for phase, progress in seen if phase == "Transcoding"), seen
+    phases = [phase for phase, _ in seen]
+    assert phases.index("Probing") < phases.index("Succeeded")
+    assert status["progress"] == 100
+    assert status["renditionsSummary"] == "2/2"
+    assert status["source"]["video"]["width"] == 640
+    assert status["conditions"][0]["status"] == "True"
+    assert status["playback"] == {"masterPlaylist": "videos/cat/master.m3u8",
+                                  "thumbnail": "videos/cat/poster.jpg"}  # fmt: skip
+
+    master = m3u8.loads(
+        s3.get_object(Bucket="media", Key="videos/cat/master.m3u8")["Body"].read().decode()
+    )
+    assert sorted(p.uri for p in master.playlists) == ["144p/index.m3u8", "240p/index.m3u8"]
+    for rung in status["renditions"]:
+        assert rung["phase"] == "Succeeded"
+        info = next(
+            p.stream_info for p in master.playlists if p.uri == f"{rung['name']}/index.m3u8"
+        )
+        assert info.bandwidth == rung["bandwidth"]
+        assert info.codecs == rung["codecs"]
+        s3.head_object(Bucket="media", Key=rung["playlist"])
+    s3.head_object(Bucket="media", Key="videos/cat/poster.jpg")
+
+    jobs = cluster.list(JOBS, NAMESPACE, labels="hlsforge.dev/transcode=cat")
+    assert sorted(j["metadata"]["name"] for j in jobs) == ["cat-144p", "cat-240p", "cat-probe"]
+    owner = cluster.get(VIDEOTRANSCODES, NAMESPACE, "cat")["metadata"]["uid"]
+    assert all(j["metadata"]["ownerReferences"][0]["uid"] == owner for j in jobs)
+
+    video = videos.find_one({"_id": "vid-1"})
+    assert video is not None
+    assert (video["phase"], video["progress"], video["title"]) == ("succeeded", 100, "cat")
+    assert video["playback"]["masterPlaylist"] == "videos/cat/master.m3u8"
+    assert video["transcode"] == {"namespace": NAMESPACE, "name": "cat"}
+    mongo.close()
+
+
+def test_a_corrupt_source_fails_once_with_a_readable_reason(
+    cluster: EmulatedCluster, runner: JobRunner, s3: Any, tmp_path: Path
+) -> None:
+    corrupt = tmp_path / "notes.mp4"
+    corrupt.write_text("not a video\n" * 100)
+    upload(s3, corrupt, "u1/notes.mp4")
+    with operator():
+        cluster.create(
+            VIDEOTRANSCODES, yaml.safe_load(manifest("notes", "u1/notes.mp4")), namespace=NAMESPACE
+        )
+        status = wait_phase(cluster, "notes", "Failed", "Succeeded")["status"]
+    assert status["phase"] == "Failed"
+    assert status["message"].startswith("probe failed: the file is not a video")
+    assert len(cluster.list(PODS, NAMESPACE, labels="job-name=notes-probe")) == 1  # no retries
+    assert cluster.list(JOBS, NAMESPACE, labels="hlsforge.dev/role=rendition") == []
+
+
+def test_an_invalid_spec_is_rejected_with_its_reason(
+    cluster: EmulatedCluster, runner: JobRunner
+) -> None:
+    body = yaml.safe_load(manifest("bad", "u1/a.mp4", segmentSeconds=5))
+    with operator():
+        cluster.create(VIDEOTRANSCODES, body, namespace=NAMESPACE)
+        status = wait_phase(cluster, "bad", "Failed", timeout=30)["status"]
+    assert "segmentSeconds must be a multiple of gopSeconds" in status["message"]
+    assert cluster.list(JOBS, NAMESPACE) == []
+
+
+def running_pod(cluster: EmulatedCluster, job: str, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for pod in cluster.list(PODS, NAMESPACE, labels=f"job-name={job}"):
+            if pod.get("status", {}).get("phase") == "Running":
+                return str(pod["metadata"]["name"])
+        time.sleep(0.05)
+    raise TimeoutError(f"no running pod for {job}")
+
+
+def test_a_killed_rung_is_retried(
+    cluster: EmulatedCluster, runner: JobRunner, s3: Any, clip: ClipFactory
+) -> None:
+    upload(s3, clip(size="640x360", seconds=6), "u1/dog.mp4")
+    with operator():
+        cluster.create(
+            VIDEOTRANSCODES, yaml.safe_load(manifest("dog", "u1/dog.mp4")), namespace=NAMESPACE
+        )
+        assert runner.kill_pod(NAMESPACE, running_pod(cluster, "dog-240p"))
+        status = wait_phase(cluster, "dog", "Succeeded", "Failed")["status"]
+    assert status["phase"] == "Succeeded", status
+    rung = next(r for r in status["renditions"] if r["name"] == "240p")
+    assert rung["attempts"] == 2
+    assert len(cluster.list(PODS, NAMESPACE, labels="job-name=dog-240p")) == 2
+
+
+def test_a_restarted_operator_finishes_without_duplicate_jobs(
+    cluster: EmulatedCluster, runner: JobRunner, s3: Any, clip: ClipFactory
+) -> None:
+    upload(s3, clip(size="640x360", seconds=6), "u1/owl.mp4")
+    with operator():
+        cluster.create(
+            VIDEOTRANSCODES, yaml.safe_load(manifest("owl", "u1/owl.mp4")), namespace=NAMESPACE
+        )
+        wait_phase(cluster, "owl", "Transcoding")
+    time.sleep(1)  # the Jobs go on while no operator runs
+    with operator():
+        status = wait_phase(cluster, "owl", "Succeeded", "Failed")["status"]
+    assert status["phase"] == "Succeeded", status
+    jobs = [
+        j["metadata"]["name"]
+        for j in cluster.list(JOBS, NAMESPACE, labels="hlsforge.dev/transcode=owl")
+    ]
+    assert sorted(jobs) == ["owl-144p", "owl-240p", "owl-probe"]
+    for job in jobs:
+        assert len(cluster.list(PODS, NAMESPACE, labels=f"job-name={job}")) == 1
+
+
+def test_deleting_a_running_resource_removes_its_jobs(
+    cluster: EmulatedCluster, runner: JobRunner, s3: Any, clip: ClipFactory
+) -> None:
+    upload(s3, clip(size="640x360", seconds=6), "u1/eel.mp4")
+    with operator():
+        cluster.create(
+            VIDEOTRANSCODES, yaml.safe_load(manifest("eel", "u1/eel.mp4")), namespace=NAMESPACE
+        )
+        wait_phase(cluster, "eel", "Transcoding")
+        cluster.delete(VIDEOTRANSCODES, NAMESPACE, "eel")
+        cluster.wait_for(VIDEOTRANSCODES, NAMESPACE, "eel", lambda body: body is None)
+        deadline = time.monotonic() + 10
+        while (
+            cluster.list(JOBS, NAMESPACE, labels="hlsforge.dev/transcode=eel")
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.05)
+    assert cluster.list(JOBS, NAMESPACE, labels="hlsforge.dev/transcode=eel") == []
+    assert cluster.list(PODS, NAMESPACE, labels="hlsforge.dev/transcode=eel") == []
+
+
+def test_cleanup_on_delete_removes_the_outputs(
+    cluster: EmulatedCluster, runner: JobRunner, s3: Any, clip: ClipFactory
+) -> None:
+    upload(s3, clip(size="640x360", seconds=2), "u1/ant.mp4")
+    body = yaml.safe_load(manifest("ant", "u1/ant.mp4", output={
+        "bucket": "media", "prefix": "videos/ant", "cleanupOnDelete": True}))  # fmt: skip
+    with operator():
+        cluster.create(VIDEOTRANSCODES, body, namespace=NAMESPACE)
+        wait_phase(cluster, "ant", "Succeeded")
+        assert s3.list_objects_v2(Bucket="media", Prefix="videos/ant/")["KeyCount"] > 0
+        cluster.delete(VIDEOTRANSCODES, NAMESPACE, "ant")
+        cluster.wait_for(VIDEOTRANSCODES, NAMESPACE, "ant", lambda body: body is None)
+    assert s3.list_objects_v2(Bucket="media", Prefix="videos/ant/")["KeyCount"] == 0
+
+
+def test_twenty_resources_share_two_job_slots_in_priority_order(
+    cluster: EmulatedCluster, s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A blocker holds both slots until 20 resources wait; then they start one by one,
+    higher priority first (same-second ties by name), never more than 2 at a time."""
+    monkeypatch.setenv("HLSFORGE_MAX_RUNNING_JOBS", "2")
+    release = asyncio.Event()
+    started: list[str] = []
+    running = peak = 0
+
+    async def run_pod(run: PodRun) -> PodExit:
+        nonlocal running, peak
+        resource = run.pod["metadata"]["labels"]["hlsforge.dev/transcode"]
+        if run.args[0] == "rendition":
+            running += 1
+            peak = max(peak, running)
+            started.append(resource)
+            await (release.wait() if resource == "blocker" else asyncio.sleep(0.05))
+            running -= 1
+        return PodExit(0, worker_message(run))
+
+    def create(name: str, priority: int, renditions: list[dict[str, Any]]) -> None:
+        body = yaml.safe_load(manifest(name, "any.mp4", priority=priority))
+        body["spec"]["renditions"] = renditions
+        cluster.create(VIDEOTRANSCODES, body, namespace=NAMESPACE)
+
+    priorities = {f"r{i:02d}": i % 4 for i in range(20)}
+    with JobRunner(cluster, run_pod=run_pod, max_parallel=50), operator():
+        create("blocker", 100, LADDER)
+        deadline = time.monotonic() + 30
+        while started.count("blocker") < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for name, priority in priorities.items():
+            create(name, priority, LADDER[:1])
+        for name in priorities:
+            wait_phase(cluster, name, "Queued")
+        cluster.loop.call_soon_threadsafe(release.set)
+        for name in [*priorities, "blocker"]:
+            assert phase_of(wait_phase(cluster, name, "Succeeded", "Failed")) == "Succeeded"
+    assert peak == 2
+    expected = sorted(priorities, key=lambda name: (-priorities[name], name))
+    assert started == ["blocker", "blocker", *expected]
