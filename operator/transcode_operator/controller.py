@@ -9,6 +9,7 @@ import datetime
 import logging
 import time
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -73,6 +74,9 @@ class Controller:
     live_progress: dict[Key, dict[str, float]] = field(default_factory=dict)
     last_flush: dict[Key, float] = field(default_factory=dict)
     owners: dict[Key, dict[str, str]] = field(default_factory=dict)  # videoId/owner, for events
+    log_threads: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(thread_name_prefix="pod-logs")
+    )
 
     async def reconcile(self, namespace: str, name: str, jobs: JobsIndex, pods: PodsIndex) -> None:
         """Bring one resource's status, probe Job and master playlist up to date."""

@@ -168,7 +168,9 @@ async def follow_progress(
         finally:
             loop.call_soon_threadsafe(events.put_nowait, None)
 
-    reader = asyncio.ensure_future(asyncio.to_thread(read))
+    # Followers block for a pod's lifetime: their own threads keep the default executor
+    # free for the API calls every reconcile makes.
+    reader = loop.run_in_executor(controller.log_threads, read)
     while (event := await events.get()) is not None:
         await controller.progress(key, event, jobs=jobs, pods=pods)
     await reader

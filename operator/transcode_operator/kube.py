@@ -11,6 +11,7 @@ from kubernetes.client.exceptions import ApiException
 from videotranscode import GROUP, PLURAL, VERSION, VideoTranscodeStatus
 
 CONFLICT = 409
+LOG_SILENCE_SECONDS = 300  # a worker prints every second: this long silent, stop following
 NOT_FOUND = 404
 
 
@@ -77,8 +78,9 @@ class Kube:
     def follow_log(self, namespace: str, pod: str) -> Iterator[str]:
         """The pod's log lines as they come, until its container ends (blocking)."""
         response: Any = self.core.read_namespaced_pod_log(
-            pod, namespace, follow=True, _preload_content=False
-        )  # without preloading, a urllib3 response to stream from
+            pod, namespace, follow=True, _preload_content=False,
+            _request_timeout=(10, LOG_SILENCE_SECONDS),
+        )  # fmt: skip
         try:
             buffer = b""
             for chunk in response.stream(amt=4096, decode_content=True):
