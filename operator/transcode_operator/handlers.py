@@ -24,6 +24,7 @@ from transcode_operator.jobs import (
 from transcode_operator.kube import Kube, api_client
 from transcode_operator.observe import job_entry, pod_entry, pod_job_name
 from transcode_operator.publish import Realtime, VideoStore
+from transcode_operator.reconcile import RETRY_ANNOTATION
 from transcode_operator.settings import OperatorSettings
 from videotranscode import GROUP, PLURAL, VERSION
 
@@ -118,6 +119,15 @@ async def transcode_changed(*, namespace: str | None, name: str, memo: Any, **kw
     """A VideoTranscode was created, changed (e.g. a retry) or found at start-up."""
     assert namespace is not None  # the resource is namespaced
     await memo.controller.reconcile(namespace, name, *_indexes(kwargs))
+
+
+# Kopf's change detection covers the spec only, so a retry is noticed through watch events;
+# reconciling is idempotent, and the same retry value never runs anything twice.
+@kopf.on.event(GROUP, VERSION, PLURAL, annotations={RETRY_ANNOTATION: kopf.PRESENT})
+async def retry_requested(*, namespace: str | None, name: str, memo: Any, **kwargs: Any) -> None:
+    """A VideoTranscode with `hlsforge.dev/retry` changed: failed parts may run again."""
+    if namespace is not None and kwargs.get("type") != "DELETED":
+        await memo.controller.reconcile(namespace, name, *_indexes(kwargs))
 
 
 def _packaging(*, status: kopf.Status, **_: Any) -> bool:

@@ -307,3 +307,27 @@ def test_twenty_resources_share_two_job_slots_in_priority_order(
     assert peak == 2
     expected = sorted(priorities, key=lambda name: (-priorities[name], name))
     assert started == ["blocker", "blocker", *expected]
+
+
+def test_the_retry_annotation_reruns_what_failed(
+    cluster: EmulatedCluster, runner: JobRunner, s3: Any, clip: ClipFactory, tmp_path: Path
+) -> None:
+    """A source that was broken, then fixed: bumping hlsforge.dev/retry finishes the job."""
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"")
+    upload(s3, broken, "u1/fox.mp4")
+    with operator():
+        cluster.create(
+            VIDEOTRANSCODES, yaml.safe_load(manifest("fox", "u1/fox.mp4")), namespace=NAMESPACE
+        )
+        assert "empty" in wait_phase(cluster, "fox", "Failed")["status"]["message"]
+        upload(s3, clip(size="640x360", seconds=2), "u1/fox.mp4")
+        retry = {"metadata": {"annotations": {"hlsforge.dev/retry": "1"}}}
+        cluster.patch(VIDEOTRANSCODES, NAMESPACE, "fox", retry)
+        status = wait_phase(cluster, "fox", "Succeeded")["status"]
+    assert status["renditionsSummary"] == "2/2"
+    assert "message" not in status
+    probes = cluster.list(
+        JOBS, NAMESPACE, labels="hlsforge.dev/role=probe,hlsforge.dev/transcode=fox"
+    )
+    assert sorted(job["status"].get("succeeded", 0) for job in probes) == [0, 1]  # one new Job
