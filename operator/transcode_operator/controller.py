@@ -6,9 +6,10 @@ reconciles and scheduling: the Job count the concurrency limit relies on stays e
 
 import asyncio
 import datetime
+import json
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -41,10 +42,20 @@ from videotranscode import (
 )
 
 logger = logging.getLogger(__name__)
+RETRY_SECONDS = 10  # before writing a master playlist again after an S3 error
 
 Key = tuple[str, str]  # (namespace, name)
 JobsIndex = Mapping[Key, Iterable[Mapping[str, Any]]]  # by (namespace, resource)
 PodsIndex = Mapping[Key, Iterable[Mapping[str, Any]]]  # by (namespace, job name)
+
+
+def progress_event(line: str) -> dict[str, Any] | None:
+    """A worker's JSON progress line; None for anything else (stderr, other events)."""
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) and event.get("event") == "progress" else None
 
 
 def now() -> str:
@@ -74,9 +85,12 @@ class Controller:
     live_progress: dict[Key, dict[str, float]] = field(default_factory=dict)
     last_flush: dict[Key, float] = field(default_factory=dict)
     owners: dict[Key, dict[str, str]] = field(default_factory=dict)  # videoId/owner, for events
+    # Log followers block for a pod's lifetime: their own threads keep the default executor
+    # free for the API calls every reconcile makes.
     log_threads: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(thread_name_prefix="pod-logs")
     )
+    tasks: dict[tuple[str, ...], asyncio.Task[None]] = field(default_factory=dict)
 
     async def reconcile(self, namespace: str, name: str, jobs: JobsIndex, pods: PodsIndex) -> None:
         """Bring one resource's status, probe Job and master playlist up to date."""
@@ -126,10 +140,11 @@ class Controller:
         if outcome.write_master:
             try:
                 playback = await asyncio.to_thread(self._write_master, spec, new)
-            except Exception as exc:  # S3 errors come in many types; the timer retries
+            except Exception as exc:  # S3 errors come in many types
                 logger.warning("%s/%s: writing the master playlist failed: %s", *key, exc)
                 message = f"writing the master playlist failed, retrying: {exc}"
                 new = new.model_copy(update={"message": message})
+                self._start(("retry", *key), self._reconcile_later(key, jobs, pods))
             else:
                 packaged = new.model_copy(update={"playback": playback})
                 final = reconcile(
@@ -270,6 +285,52 @@ class Controller:
         if since >= self.settings.status_interval_seconds:
             self.last_flush[key] = time.monotonic()
             await self.reconcile(*key, jobs, pods)
+
+    def follow(self, namespace: str, pod: str, key: Key, jobs: JobsIndex, pods: PodsIndex) -> None:
+        """Follow a running worker's log (once per pod) and roll its progress up."""
+        self._start(("pod", namespace, pod), self._follow(namespace, pod, key, jobs, pods))
+
+    async def _follow(
+        self, namespace: str, pod: str, key: Key, jobs: JobsIndex, pods: PodsIndex
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+        def read() -> None:
+            try:
+                for line in self.kube.follow_log(namespace, pod):
+                    if (event := progress_event(line)) is not None:
+                        loop.call_soon_threadsafe(events.put_nowait, event)
+            finally:
+                loop.call_soon_threadsafe(events.put_nowait, None)
+
+        reader = loop.run_in_executor(self.log_threads, read)
+        while (event := await events.get()) is not None:
+            await self.progress(key, event, jobs=jobs, pods=pods)
+        await reader
+
+    async def _reconcile_later(self, key: Key, jobs: JobsIndex, pods: PodsIndex) -> None:
+        await asyncio.sleep(RETRY_SECONDS)
+        await self.reconcile(*key, jobs, pods)
+
+    def _start(self, name: tuple[str, ...], work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` in the background unless a task of that name still runs."""
+        if name in self.tasks:
+            work.close()
+            return
+        task = asyncio.create_task(work, name="/".join(name))
+        task.add_done_callback(lambda done: self._task_done(name, done))
+        self.tasks[name] = task
+
+    def _task_done(self, name: tuple[str, ...], task: asyncio.Task[None]) -> None:
+        self.tasks.pop(name, None)
+        if not task.cancelled() and task.exception() is not None:
+            logger.warning("%s failed: %s", task.get_name(), task.exception())
+
+    def stop(self) -> None:
+        for task in self.tasks.values():
+            task.cancel()
+        self.log_threads.shutdown(wait=False, cancel_futures=True)
 
     def delete_outputs(self, bucket: str, prefix: str) -> int:
         """Delete every object under `prefix/`; returns how many."""

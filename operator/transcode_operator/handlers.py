@@ -4,7 +4,6 @@ Start with `hlsforge-operator`, or `kopf run --standalone -A -m transcode_operat
 """
 
 import asyncio
-import json
 import logging
 from typing import Any
 
@@ -31,7 +30,6 @@ from videotranscode import GROUP, PLURAL, VERSION
 MANAGED = {LABEL_MANAGED_BY: MANAGED_BY}
 FINALIZER = "hlsforge.dev/cleanup"
 MONGO_RETRY_SECONDS = 10
-PACKAGING_RETRY_SECONDS = 10
 
 
 @kopf.on.login()
@@ -79,10 +77,11 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     """On stop: end the background publishers."""
     for task in memo.get("tasks", []):
         task.cancel()
+    if (controller := memo.get("controller")) is not None:
+        controller.stop()
     if (metrics_server := memo.get("metrics_server")) is not None:
         metrics_server.shutdown()
         metrics_server.server_close()
-    controller: Controller | None = memo.get("controller")
     if controller is not None and controller.videos is not None:
         controller.videos.close()
     if controller is not None and controller.realtime is not None:
@@ -130,18 +129,6 @@ async def retry_requested(*, namespace: str | None, name: str, memo: Any, **kwar
         await memo.controller.reconcile(namespace, name, *_indexes(kwargs))
 
 
-def _packaging(*, status: kopf.Status, **_: Any) -> bool:
-    return status.get("phase") == "Packaging"
-
-
-@kopf.timer(GROUP, VERSION, PLURAL, id="retry-packaging", interval=PACKAGING_RETRY_SECONDS,
-            when=_packaging)  # fmt: skip
-async def retry_packaging(*, namespace: str | None, name: str, memo: Any, **kwargs: Any) -> None:
-    """Still packaging: the master playlist could not be written yet; try again."""
-    assert namespace is not None
-    await memo.controller.reconcile(namespace, name, *_indexes(kwargs))
-
-
 @kopf.on.event("batch", "v1", "jobs", labels=MANAGED)
 @kopf.on.event("v1", "pods", labels=MANAGED)
 async def child_changed(
@@ -152,46 +139,16 @@ async def child_changed(
         await memo.controller.reconcile(namespace, resource, *_indexes(kwargs))
 
 
-def _running(*, status: kopf.Status, **_: Any) -> bool:
-    return status.get("phase") == "Running"
-
-
-@kopf.daemon("v1", "pods", labels={**MANAGED, LABEL_ROLE: ROLE_RENDITION}, when=_running,
-             cancellation_timeout=1.0)  # fmt: skip
-async def follow_progress(
-    *, namespace: str | None, name: str, labels: kopf.Labels, memo: Any, **kwargs: Any
-) -> None:
-    """Follow a running worker's log and roll its progress lines up."""
-    assert namespace is not None
-    controller: Controller = memo.controller
-    key = (namespace, labels[LABEL_TRANSCODE])
-    jobs, pods = _indexes(kwargs)
-    loop = asyncio.get_running_loop()
-    events: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-
-    def read() -> None:
-        try:
-            for line in controller.kube.follow_log(namespace, name):
-                event = _progress_event(line)
-                if event is not None:
-                    loop.call_soon_threadsafe(events.put_nowait, event)
-        finally:
-            loop.call_soon_threadsafe(events.put_nowait, None)
-
-    # Followers block for a pod's lifetime: their own threads keep the default executor
-    # free for the API calls every reconcile makes.
-    reader = loop.run_in_executor(controller.log_threads, read)
-    while (event := await events.get()) is not None:
-        await controller.progress(key, event, jobs=jobs, pods=pods)
-    await reader
-
-
-def _progress_event(line: str) -> dict[str, Any] | None:
-    try:
-        event = json.loads(line)
-    except ValueError:
-        return None
-    return event if isinstance(event, dict) and event.get("event") == "progress" else None
+@kopf.on.event("v1", "pods", labels={**MANAGED, LABEL_ROLE: ROLE_RENDITION})
+async def rendition_pod_changed(
+    *, namespace: str | None, name: str, labels: kopf.Labels, status: kopf.Status, memo: Any,
+    **kwargs: Any,
+) -> None:  # fmt: skip
+    """A rendition pod runs: follow its log for progress. (Not a Kopf daemon: daemons put
+    finalizers on pods, which would block their deletion whenever the operator is down.)"""
+    if namespace is not None and status.get("phase") == "Running":
+        key = (namespace, labels[LABEL_TRANSCODE])
+        memo.controller.follow(namespace, name, key, *_indexes(kwargs))
 
 
 def _cleanup_requested(*, spec: kopf.Spec, **_: Any) -> bool:

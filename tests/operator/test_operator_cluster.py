@@ -144,6 +144,9 @@ def test_a_resource_applied_with_kubectl_becomes_a_playable_ladder(
     assert sorted(j["metadata"]["name"] for j in jobs) == ["cat-144p", "cat-240p", "cat-probe"]
     owner = cluster.get(VIDEOTRANSCODES, NAMESPACE, "cat")["metadata"]["uid"]
     assert all(j["metadata"]["ownerReferences"][0]["uid"] == owner for j in jobs)
+    pods = cluster.list(PODS, NAMESPACE, labels="hlsforge.dev/transcode=cat")
+    assert pods
+    assert not any(pod["metadata"].get("finalizers") for pod in pods)  # GC never waits on us
 
     video = videos.find_one({"_id": "vid-1"})
     assert video is not None
