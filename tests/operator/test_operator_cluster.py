@@ -3,12 +3,14 @@ as real worker processes, outputs in moto S3."""
 
 import asyncio
 import contextlib
+import re
 import shutil
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.request import urlopen
 
 import kubernetes
 import m3u8
@@ -31,9 +33,9 @@ LADDER = [
 
 
 @contextlib.contextmanager
-def operator() -> Iterator[KopfRunner]:
+def operator(*options: str) -> Iterator[KopfRunner]:
     """The operator in Kopf's own thread, as `kopf run` would start it."""
-    args = ["run", "--standalone", "-A", "-m", "transcode_operator.handlers"]
+    args = ["run", "--standalone", "-A", *options, "-m", "transcode_operator.handlers"]
     with KopfRunner(args, timeout=120) as runner:
         yield runner
     assert runner.exception is None, runner.output
@@ -97,12 +99,15 @@ def test_a_resource_applied_with_kubectl_becomes_a_playable_ladder(
     monkeypatch.setenv("HLSFORGE_MONGODB_DATABASE", "operator_test")
     monkeypatch.setenv("HLSFORGE_API_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("HLSFORGE_SERVICE_TOKEN", "token")
+    metrics_port, liveness_port = free_port(), free_port()
+    monkeypatch.setenv("HLSFORGE_METRICS_PORT", str(metrics_port))
+    liveness = f"--liveness=http://127.0.0.1:{liveness_port}/healthz"
     mongo: MongoClient[dict[str, Any]] = MongoClient(mongodb_uri)
     videos = mongo["operator_test"]["videos"]
     videos.insert_one({"_id": "vid-1", "title": "cat", "phase": "queued"})
     upload(s3, clip(size="640x360", seconds=6), "u1/cat.mp4")
     seen: list[tuple[str, float]] = []
-    with operator():
+    with operator(liveness):
         apply_yaml(
             operator_env["KUBECONFIG"], manifest("cat", "u1/cat.mp4", videoId="vid-1"), tmp_path
         )
@@ -114,6 +119,18 @@ def test_a_resource_applied_with_kubectl_becomes_a_playable_ladder(
             if status.get("phase") in ("Succeeded", "Failed"):
                 break
             time.sleep(0.1)
+        metrics = urlopen(f"http://127.0.0.1:{metrics_port}/metrics").read().decode()
+        health = urlopen(f"http://127.0.0.1:{liveness_port}/healthz").status
+    assert health == 200
+    # Counters live as long as the test process: other tests may have added to them.
+    created = re.search(r'hlsforge_jobs_created_total\{role="rendition"\} (\S+)', metrics)
+    assert created is not None
+    assert float(created[1]) >= 2
+    assert 'hlsforge_phase_transitions_total{phase="Succeeded"}' in metrics
+    events = [
+        e for e in cluster.list("v1/events", NAMESPACE) if e["involvedObject"]["name"] == "cat"
+    ]
+    assert {"Probing", "Queued", "Succeeded"} <= {e["reason"] for e in events}
     status = body["status"]
     assert status["phase"] == "Succeeded", status
     assert any(0 < progress < 100 for phase, progress in seen if phase == "Transcoding"), seen
