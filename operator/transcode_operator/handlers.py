@@ -130,11 +130,23 @@ async def retry_requested(*, namespace: str | None, name: str, memo: Any, **kwar
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=MANAGED)
-@kopf.on.event("v1", "pods", labels=MANAGED)
-async def child_changed(
+async def job_changed(
     *, namespace: str | None, labels: kopf.Labels, memo: Any, **kwargs: Any
 ) -> None:
-    """One of our Jobs or pods changed: roll it up into its VideoTranscode."""
+    """One of our Jobs changed: roll it up into its VideoTranscode."""
+    if namespace is not None and (resource := labels.get(LABEL_TRANSCODE)):
+        await memo.controller.reconcile(namespace, resource, *_indexes(kwargs))
+
+
+def _finished(*, name: str, status: kopf.Status, **_: Any) -> bool:
+    return pod_entry(name, status) is not None
+
+
+@kopf.on.event("v1", "pods", labels=MANAGED, when=_finished)
+async def pod_finished(
+    *, namespace: str | None, labels: kopf.Labels, memo: Any, **kwargs: Any
+) -> None:
+    """A worker ended: its result (termination message) may complete a rung."""
     if namespace is not None and (resource := labels.get(LABEL_TRANSCODE)):
         await memo.controller.reconcile(namespace, resource, *_indexes(kwargs))
 

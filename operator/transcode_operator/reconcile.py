@@ -95,11 +95,11 @@ def _rung_status(
 ) -> RenditionStatus:
     if job is None:
         return previous  # not started, or finished and already recorded (Jobs expire)
-    if job.complete:
+    if job.complete and job.result is not None:
         if previous.phase == RenditionPhase.SUCCEEDED:
             return previous
         try:
-            result = RenditionResult.model_validate(job.result or {})
+            result = RenditionResult.model_validate(job.result)
         except ValidationError:
             return previous.model_copy(
                 update={"phase": RenditionPhase.FAILED, "message": "the worker left no result"}
@@ -213,7 +213,7 @@ def reconcile(
                 update={**base, "phase": Phase.FAILED, "message": f"probe failed: {probe.error}"}
             )
             return _finish(new, status, now)
-        if probe is None or not probe.complete:
+        if probe is None or not probe.complete or probe.result is None:
             new = status.model_copy(update={**base, "phase": Phase.PROBING, "message": None})
             return _finish(new, status, now, create_probe=probe is None)
         try:

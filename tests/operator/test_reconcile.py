@@ -190,3 +190,13 @@ def test_the_queue_starts_higher_priority_then_older_first() -> None:
     ]  # fmt: skip
     assert [w.job_name for w in rungs_to_start(waiting, running=1, limit=2)] == ["urgent-r0"]
     assert rungs_to_start(waiting, running=3, limit=2) == []
+
+
+def test_a_complete_job_whose_pod_is_not_seen_yet_is_still_running() -> None:
+    """Jobs and pods come through separate watches: the result may arrive second."""
+    status = probed()
+    jobs = {"v1-360p": JobState("v1-360p", succeeded=1, complete=True, result=None)}
+    rung = step(status, jobs).status.renditions[0]
+    assert rung.phase == RenditionPhase.RUNNING
+    probe = JobState("v1-probe", succeeded=1, complete=True, result=None)
+    assert step(VideoTranscodeStatus(), {"v1-probe": probe}).status.phase == Phase.PROBING
