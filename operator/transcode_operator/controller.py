@@ -98,16 +98,12 @@ class Controller:
             await self._reconcile(namespace, name, jobs, pods)
             await self._schedule(jobs)
 
-    async def schedule(self, jobs: JobsIndex) -> None:
-        async with self.lock:
-            await self._schedule(jobs)
-
     async def _reconcile(self, namespace: str, name: str, jobs: JobsIndex, pods: PodsIndex) -> None:
         key = (namespace, name)
         body = await self.kube.get_transcode(namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
-            self.queue.pop(key, None)
-            self.live_progress.pop(key, None)
+            for state in (self.queue, self.live_progress, self.last_flush, self.owners):
+                state.pop(key, None)
             return
         status = VideoTranscodeStatus.model_validate(body.get("status") or {})
         try:
