@@ -128,8 +128,8 @@ class Controller:
             generation=body["metadata"].get("generation"), now=now(),
         )  # fmt: skip
         if outcome.create_probe:
-            job = build_probe_job(name, spec, self.settings.job)
-            job["metadata"]["name"] = probe_job_name(name, annotations.get(RETRY_ANNOTATION))
+            probe = probe_job_name(name, annotations.get(RETRY_ANNOTATION))
+            job = build_probe_job(name, spec, self.settings.job, name=probe)
             if await self.kube.create_job(namespace, owned(job, body)):
                 metrics.JOBS_CREATED.labels("probe").inc()
         new, events = outcome.status, outcome.events
@@ -173,8 +173,9 @@ class Controller:
                 created=meta.get("creationTimestamp") or "", index=index,
                 rendition=rendition.name, job_name=job_name,
             )  # fmt: skip
-            job = build_rendition_job(meta["name"], spec, rungs[rendition.name], self.settings.job)
-            job["metadata"]["name"] = job_name
+            job = build_rendition_job(
+                meta["name"], spec, rungs[rendition.name], self.settings.job, name=job_name
+            )
             waiting.append((entry, owned(job, body)))
         self.queue[key] = waiting
 

@@ -137,7 +137,7 @@ def build_job(
 
 
 def build_probe_job(
-    resource_name: str, spec: VideoTranscodeSpec, settings: JobSettings
+    resource_name: str, spec: VideoTranscodeSpec, settings: JobSettings, *, name: str
 ) -> dict[str, Any]:
     args = ["probe", spec.source.location]
     if spec.thumbnail.enabled:
@@ -147,7 +147,7 @@ def build_probe_job(
             "--poster-long-side", str(spec.thumbnail.long_side),
         ]  # fmt: skip
     return build_job(
-        name=job_name(resource_name, ROLE_PROBE),
+        name=name,
         labels=job_labels(resource_name, ROLE_PROBE),
         args=args,
         tier=settings.probe_tier,
@@ -156,7 +156,12 @@ def build_probe_job(
 
 
 def build_rendition_job(
-    resource_name: str, spec: VideoTranscodeSpec, rung: RenditionSpec, settings: JobSettings
+    resource_name: str,
+    spec: VideoTranscodeSpec,
+    rung: RenditionSpec,
+    settings: JobSettings,
+    *,
+    name: str,
 ) -> dict[str, Any]:
     args = [
         "rendition", spec.source.location, spec.output.location,
@@ -170,7 +175,7 @@ def build_rendition_job(
         "--segment-type", spec.segment_type,
     ]  # fmt: skip
     return build_job(
-        name=job_name(resource_name, rung.name),
+        name=name,
         labels=job_labels(resource_name, ROLE_RENDITION, rung.name),
         args=args,
         tier=tier_for(rung.height, settings.resource_tiers),

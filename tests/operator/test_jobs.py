@@ -37,7 +37,7 @@ def test_job_names_are_deterministic_and_fit_in_63_characters() -> None:
 
 def test_rendition_job_runs_the_worker_with_the_rung_and_packaging() -> None:
     rung = DEFAULT_LADDER[2]
-    job = build_rendition_job("v1", SPEC, rung, SETTINGS)
+    job = build_rendition_job("v1", SPEC, rung, SETTINGS, name="v1-720p")
     assert job["metadata"]["name"] == "v1-720p"
     assert job["metadata"]["labels"] == {
         "app.kubernetes.io/managed-by": "hlsforge-operator",
@@ -59,7 +59,8 @@ def test_rendition_job_runs_the_worker_with_the_rung_and_packaging() -> None:
 
 
 def test_jobs_fail_fast_on_bad_input_and_are_locked_down() -> None:
-    job = build_probe_job("v1", SPEC, SETTINGS)
+    job = build_probe_job("v1", SPEC, SETTINGS, name="v1-probe")
+    assert job["metadata"]["name"] == "v1-probe"
     spec = job["spec"]
     assert spec["backoffLimit"] == 2
     assert spec["activeDeadlineSeconds"] > 0
@@ -89,7 +90,10 @@ def test_jobs_fail_fast_on_bad_input_and_are_locked_down() -> None:
 
 
 def test_credentials_come_from_a_secret_reference_only() -> None:
-    env = {e["name"]: e for e in container(build_probe_job("v1", SPEC, SETTINGS))["env"]}
+    env = {
+        e["name"]: e
+        for e in container(build_probe_job("v1", SPEC, SETTINGS, name="v1-probe"))["env"]
+    }
     assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"] == {
         "name": "hlsforge-s3",
         "key": "accessKeyId",
@@ -100,7 +104,7 @@ def test_credentials_come_from_a_secret_reference_only() -> None:
 
 
 def test_probe_job_writes_the_poster_as_the_spec_asks() -> None:
-    args = container(build_probe_job("v1", SPEC, SETTINGS))["args"]
+    args = container(build_probe_job("v1", SPEC, SETTINGS, name="v1-probe"))["args"]
     assert args == [
         "probe", "s3://uploads/u1/v1/original.mov", "s3://media/videos/v1",
         "--poster-at-percent", "10", "--poster-long-side", "640",
@@ -108,7 +112,7 @@ def test_probe_job_writes_the_poster_as_the_spec_asks() -> None:
     no_poster = SPEC.model_copy(
         update={"thumbnail": SPEC.thumbnail.model_copy(update={"enabled": False})}
     )
-    assert container(build_probe_job("v1", no_poster, SETTINGS))["args"] == [
+    assert container(build_probe_job("v1", no_poster, SETTINGS, name="v1-probe"))["args"] == [
         "probe", "s3://uploads/u1/v1/original.mov",
     ]  # fmt: skip
 

@@ -56,6 +56,12 @@ def manifest(name: str, key: str, **spec: Any) -> str:
     return yaml.safe_dump(body)
 
 
+def create(cluster: EmulatedCluster, name: str, key: str, **spec: Any) -> None:
+    cluster.create(
+        VIDEOTRANSCODES, yaml.safe_load(manifest(name, key, **spec)), namespace=NAMESPACE
+    )
+
+
 def apply_yaml(kubeconfig: str, text: str, tmp_path: Path) -> None:
     """`kubectl apply -f` as a user would; the same YAML through the API without kubectl."""
     if shutil.which("kubectl") is None:
@@ -180,9 +186,7 @@ def test_a_corrupt_source_fails_once_with_a_readable_reason(
     corrupt.write_text("not a video\n" * 100)
     upload(s3, corrupt, "u1/notes.mp4")
     with operator():
-        cluster.create(
-            VIDEOTRANSCODES, yaml.safe_load(manifest("notes", "u1/notes.mp4")), namespace=NAMESPACE
-        )
+        create(cluster, "notes", "u1/notes.mp4")
         status = wait_phase(cluster, "notes", "Failed", "Succeeded")["status"]
     assert status["phase"] == "Failed"
     assert status["message"].startswith("probe failed: the file is not a video")
@@ -193,9 +197,8 @@ def test_a_corrupt_source_fails_once_with_a_readable_reason(
 def test_an_invalid_spec_is_rejected_with_its_reason(
     cluster: EmulatedCluster, runner: JobRunner
 ) -> None:
-    body = yaml.safe_load(manifest("bad", "u1/a.mp4", segmentSeconds=5))
     with operator():
-        cluster.create(VIDEOTRANSCODES, body, namespace=NAMESPACE)
+        create(cluster, "bad", "u1/a.mp4", segmentSeconds=5)
         status = wait_phase(cluster, "bad", "Failed", timeout=30)["status"]
     assert "segmentSeconds must be a multiple of gopSeconds" in status["message"]
     assert cluster.list(JOBS, NAMESPACE) == []
@@ -216,9 +219,7 @@ def test_a_killed_rung_is_retried(
 ) -> None:
     upload(s3, clip(size="640x360", seconds=6), "u1/dog.mp4")
     with operator():
-        cluster.create(
-            VIDEOTRANSCODES, yaml.safe_load(manifest("dog", "u1/dog.mp4")), namespace=NAMESPACE
-        )
+        create(cluster, "dog", "u1/dog.mp4")
         assert runner.kill_pod(NAMESPACE, running_pod(cluster, "dog-240p"))
         status = wait_phase(cluster, "dog", "Succeeded", "Failed")["status"]
     assert status["phase"] == "Succeeded", status
@@ -232,9 +233,7 @@ def test_a_restarted_operator_finishes_without_duplicate_jobs(
 ) -> None:
     upload(s3, clip(size="640x360", seconds=6), "u1/owl.mp4")
     with operator():
-        cluster.create(
-            VIDEOTRANSCODES, yaml.safe_load(manifest("owl", "u1/owl.mp4")), namespace=NAMESPACE
-        )
+        create(cluster, "owl", "u1/owl.mp4")
         wait_phase(cluster, "owl", "Transcoding")
     time.sleep(1)  # the Jobs go on while no operator runs
     with operator():
@@ -254,9 +253,7 @@ def test_deleting_a_running_resource_removes_its_jobs(
 ) -> None:
     upload(s3, clip(size="640x360", seconds=6), "u1/eel.mp4")
     with operator():
-        cluster.create(
-            VIDEOTRANSCODES, yaml.safe_load(manifest("eel", "u1/eel.mp4")), namespace=NAMESPACE
-        )
+        create(cluster, "eel", "u1/eel.mp4")
         wait_phase(cluster, "eel", "Transcoding")
         cluster.delete(VIDEOTRANSCODES, NAMESPACE, "eel")
         cluster.wait_for(VIDEOTRANSCODES, NAMESPACE, "eel", lambda body: body is None)
@@ -274,10 +271,9 @@ def test_cleanup_on_delete_removes_the_outputs(
     cluster: EmulatedCluster, runner: JobRunner, s3: Any, clip: ClipFactory
 ) -> None:
     upload(s3, clip(size="640x360", seconds=2), "u1/ant.mp4")
-    body = yaml.safe_load(manifest("ant", "u1/ant.mp4", output={
-        "bucket": "media", "prefix": "videos/ant", "cleanupOnDelete": True}))  # fmt: skip
+    output = {"bucket": "media", "prefix": "videos/ant", "cleanupOnDelete": True}
     with operator():
-        cluster.create(VIDEOTRANSCODES, body, namespace=NAMESPACE)
+        create(cluster, "ant", "u1/ant.mp4", output=output)
         wait_phase(cluster, "ant", "Succeeded")
         assert s3.list_objects_v2(Bucket="media", Prefix="videos/ant/")["KeyCount"] > 0
         cluster.delete(VIDEOTRANSCODES, NAMESPACE, "ant")
@@ -306,19 +302,14 @@ def test_twenty_resources_share_two_job_slots_in_priority_order(
             running -= 1
         return PodExit(0, worker_message(run))
 
-    def create(name: str, priority: int, renditions: list[dict[str, Any]]) -> None:
-        body = yaml.safe_load(manifest(name, "any.mp4", priority=priority))
-        body["spec"]["renditions"] = renditions
-        cluster.create(VIDEOTRANSCODES, body, namespace=NAMESPACE)
-
     priorities = {f"r{i:02d}": i % 4 for i in range(20)}
     with JobRunner(cluster, run_pod=run_pod, max_parallel=50), operator():
-        create("blocker", 100, LADDER)
+        create(cluster, "blocker", "any.mp4", priority=100)
         deadline = time.monotonic() + 30
         while started.count("blocker") < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         for name, priority in priorities.items():
-            create(name, priority, LADDER[:1])
+            create(cluster, name, "any.mp4", priority=priority, renditions=LADDER[:1])
         for name in priorities:
             wait_phase(cluster, name, "Queued")
         cluster.loop.call_soon_threadsafe(release.set)
@@ -337,9 +328,7 @@ def test_the_retry_annotation_reruns_what_failed(
     broken.write_bytes(b"")
     upload(s3, broken, "u1/fox.mp4")
     with operator():
-        cluster.create(
-            VIDEOTRANSCODES, yaml.safe_load(manifest("fox", "u1/fox.mp4")), namespace=NAMESPACE
-        )
+        create(cluster, "fox", "u1/fox.mp4")
         assert "empty" in wait_phase(cluster, "fox", "Failed")["status"]["message"]
         upload(s3, clip(size="640x360", seconds=2), "u1/fox.mp4")
         retry = {"metadata": {"annotations": {"hlsforge.dev/retry": "1"}}}
