@@ -1,12 +1,18 @@
 """Fixtures shared by all test packages."""
 
+import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 from helpers import make_clip, mongodb_server
+from hlsforge_dev import SECRETS, EmulatedCluster
+from moto.server import ThreadedMotoServer
 
 ClipFactory = Callable[..., Path]
+NAMESPACE = "default"
 
 
 @pytest.fixture
@@ -24,3 +30,35 @@ def mongodb_uri() -> Iterator[str]:
     """A MongoDB-compatible server for the whole test session."""
     with mongodb_server() as uri:
         yield uri
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A moto S3 server on loopback for the whole test session."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_endpoint: str) -> Any:
+    """A client of the moto server, with the buckets `uploads` and `media`."""
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+    for bucket in ("uploads", "media"):
+        with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
+            client.create_bucket(Bucket=bucket)
+    return client
+
+
+@pytest.fixture
+def cluster() -> Iterator[EmulatedCluster]:
+    """An emulated Kubernetes API with the S3 Secret the transcode Jobs reference."""
+    with EmulatedCluster() as emulated:
+        emulated.create(SECRETS, {
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hlsforge-s3"},
+            "stringData": {"accessKeyId": "testing", "secretAccessKey": "testing"},
+        }, namespace=NAMESPACE)  # fmt: skip
+        yield emulated

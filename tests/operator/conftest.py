@@ -1,48 +1,12 @@
 """The operator against the emulated cluster, moto S3 and real worker processes."""
 
-import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
-from hlsforge_dev import SECRETS, EmulatedCluster, JobRunner
-from moto.server import ThreadedMotoServer
-
-AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-       "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
-NAMESPACE = "default"
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def s3(s3_endpoint: str) -> Any:
-    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
-    for bucket in ("uploads", "media"):
-        with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
-            client.create_bucket(Bucket=bucket)
-    return client
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[EmulatedCluster]:
-    with EmulatedCluster() as emulated:
-        emulated.create(SECRETS, {
-            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hlsforge-s3"},
-            "stringData": {"accessKeyId": "testing", "secretAccessKey": "testing"},
-        }, namespace=NAMESPACE)  # fmt: skip
-        yield emulated
+from helpers import AWS
+from hlsforge_dev import EmulatedCluster, JobRunner
 
 
 @pytest.fixture

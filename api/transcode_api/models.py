@@ -1,0 +1,211 @@
+"""Request and response bodies (camelCase on the wire), and the video phase model.
+
+Every request model forbids unknown fields and types each one, so user input never reaches a
+MongoDB filter as an operator (`{"$ne": null}` where a string belongs is a 422).
+"""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Generic, Literal, Self, TypeVar
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
+from pydantic.alias_generators import to_camel
+
+T = TypeVar("T")
+MAX_PAGE_SIZE = 100
+MAX_PARTS_PER_REQUEST = 100
+MAX_PARTS = 10_000  # S3's limit per multipart upload
+VIDEO_ID_PATTERN = r"^[0-9a-f]{24}$"
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True)]
+
+
+class ApiModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class VideoPhase(StrEnum):
+    """`awaiting_upload` and the first `queued` are the API's; the rest mirror the resource."""
+
+    AWAITING_UPLOAD = "awaiting_upload"
+    QUEUED = "queued"
+    PENDING = "pending"
+    PROBING = "probing"
+    TRANSCODING = "transcoding"
+    PACKAGING = "packaging"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Visibility(StrEnum):
+    PRIVATE = "private"  # the owner only
+    UNLISTED = "unlisted"  # anyone with the id, never listed
+    PUBLIC = "public"  # listed at /public/videos once it has succeeded
+
+
+# --- users and tokens ------------------------------------------------------------------------
+
+
+class UserCreate(ApiModel):
+    email: EmailStr
+    password: str = Field(min_length=8, max_length=128)
+    name: Annotated[Text, Field(min_length=1, max_length=100)] | None = None
+
+
+class LoginRequest(ApiModel):
+    email: EmailStr
+    password: str = Field(min_length=1, max_length=128)
+
+
+class UserPublic(ApiModel):
+    id: str
+    email: str
+    name: str | None
+    created_at: datetime
+
+
+class Token(BaseModel):
+    """OAuth2's token response (RFC 6749 §5.1), hence snake_case."""
+
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 (the scheme's name)
+    expires_in: int
+
+
+# --- videos ----------------------------------------------------------------------------------
+
+
+class VideoCreate(ApiModel):
+    title: Annotated[Text, Field(min_length=1, max_length=200)]
+    description: Annotated[Text, Field(max_length=5000)] = ""
+    visibility: Visibility = Visibility.PRIVATE
+    filename: Annotated[Text, Field(min_length=1, max_length=255)]
+    content_type: Annotated[str, Field(max_length=100, pattern=r"^[\w.+-]+/[\w.+-]+$")]
+    size: int = Field(ge=1)
+
+
+class VideoUpdate(ApiModel):
+    title: Annotated[Text, Field(min_length=1, max_length=200)] | None = None
+    description: Annotated[Text, Field(max_length=5000)] | None = None
+    visibility: Visibility | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> Self:
+        if not self.model_fields_set:
+            raise ValueError("give at least one of title, description, visibility")
+        return self
+
+
+class RenditionPublic(ApiModel):
+    model_config = ConfigDict(extra="ignore")  # the operator's status carries more
+
+    name: str
+    phase: str = "Pending"
+    progress: float = 0
+    resolution: str | None = None
+    bandwidth: int | None = None
+    average_bandwidth: int | None = None
+    frame_rate: float | None = None
+    codecs: str | None = None
+    message: str | None = None
+
+
+class VideoPublic(ApiModel):
+    id: str
+    title: str
+    description: str
+    visibility: Visibility
+    phase: VideoPhase
+    progress: float
+    renditions: list[RenditionPublic]
+    error: str | None
+    filename: str
+    content_type: str
+    size: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> Self:
+        return cls(
+            id=doc["_id"],
+            title=doc["title"],
+            description=doc.get("description", ""),
+            visibility=doc["visibility"],
+            phase=doc["phase"],
+            progress=doc.get("progress", 0),
+            renditions=doc.get("renditions") or [],
+            error=doc.get("error"),
+            filename=doc["filename"],
+            content_type=doc["contentType"],
+            size=doc["size"],
+            created_at=doc["createdAt"],
+            updated_at=doc["updatedAt"],
+        )
+
+
+class PostUpload(ApiModel):
+    """A browser form POST straight to S3: send `fields` first, then the file as `file`."""
+
+    method: Literal["post"] = "post"
+    url: str
+    fields: dict[str, str]
+    expires_at: datetime
+
+
+class MultipartUpload(ApiModel):
+    """Upload `part_count` parts of `part_size` bytes (the last one shorter) to presigned
+    part URLs, then complete. Parts already uploaded are listed, so an upload can resume."""
+
+    method: Literal["multipart"] = "multipart"
+    part_size: int
+    part_count: int
+
+
+class VideoCreated(ApiModel):
+    video: VideoPublic
+    upload: PostUpload | MultipartUpload
+
+
+class PartUrlsRequest(ApiModel):
+    part_numbers: list[Annotated[int, Field(ge=1, le=MAX_PARTS)]] = Field(
+        min_length=1, max_length=MAX_PARTS_PER_REQUEST
+    )
+
+
+class PartUrl(ApiModel):
+    part_number: int
+    url: str
+
+
+class PartUrls(ApiModel):
+    parts: list[PartUrl]
+    expires_at: datetime
+
+
+class UploadedPart(ApiModel):
+    part_number: int = Field(ge=1, le=MAX_PARTS)
+    etag: str = Field(min_length=1, max_length=200)
+    size: int | None = None
+
+
+class UploadedParts(ApiModel):
+    parts: list[UploadedPart]
+
+
+class CompleteMultipartRequest(ApiModel):
+    parts: list[UploadedPart] = Field(min_length=1, max_length=MAX_PARTS)
+
+
+class Playback(ApiModel):
+    master_url: str
+    poster_url: str | None
+    expires_at: datetime | None  # None: plain URLs that do not expire
+
+
+class Page(ApiModel, Generic[T]):
+    items: list[T]
+    total: int
+    page: int
+    page_size: int

@@ -1,0 +1,81 @@
+"""Playback of finished videos.
+
+Outputs are private: the API hands out a playback URL that carries a short-lived token in its
+path and serves the playlists itself. Variant URIs in the master stay relative, so players
+resolve them to the API too; every segment and init-segment URI in a media playlist becomes a
+presigned S3 URL. With a public CDN base URL configured, plain URLs are returned instead.
+"""
+
+from collections.abc import Callable
+
+from transcode_api.context import AppContext
+from transcode_api.errors import ConflictError, NotFoundError
+from transcode_api.models import Playback, VideoPhase
+from transcode_api.playlists import (
+    PLAYLIST_PATH,
+    PlaylistPathError,
+    is_master,
+    object_key,
+    rewrite_uris,
+)
+from transcode_api.repository import Document
+from transcode_api.security import InvalidTokenError
+from transcode_api.storage import ObjectMissingError
+
+MASTER = "master.m3u8"
+PlaylistUrl = Callable[[str, str], str]  # (token, playlist path) → absolute URL
+
+
+def _output(video: Document) -> tuple[str, str, Document]:
+    playback = video.get("playback") or {}
+    if video["phase"] != VideoPhase.SUCCEEDED or not playback.get("masterPlaylist"):
+        raise ConflictError(f"the video is not ready to play (phase {video['phase']})")
+    master_key: str = playback["masterPlaylist"]
+    prefix = master_key.rsplit("/", 1)[0]
+    return video["output"]["bucket"], prefix, playback
+
+
+def playback_urls(ctx: AppContext, video: Document, playlist_url: PlaylistUrl) -> Playback:
+    bucket, _, playback = _output(video)
+    thumbnail = playback.get("thumbnail")
+    if base := ctx.settings.public_base_url:
+        base = base.rstrip("/")
+        return Playback(
+            master_url=f"{base}/{playback['masterPlaylist']}",
+            poster_url=f"{base}/{thumbnail}" if thumbnail else None,
+            expires_at=None,
+        )
+    seconds = ctx.settings.playback_url_seconds
+    token = ctx.tokens.playback_token(video["_id"], seconds)
+    return Playback(
+        master_url=playlist_url(token, MASTER),
+        poster_url=ctx.storage.signed_get(bucket=bucket, key=thumbnail, seconds=seconds)
+        if thumbnail
+        else None,
+        expires_at=ctx.storage.expiry(seconds),
+    )
+
+
+def playlist(ctx: AppContext, *, token: str, path: str) -> str:
+    """The playlist at `path` of the video the token is for, ready for a player."""
+    try:
+        video_id = ctx.tokens.playback_video_id(token)
+    except InvalidTokenError as exc:
+        raise NotFoundError("playback link expired or invalid") from exc
+    video = ctx.repo.playable_video(video_id)
+    if video is None or not PLAYLIST_PATH.match(path):
+        raise NotFoundError("playlist not found")
+    bucket, prefix, _ = _output(video)
+    try:
+        text = ctx.storage.read_text(bucket=bucket, key=f"{prefix}/{path}")
+    except ObjectMissingError as exc:
+        raise NotFoundError("playlist not found") from exc
+    if is_master(text):
+        return text
+    seconds = ctx.settings.playback_url_seconds
+    try:
+        return rewrite_uris(text, lambda uri: ctx.storage.signed_get(
+            bucket=bucket, key=object_key(prefix, path, uri), seconds=seconds
+        ))  # fmt: skip
+    except PlaylistPathError as exc:
+        raise ConflictError(f"the stored playlist {path} is not servable: {exc}") from exc

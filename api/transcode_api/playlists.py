@@ -1,0 +1,42 @@
+"""Serving private HLS: media playlists with each URI replaced by a short-lived signed URL."""
+
+import posixpath
+import re
+from collections.abc import Callable
+
+_URI_ATTRIBUTE = re.compile(r'URI="([^"]*)"')
+# master.m3u8 or <rendition>/<name>.m3u8: what the worker and the operator write
+PLAYLIST_PATH = re.compile(r"^(?:[A-Za-z0-9_-]{1,64}/)?[A-Za-z0-9_.-]{1,128}\.m3u8$")
+
+
+class PlaylistPathError(ValueError):
+    """A URI in a playlist points outside the video's own output folder."""
+
+
+def object_key(prefix: str, playlist_path: str, uri: str) -> str:
+    """The S3 key a relative `uri` in the playlist at `prefix/playlist_path` names."""
+    if "://" in uri or uri.startswith("/"):
+        raise PlaylistPathError(f"not a relative URI: {uri}")
+    folder = posixpath.dirname(playlist_path)
+    relative = posixpath.normpath(posixpath.join(folder, uri))
+    if relative.startswith("../") or relative in {"..", "."}:
+        raise PlaylistPathError(f"outside the output folder: {uri}")
+    return f"{prefix}/{relative}"
+
+
+def rewrite_uris(playlist: str, resolve: Callable[[str], str]) -> str:
+    """Replace every URI line and `URI="..."` attribute with `resolve(uri)`."""
+    lines = []
+    for line in playlist.splitlines():
+        stripped = line.strip()
+        if not stripped:
+            lines.append(line)
+        elif stripped.startswith("#"):
+            lines.append(_URI_ATTRIBUTE.sub(lambda m: f'URI="{resolve(m.group(1))}"', line))
+        else:
+            lines.append(resolve(stripped))
+    return "\n".join(lines) + "\n"
+
+
+def is_master(playlist: str) -> bool:
+    return "#EXT-X-STREAM-INF" in playlist

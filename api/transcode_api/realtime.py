@@ -1,0 +1,99 @@
+"""Live progress over Socket.IO.
+
+Browsers connect to the default namespace with `auth: {token}` (the same JWT check as HTTP)
+and join their own room `user:<id>`; `subscribe {videoId}` adds `video:<id>`, for the owner
+only. The operator connects to `/internal` with the service token; each `transcode.*` event it
+sends is relayed to the owner's room and the video's room.
+"""
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import socketio
+
+from transcode_api.models import VIDEO_ID_PATTERN
+from transcode_api.security import InvalidTokenError, TokenIssuer, same_secret
+
+logger = logging.getLogger(__name__)
+
+INTERNAL_NAMESPACE = "/internal"
+RELAYED_EVENTS = ("transcode.progress", "transcode.phase", "transcode.succeeded",
+                  "transcode.failed")  # fmt: skip
+_VIDEO_ID = re.compile(VIDEO_ID_PATTERN)
+
+OwnsVideo = Callable[[str, str], Awaitable[bool]]  # (user id, video id) → owned?
+
+
+def user_room(user_id: str) -> str:
+    return f"user:{user_id}"
+
+
+def video_room(video_id: str) -> str:
+    return f"video:{video_id}"
+
+
+def _token(auth: object) -> object:
+    return auth.get("token") if isinstance(auth, dict) else None
+
+
+def _video_id(data: object) -> str | None:
+    video_id = data.get("videoId") if isinstance(data, dict) else None
+    return video_id if isinstance(video_id, str) and _VIDEO_ID.match(video_id) else None
+
+
+def create_server(
+    *, tokens: TokenIssuer, service_token: str | None, owns_video: OwnsVideo,
+    cors_origins: list[str],
+) -> socketio.AsyncServer:  # fmt: skip
+    sio = socketio.AsyncServer(
+        async_mode="asgi", cors_allowed_origins=cors_origins, logger=False, engineio_logger=False
+    )
+
+    async def connect(sid: str, environ: dict[str, Any], auth: object = None) -> None:
+        """A browser connects: its token decides its user room."""
+        try:
+            user_id = tokens.user_id(_token(auth))
+        except InvalidTokenError as exc:
+            raise socketio.exceptions.ConnectionRefusedError("unauthorized") from exc
+        await sio.save_session(sid, {"user": user_id})
+        await sio.enter_room(sid, user_room(user_id))
+
+    async def subscribe(sid: str, data: object = None) -> dict[str, Any]:
+        """Follow one video's events; only its owner may."""
+        video_id = _video_id(data)
+        session = await sio.get_session(sid)
+        if video_id is None or not await owns_video(session["user"], video_id):
+            return {"ok": False, "error": "video not found"}
+        await sio.enter_room(sid, video_room(video_id))
+        return {"ok": True}
+
+    async def unsubscribe(sid: str, data: object = None) -> dict[str, Any]:
+        """Stop following a video."""
+        if (video_id := _video_id(data)) is not None:
+            await sio.leave_room(sid, video_room(video_id))
+        return {"ok": True}
+
+    async def internal_connect(sid: str, environ: dict[str, Any], auth: object = None) -> None:
+        """The operator connects with the service token; anyone else is refused."""
+        if service_token is None or not same_secret(_token(auth), service_token):
+            raise socketio.exceptions.ConnectionRefusedError("unauthorized")
+
+    async def relay(event: str, sid: str, data: object = None) -> None:
+        """An operator update: to the owner's room and the video's room."""
+        if event not in RELAYED_EVENTS or not isinstance(data, dict):
+            return
+        video_id, owner = _video_id(data), data.get("owner")
+        if video_id is None or not isinstance(owner, str):
+            logger.warning("dropping %s without videoId/owner", event)
+            return
+        payload = {key: value for key, value in data.items() if key != "owner"}
+        await sio.emit(event, payload, to=[user_room(owner), video_room(video_id)])
+
+    sio.on("connect", connect)
+    sio.on("subscribe", subscribe)
+    sio.on("unsubscribe", unsubscribe)
+    sio.on("connect", internal_connect, namespace=INTERNAL_NAMESPACE)
+    sio.on("*", relay, namespace=INTERNAL_NAMESPACE)
+    return sio

@@ -1,0 +1,1 @@
+"""HTTP routes: thin adapters from requests to the modules that do the work."""

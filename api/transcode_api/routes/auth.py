@@ -1,0 +1,83 @@
+"""`/api/v1/auth`: register, sign in, who am I."""
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from transcode_api.context import AppContext
+from transcode_api.deps import Context, CurrentUser
+from transcode_api.errors import ConflictError
+from transcode_api.models import LoginRequest, Token, UserCreate, UserPublic
+from transcode_api.repository import Document, EmailTakenError
+from transcode_api.security import hash_password, verify_password
+
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+
+_FORM_SCHEMA = {
+    "type": "object",
+    "required": ["username", "password"],
+    "properties": {"username": {"type": "string", "description": "your email"},
+                   "password": {"type": "string", "format": "password"}},
+}  # fmt: skip
+_LOGIN_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": LoginRequest.model_json_schema(by_alias=True)},
+        "application/x-www-form-urlencoded": {"schema": _FORM_SCHEMA},
+    },
+}
+
+
+def _public(user: Document) -> UserPublic:
+    return UserPublic(id=user["_id"], email=user["email"], name=user.get("name"),
+                      created_at=user["createdAt"])  # fmt: skip
+
+
+@router.post("/register", status_code=status.HTTP_201_CREATED)
+def register(body: UserCreate, ctx: Context) -> UserPublic:
+    """Create an account (every account is an ordinary user)."""
+    try:
+        user = ctx.repo.create_user(
+            email=str(body.email), password_hash=hash_password(body.password), name=body.name
+        )
+    except EmailTakenError as exc:
+        raise ConflictError("an account with this email already exists") from exc
+    return _public(user)
+
+
+async def _login_request(request: Request) -> LoginRequest:
+    """JSON `{email, password}`, or the OAuth2 password form (`username`, `password`)."""
+    try:
+        if request.headers.get("content-type", "").startswith("application/json"):
+            return LoginRequest.model_validate_json(await request.body())
+        form = await request.form()
+        return LoginRequest.model_validate(
+            {"email": form.get("username"), "password": form.get("password")}
+        )
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from exc
+
+
+def _authenticate(ctx: AppContext, body: LoginRequest) -> Token:
+    user: Any = ctx.repo.user_by_email(str(body.email))
+    if not verify_password(body.password, user and user["passwordHash"]):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "incorrect email or password",
+                            headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+    seconds = ctx.settings.jwt_expiry_minutes * 60
+    return Token(access_token=ctx.tokens.access_token(user["_id"], seconds), expires_in=seconds)
+
+
+@router.post("/login", openapi_extra={"requestBody": _LOGIN_BODY})
+async def login(request: Request, ctx: Context) -> Token:
+    """Exchange email and password for an access token."""
+    body = await _login_request(request)
+    return await run_in_threadpool(_authenticate, ctx, body)
+
+
+@router.get("/me")
+def me(user: CurrentUser) -> UserPublic:
+    """The signed-in user."""
+    return _public(user)

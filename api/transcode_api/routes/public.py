@@ -1,0 +1,55 @@
+"""Routes without sign-in: the public catalogue and the playlists of a playback link."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from transcode_api import playback
+from transcode_api.deps import Context, VideoId
+from transcode_api.errors import NotFoundError
+from transcode_api.models import Page, Playback, VideoPublic
+from transcode_api.routes.videos import PageNumber, PageSize, playlist_url
+
+router = APIRouter(prefix="/api/v1", tags=["public"])
+
+HLS_CONTENT_TYPE = "application/vnd.apple.mpegurl"
+PLAYLIST_MAX_AGE = 60  # well inside the signed URLs' lifetime
+
+
+@router.get("/public/videos")
+def list_public_videos(
+    ctx: Context, page: PageNumber = 1, page_size: PageSize = 20,
+    q: Annotated[str | None, Query(max_length=100, description="words in the title")] = None,
+) -> Page[VideoPublic]:  # fmt: skip
+    """Published public videos, newest first."""
+    items, total = ctx.repo.list_public(search=q, page=page, page_size=page_size)
+    return Page(items=[VideoPublic.from_document(v) for v in items], total=total, page=page,
+                page_size=page_size)  # fmt: skip
+
+
+def _viewable(ctx: Context, video_id: str) -> dict[str, object]:
+    video = ctx.repo.viewable_video(video_id)
+    if video is None:
+        raise NotFoundError("video not found")
+    return video
+
+
+@router.get("/public/videos/{video_id}")
+def get_public_video(video_id: VideoId, ctx: Context) -> VideoPublic:
+    """A published public or unlisted video."""
+    return VideoPublic.from_document(_viewable(ctx, video_id))
+
+
+@router.get("/public/videos/{video_id}/playback")
+def public_playback(video_id: VideoId, ctx: Context, request: Request) -> Playback:
+    """Where to play a published public or unlisted video."""
+    return playback.playback_urls(ctx, _viewable(ctx, video_id), playlist_url(request))
+
+
+@router.get("/playback/{token}/{path:path}", name="playlist", response_class=Response,
+            responses={200: {"content": {HLS_CONTENT_TYPE: {}}}})  # fmt: skip
+def get_playlist(token: str, path: str, ctx: Context) -> Response:
+    """A playlist of a playback link, its media URIs signed."""
+    text = playback.playlist(ctx, token=token, path=path)
+    return Response(text, media_type=HLS_CONTENT_TYPE,
+                    headers={"Cache-Control": f"private, max-age={PLAYLIST_MAX_AGE}"})  # fmt: skip

@@ -1,0 +1,89 @@
+"""API settings, read once at startup from `HLSFORGE_*` environment variables.
+
+S3 credentials come from the standard `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` variables.
+"""
+
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"", "changethis", "changeme", "secret", "dev", "test"}
+MIN_SECRET_LENGTH = 32
+MiB = 1024 * 1024
+
+DEFAULT_CONTENT_TYPES = [
+    "video/mp4",
+    "video/quicktime",
+    "video/webm",
+    "video/x-matroska",
+    "video/x-msvideo",
+    "video/mpeg",
+    "video/mp2t",
+    "video/3gpp",
+    "video/x-flv",
+    "video/ogg",
+]
+
+
+class ApiSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HLSFORGE_", env_nested_delimiter="__")
+
+    dev_mode: bool = False  # allows placeholder secrets; never set it in a cluster
+
+    # Tokens
+    jwt_secret: SecretStr = SecretStr("changethis")
+    jwt_algorithm: str = Field(default="HS256", pattern=r"^HS(256|384|512)$")
+    jwt_issuer: str = "hlsforge"
+    jwt_audience: str = "hlsforge-api"
+    jwt_expiry_minutes: int = Field(default=60 * 24, ge=1, le=60 * 24 * 30)
+    service_token: SecretStr | None = None  # the operator's token for the /internal namespace
+
+    # Data
+    mongodb_uri: SecretStr = SecretStr("mongodb://127.0.0.1:27017/")
+    mongodb_database: str = "hlsforge"
+
+    # Storage: the API calls S3 at the internal endpoint and signs URLs for the public one
+    s3_endpoint_url: str | None = None
+    s3_public_endpoint_url: str | None = None  # what browsers reach; default: the same
+    s3_region: str = "us-east-1"
+    upload_bucket: str = "uploads"
+    media_bucket: str = "media"
+    public_base_url: str | None = None  # outputs served by a public CDN: plain playback URLs
+
+    # Uploads
+    max_upload_bytes: int = Field(default=20 * 1024 * MiB, ge=1)
+    multipart_threshold_bytes: int = Field(default=100 * MiB, ge=5 * MiB)
+    multipart_part_bytes: int = Field(default=16 * MiB, ge=5 * MiB, le=5 * 1024 * MiB)
+    allowed_content_types: list[str] = DEFAULT_CONTENT_TYPES
+    max_pending_uploads: int = Field(default=20, ge=1)  # per user, awaiting upload at once
+    upload_url_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    playback_url_seconds: int = Field(default=4 * 3600, ge=60, le=7 * 24 * 3600)
+
+    # Kubernetes: where VideoTranscodes are created
+    namespace: str = "default"
+    kubeconfig: str | None = None  # default: in-cluster service account, else $KUBECONFIG
+    transcode_priority: int = 0
+
+    # HTTP
+    cors_origins: list[str] = []
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.multipart_part_bytes > self.multipart_threshold_bytes:
+            raise ValueError("multipart_part_bytes must not exceed multipart_threshold_bytes")
+        if self.dev_mode:
+            return self
+        for name in ("jwt_secret", "service_token"):
+            value: SecretStr | None = getattr(self, name)
+            if value is None:
+                continue
+            secret = value.get_secret_value()
+            if secret.lower() in PLACEHOLDER_SECRETS or len(secret) < MIN_SECRET_LENGTH:
+                env = f"HLSFORGE_{name.upper()}"
+                raise ValueError(
+                    f"{env} must be a random value of at least {MIN_SECRET_LENGTH} characters "
+                    "(set HLSFORGE_DEV_MODE=true only on a development machine)"
+                )
+        return self
