@@ -75,15 +75,16 @@ class ApiSettings(BaseSettings):
             raise ValueError("multipart_part_bytes must not exceed multipart_threshold_bytes")
         if self.dev_mode:
             return self
-        for name in ("jwt_secret", "service_token"):
+        # RFC 7518 §3.2: an HMAC key at least as long as the hash (HS512: 64 bytes)
+        jwt_minimum = max(MIN_SECRET_LENGTH, int(self.jwt_algorithm[2:]) // 8)
+        for name, minimum in (("jwt_secret", jwt_minimum), ("service_token", MIN_SECRET_LENGTH)):
             value: SecretStr | None = getattr(self, name)
             if value is None:
                 continue
             secret = value.get_secret_value()
-            if secret.lower() in PLACEHOLDER_SECRETS or len(secret) < MIN_SECRET_LENGTH:
-                env = f"HLSFORGE_{name.upper()}"
+            if secret.lower() in PLACEHOLDER_SECRETS or len(secret) < minimum:
                 raise ValueError(
-                    f"{env} must be a random value of at least {MIN_SECRET_LENGTH} characters "
-                    "(set HLSFORGE_DEV_MODE=true only on a development machine)"
+                    f"HLSFORGE_{name.upper()} must be a random value of at least {minimum} "
+                    "characters (set HLSFORGE_DEV_MODE=true only on a development machine)"
                 )
         return self

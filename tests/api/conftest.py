@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from helpers import AWS, Api, Signup, serve
 from hlsforge_dev import EmulatedCluster
+from pymongo import MongoClient
+from pymongo.database import Database
 
 from transcode_api.main import create_app
 from transcode_api.settings import ApiSettings
@@ -26,7 +28,7 @@ def api_settings(
     for key, value in AWS.items():
         monkeypatch.setenv(key, value)
     return ApiSettings(
-        jwt_secret=secrets.token_urlsafe(32),
+        jwt_secret=secrets.token_urlsafe(48),  # 64 characters: long enough for HS512
         service_token=secrets.token_urlsafe(32),
         mongodb_uri=mongodb_uri,
         mongodb_database=f"api_{uuid.uuid4().hex[:12]}",  # a fresh database per test
@@ -60,3 +62,11 @@ def signup(api: Api) -> Signup:
         return token
 
     return register
+
+
+@pytest.fixture
+def database(api_settings: ApiSettings) -> Iterator[Database[dict[str, Any]]]:
+    """The API's MongoDB database, to look behind its back."""
+    client: MongoClient[dict[str, Any]] = MongoClient(api_settings.mongodb_uri.get_secret_value())
+    yield client[api_settings.mongodb_database]
+    client.close()
