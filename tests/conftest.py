@@ -1,14 +1,15 @@
 """Fixtures shared by all test packages."""
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from helpers import make_clip, mongodb_server
-from hlsforge_dev import SECRETS, EmulatedCluster
+from helpers import AWS, make_clip, mongodb_server
+from hlsforge_dev import SECRETS, EmulatedCluster, JobRunner
 from moto.server import ThreadedMotoServer
 
 ClipFactory = Callable[..., Path]
@@ -62,3 +63,48 @@ def cluster() -> Iterator[EmulatedCluster]:
             "stringData": {"accessKeyId": "testing", "secretAccessKey": "testing"},
         }, namespace=NAMESPACE)  # fmt: skip
         yield emulated
+
+
+@pytest.fixture
+def operator_env(
+    cluster: EmulatedCluster, s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """The operator's environment (it runs in this process, in Kopf's thread)."""
+    env = {
+        **AWS,
+        "KUBECONFIG": str(cluster.write_kubeconfig(tmp_path / "kubeconfig")),
+        "AWS_ENDPOINT_URL": s3_endpoint,
+        "HLSFORGE_JOB__S3_ENDPOINT_URL": s3_endpoint,
+        "HLSFORGE_STATUS_INTERVAL_SECONDS": "0.5",
+        "HLSFORGE_MAX_RUNNING_JOBS": "4",
+        "HLSFORGE_METRICS_PORT": "0",  # any free port
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
+
+
+@pytest.fixture
+def runner(cluster: EmulatedCluster, tmp_path: Path) -> Iterator[JobRunner]:
+    """Jobs run as real `hlsforge-worker` processes."""
+    with JobRunner(cluster, env=dict(os.environ), scratch_root=tmp_path / "pods") as jobs:
+        yield jobs
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--with-e2e",
+        action="store_true",
+        default=False,
+        help="run the e2e tests against the kind cluster of `make cluster-up`",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `e2e` run only with --with-e2e."""
+    if config.getoption("--with-e2e"):
+        return
+    skip = pytest.mark.skip(reason="e2e on kind: run `make cluster-up`, then pytest --with-e2e")
+    for item in items:
+        if "e2e" in item.keywords:
+            item.add_marker(skip)

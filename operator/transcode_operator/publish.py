@@ -4,7 +4,7 @@ are logged, MongoDB writes are retried later, realtime events are dropped while 
 
 import asyncio
 import logging
-import time
+from datetime import UTC, datetime
 from typing import Any
 
 import socketio
@@ -29,7 +29,7 @@ def video_update(
         "error": status.get("message") if status.get("phase") == "Failed" else None,
         "transcode": {"namespace": namespace, "name": name},
         "transcodeSeq": seq,
-        "updatedAt": time.time(),
+        "updatedAt": datetime.now(UTC),
     }
     newer_than = {"$or": [{"transcodeSeq": {"$lt": seq}}, {"transcodeSeq": {"$exists": False}}]}
     return newer_than, {"$set": fields}

@@ -11,28 +11,10 @@ import m3u8
 import pytest
 import socketio
 from conftest import ClipFactory
-from helpers import Api, Signup, run_worker
+from helpers import Api, Signup, create_and_upload, run_worker
 from hlsforge_dev import VIDEOTRANSCODES, EmulatedCluster
 
 from transcode_operator.publish import VideoStore, video_update
-
-
-def create_and_upload(client: httpx.Client, path: Path, content_type: str = "video/mp4") -> str:
-    """POST /videos, then the browser's form POST straight to S3; returns the video id."""
-    created = client.post("/api/v1/videos", json={
-        "title": "My clip", "filename": path.name, "contentType": content_type,
-        "size": path.stat().st_size,
-    })  # fmt: skip
-    assert created.status_code == 201, created.text
-    body = created.json()
-    assert body["video"]["phase"] == "awaiting_upload"
-    upload = body["upload"]
-    assert upload["method"] == "post"
-    response = httpx.post(upload["url"], data=upload["fields"],
-                          files={"file": (path.name, path.read_bytes(), content_type)})  # fmt: skip
-    assert response.status_code in (200, 204), response.text
-    video_id: str = body["video"]["id"]
-    return video_id
 
 
 def connect(api: Api, token: str, namespace: str = "/") -> socketio.SimpleClient:
