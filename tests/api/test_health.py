@@ -1,6 +1,15 @@
 """Liveness, readiness and the OpenAPI page."""
 
-from helpers import Api, free_port, serve
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from helpers import Api, free_port, serve, wait_for_port
 
 from transcode_api.main import create_app
 from transcode_api.settings import ApiSettings
@@ -32,3 +41,43 @@ def test_not_ready_names_what_is_down(api_settings: ApiSettings) -> None:
             ready = client.get("/readyz")
     assert ready.status_code == 503
     assert ready.json()["checks"] == {"mongodb": "ok", "s3": "unavailable", "kubernetes": "ok"}
+
+
+@pytest.mark.parametrize("command", ["hlsforge-api", "uvicorn"])
+def test_the_api_runs_as_a_process(command: str, api_settings: ApiSettings) -> None:
+    """`hlsforge-api` (JSON logs) and `uvicorn transcode_api.main:app` both serve."""
+    port = free_port()
+    env = {**os.environ, **{f"HLSFORGE_{k.upper()}": str(v) for k, v in {
+        "jwt_secret": api_settings.jwt_secret.get_secret_value(),
+        "mongodb_uri": api_settings.mongodb_uri.get_secret_value(),
+        "mongodb_database": api_settings.mongodb_database,
+        "s3_endpoint_url": api_settings.s3_endpoint_url,
+        "kubeconfig": api_settings.kubeconfig,
+    }.items()}}  # fmt: skip
+    bin_dir = Path(sys.executable).parent
+    args = {
+        "hlsforge-api": [str(bin_dir / "hlsforge-api"), "--port", str(port)],
+        "uvicorn": [str(bin_dir / "uvicorn"), "transcode_api.main:app", "--port", str(port)],
+    }[command]
+    process = subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_port(port)
+        response = httpx.get(f"http://127.0.0.1:{port}/healthz", headers={"X-Request-ID": "r-1"})
+        assert response.json() == {"status": "ok"}
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 0, stderr
+    if command == "hlsforge-api":
+        lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+        access = [line for line in lines if line["logger"] == "transcode_api.access"]
+        assert access[0]["requestId"] == "r-1"
+        assert access[0]["route"] == "/healthz"
+
+
+def test_placeholder_secret_stops_the_process(api_settings: ApiSettings) -> None:
+    env = {**os.environ, "HLSFORGE_JWT_SECRET": "changethis"}
+    result = subprocess.run([str(Path(sys.executable).parent / "hlsforge-api")], env=env,
+                            capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert result.returncode != 0
+    assert "HLSFORGE_JWT_SECRET must be a random value" in result.stderr
