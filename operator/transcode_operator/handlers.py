@@ -46,6 +46,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="hlsforge.dev")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="hlsforge.dev")
     settings.posting.level = logging.WARNING  # phase changes are posted as Events explicitly
+    if config.namespaces:
+        # Fixed namespaces need no scanning, and a namespaced Role cannot list namespaces or CRDs.
+        settings.scanning.disabled = True
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 10
