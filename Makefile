@@ -11,9 +11,12 @@ SOURCE ?=            # a video to transcode; empty: a generated 10 s 1080p sampl
 OUT ?= out/demo      # where the demo writes the HLS tree
 SAMPLE := out/sample-1080p.mp4
 
-.PHONY: help setup system-deps demo test lint clean cluster-up cluster-down
+DEV_ARGS ?=          # e.g. --port 8080 --data-dir out/dev2 (python -m hlsforge_dev.stack --help)
+
+.PHONY: help setup system-deps demo dev test lint clean cluster-up cluster-down
 
 help:
+	@echo "make dev [DEV_ARGS=...]                 the whole product on this machine: web app, API, operator"
 	@echo "make demo [SOURCE=video.mp4] [OUT=dir]  transcode to an HLS ladder on this machine"
 	@echo "make test                                set up, lint, type-check and run every test"
 	@echo "make cluster-up                          kind cluster + images + Helm chart (needs docker, kind, kubectl)"
@@ -52,6 +55,9 @@ demo: setup $(if $(strip $(SOURCE)),,$(SAMPLE))
 	@echo "HLS ladder: $(strip $(OUT))/master.m3u8   poster: $(strip $(OUT))/poster.jpg"
 	@echo "Play it:    $(VENV)/bin/python -m http.server -d $(strip $(OUT)) 8000"
 	@echo "            then open http://localhost:8000/master.m3u8 in Safari, VLC or an hls.js page"
+
+dev: setup
+	$(VENV)/bin/python -m hlsforge_dev.stack $(DEV_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -8,8 +8,9 @@ from typing import Any
 
 import boto3
 import pytest
-from helpers import AWS, make_clip, mongodb_server
+from helpers import AWS, free_port, make_clip, mongodb_server
 from hlsforge_dev import SECRETS, EmulatedCluster, JobRunner
+from hlsforge_dev.stack import stack
 from moto.server import ThreadedMotoServer
 
 ClipFactory = Callable[..., Path]
@@ -108,3 +109,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "e2e" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """What `make dev` runs (emulated cluster and Jobs, moto, SecantusDB, the operator and
+    the API with the web app), on free ports, for the whole session; yields the API's URL."""
+    data_dir = tmp_path_factory.mktemp("stack")
+    with stack(data_dir=data_dir, port=free_port(), s3_port=free_port()) as url:
+        yield url

@@ -1,0 +1,227 @@
+"""`make dev`: the whole product on one machine, on loopback, with no Docker.
+
+Starts an emulated Kubernetes API with the Job runner (real `hlsforge-worker` processes), an
+S3 server (moto), a MongoDB-compatible server (SecantusDB, data under `--data-dir`), the
+operator and the API with the web app; creates a demo user, prints the URL, and stops
+everything on Ctrl-C. `--kubeconfig`, `--s3-endpoint` and `--mongodb-uri` point a part at a
+real one instead, which is how the same binaries run in a cluster.
+"""
+
+import argparse
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+from moto.server import ThreadedMotoServer
+
+from hlsforge_dev.cluster import SECRETS, EmulatedCluster
+from hlsforge_dev.jobs import JobRunner
+
+NAMESPACE = "default"
+BUCKETS = ("uploads", "media")
+S3_KEYS = {"AWS_ACCESS_KEY_ID": "hlsforge", "AWS_SECRET_ACCESS_KEY": "hlsforge-dev-only",
+           "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
+DEMO_EMAIL, DEMO_PASSWORD = "demo@hlsforge.dev", "hlsforge-demo"
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until(check: Any, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            if check():
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"{what} did not come up within {timeout:.0f} s")
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextlib.contextmanager
+def process(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Iterator[None]:
+    """A child in its own process group, logging to `<log_dir>/<name>.log`; on exit SIGINT,
+    then SIGKILL for the whole group, so no worker outlives the stack."""
+    log = (log_dir / f"{name}.log").open("ab")
+    child = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT,
+                             start_new_session=True)  # fmt: skip
+    try:
+        yield
+        if child.poll() is not None:
+            raise RuntimeError(f"{name} exited with {child.returncode}; see {log.name}")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGINT)
+        try:
+            child.wait(timeout=8)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+        log.close()
+
+
+@contextlib.contextmanager
+def mongodb(uri: str | None, data_dir: Path, log_dir: Path) -> Iterator[str]:
+    if uri:
+        yield uri
+        return
+    port = free_port()
+    (data_dir / "mongo").mkdir(parents=True, exist_ok=True)
+    args = [str(BIN / "secantusd-py"), "--host", "127.0.0.1", "--port", str(port),
+            "--storage-path", str(data_dir / "mongo"), "--log-level", "WARNING"]  # fmt: skip
+    with process("mongodb", args, dict(os.environ), log_dir):
+        wait_until(lambda: port_open(port), "MongoDB (SecantusDB)")
+        yield f"mongodb://127.0.0.1:{port}/"
+
+
+@contextlib.contextmanager
+def s3(endpoint: str | None, port: int) -> Iterator[str]:
+    """moto keeps objects in memory: uploads and outputs last as long as the stack."""
+    server = None
+    if endpoint is None:
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        endpoint = f"http://127.0.0.1:{port}"
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id=S3_KEYS["AWS_ACCESS_KEY_ID"],
+                          aws_secret_access_key=S3_KEYS["AWS_SECRET_ACCESS_KEY"])  # fmt: skip
+    for bucket in BUCKETS:
+        with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
+            client.create_bucket(Bucket=bucket)
+    try:
+        yield endpoint
+    finally:
+        if server is not None:
+            server.stop()
+
+
+@contextlib.contextmanager
+def kubernetes(kubeconfig: Path | None, data_dir: Path, max_parallel: int) -> Iterator[Path]:
+    if kubeconfig is not None:
+        yield kubeconfig
+        return
+    with EmulatedCluster() as cluster:
+        cluster.create(SECRETS, {
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hlsforge-s3"},
+            "stringData": {"accessKeyId": S3_KEYS["AWS_ACCESS_KEY_ID"],
+                           "secretAccessKey": S3_KEYS["AWS_SECRET_ACCESS_KEY"]},
+        }, namespace=NAMESPACE)  # fmt: skip
+        env = {**os.environ, "AWS_DEFAULT_REGION": S3_KEYS["AWS_DEFAULT_REGION"]}
+        with JobRunner(cluster, env=env, max_parallel=max_parallel,
+                       scratch_root=data_dir / "pods"):  # fmt: skip
+            yield cluster.write_kubeconfig(data_dir / "kubeconfig")
+
+
+def create_demo_user(api_url: str) -> None:
+    account = {"email": DEMO_EMAIL, "password": DEMO_PASSWORD, "name": "Demo"}
+    response = httpx.post(f"{api_url}/api/v1/auth/register", json=account, timeout=10)
+    if response.status_code not in (201, 409):  # 409: kept from an earlier run
+        raise RuntimeError(f"could not create the demo user: {response.text}")
+
+
+@contextlib.contextmanager
+def stack(
+    *, data_dir: Path, host: str = "127.0.0.1", port: int = 8000, s3_port: int = 9000,
+    max_parallel: int = 2, kubeconfig: Path | None = None, s3_endpoint: str | None = None,
+    mongodb_uri: str | None = None,
+) -> Iterator[str]:  # fmt: skip
+    """Everything up and ready; yields the API's URL."""
+    data_dir = data_dir.resolve()
+    logs = data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    api_url = f"http://{host}:{port}"
+    service_token = secrets.token_urlsafe(32)
+    with (
+        mongodb(mongodb_uri, data_dir, logs) as mongodb_url,
+        s3(s3_endpoint, s3_port) as s3_url,
+        kubernetes(kubeconfig, data_dir, max_parallel) as kubeconfig_path,
+    ):
+        common = {**os.environ, **S3_KEYS, "AWS_ENDPOINT_URL": s3_url,
+                  "KUBECONFIG": str(kubeconfig_path), "HLSFORGE_MONGODB_URI": mongodb_url,
+                  "HLSFORGE_SERVICE_TOKEN": service_token}  # fmt: skip
+        operator_env = common | {
+            "HLSFORGE_NAMESPACES": f'["{NAMESPACE}"]',
+            "HLSFORGE_API_URL": api_url,
+            "HLSFORGE_JOB__S3_ENDPOINT_URL": s3_url,
+            "HLSFORGE_MAX_RUNNING_JOBS": str(max_parallel),
+            "HLSFORGE_LIVENESS_PORT": str(free_port()),
+            "HLSFORGE_METRICS_PORT": str(free_port()),
+        }
+        api_env = common | {
+            "HLSFORGE_JWT_SECRET": _jwt_secret(data_dir),
+            "HLSFORGE_S3_ENDPOINT_URL": s3_url,
+            "HLSFORGE_NAMESPACE": NAMESPACE,
+            "HLSFORGE_KUBECONFIG": str(kubeconfig_path),
+        }
+        api_args = [str(BIN / "hlsforge-api"), "--host", host, "--port", str(port)]
+        with (
+            process("api", api_args, api_env, logs),
+            process("operator", [str(BIN / "hlsforge-operator")], operator_env, logs),
+        ):
+            wait_until(lambda: httpx.get(f"{api_url}/readyz").status_code == 200, "the API")
+            create_demo_user(api_url)
+            yield api_url
+
+
+def _jwt_secret(data_dir: Path) -> str:
+    """Kept in the data directory, so sign-ins survive a restart (MongoDB does too)."""
+    path = data_dir / "jwt-secret"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m hlsforge_dev.stack",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000, help="the API and web app")
+    parser.add_argument("--s3-port", type=int, default=9000, help="the emulated S3")
+    parser.add_argument("--data-dir", type=Path, default=Path("out/dev"))
+    parser.add_argument("--max-parallel", type=int, default=2, help="transcoder pods at once")
+    parser.add_argument("--kubeconfig", type=Path, help="a real cluster instead of the emulator")
+    parser.add_argument("--s3-endpoint", help="a real S3 instead of moto (AWS_* credentials)")
+    parser.add_argument("--mongodb-uri", help="a real MongoDB instead of SecantusDB")
+    args = parser.parse_args()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    options = {k: v for k, v in vars(args).items() if v is not None}
+    with stack(**options) as url:
+        print(f"\nhlsforge is running: {url}\n"
+              f"  sign in as {DEMO_EMAIL} / {DEMO_PASSWORD}\n"
+              f"  API docs {url}/docs; logs in {args.data_dir / 'logs'}\n"
+              f"  kubectl: export KUBECONFIG={(args.data_dir / 'kubeconfig').resolve()}\n"
+              "Press Ctrl-C to stop.", flush=True)  # fmt: skip
+        stop.wait()
+    print("hlsforge stopped.", flush=True)
+
+
+if __name__ == "__main__":
+    main()
