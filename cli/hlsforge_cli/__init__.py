@@ -1,0 +1,1 @@
+"""`hlsforge`: the command-line client of the hlsforge API."""
