@@ -204,6 +204,34 @@ class Playback(ApiModel):
     expires_at: datetime | None  # None: plain URLs that do not expire
 
 
+class ErrorMessage(BaseModel):
+    """Every error but a malformed request: what went wrong, for people."""
+
+    detail: str
+
+
+class FieldError(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class FieldErrors(BaseModel):
+    """A malformed request (FastAPI's validation error): one entry per bad field."""
+
+    detail: list[FieldError]
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorMessage, "description": "Missing, invalid or expired token"},
+    404: {"model": ErrorMessage, "description": "No such video for this user"},
+    409: {"model": ErrorMessage, "description": "The video is not in a state for this"},
+    422: {"model": ErrorMessage | FieldErrors, "description": "Unacceptable input or upload"},
+    429: {"model": ErrorMessage, "description": "A per-user limit is reached"},
+    503: {"model": ErrorMessage, "description": "A backing service is down; retry"},
+}
+
+
 class Page(ApiModel, Generic[T]):
     items: list[T]
     total: int

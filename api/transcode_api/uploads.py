@@ -164,8 +164,9 @@ def complete_multipart(
             bucket=source["bucket"], key=source["key"], upload_id=upload["uploadId"],
             parts=[(part.part_number, part.etag) for part in parts],
         )  # fmt: skip
-    except ClientError as exc:
-        raise RejectedError(f"S3 refused to complete the upload: {exc}") from exc
+    except ClientError as exc:  # e.g. InvalidPart: an ETag that S3 does not have
+        code = exc.response.get("Error", {}).get("Code", "error")
+        raise RejectedError(f"S3 refused to assemble the parts ({code})") from exc
     ctx.repo.update_video(owner=owner, video_id=video_id, fields={"upload.completed": True})
 
 

@@ -10,11 +10,11 @@ from pydantic import ValidationError
 from transcode_api.context import AppContext
 from transcode_api.deps import Context, CurrentUser
 from transcode_api.errors import ConflictError
-from transcode_api.models import LoginRequest, Token, UserCreate, UserPublic
+from transcode_api.models import ERROR_RESPONSES, LoginRequest, Token, UserCreate, UserPublic
 from transcode_api.repository import Document, EmailTakenError
 from transcode_api.security import hash_password, verify_password
 
-router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"], responses=ERROR_RESPONSES)
 
 _FORM_SCHEMA = {
     "type": "object",
@@ -58,7 +58,7 @@ async def _login_request(request: Request) -> LoginRequest:
             {"email": form.get("username"), "password": form.get("password")}
         )
     except ValidationError as exc:
-        raise RequestValidationError(exc.errors(include_url=False)) from exc
+        raise RequestValidationError(exc.errors(include_url=False, include_input=False)) from exc
 
 
 def _authenticate(ctx: AppContext, body: LoginRequest) -> Token:

@@ -7,10 +7,10 @@ from fastapi import APIRouter, Query, Request, Response
 from transcode_api import playback
 from transcode_api.deps import Context, VideoId
 from transcode_api.errors import NotFoundError
-from transcode_api.models import Page, Playback, VideoPublic
+from transcode_api.models import ERROR_RESPONSES, Page, Playback, VideoPublic
 from transcode_api.routes.videos import PageNumber, PageSize, playlist_url
 
-router = APIRouter(prefix="/api/v1", tags=["public"])
+router = APIRouter(prefix="/api/v1", tags=["public"], responses=ERROR_RESPONSES)
 
 HLS_CONTENT_TYPE = "application/vnd.apple.mpegurl"
 PLAYLIST_MAX_AGE = 60  # well inside the signed URLs' lifetime

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from transcode_api import playback, uploads
 from transcode_api.deps import Context, CurrentUser, VideoId
 from transcode_api.models import (
+    ERROR_RESPONSES,
     MAX_PAGE_SIZE,
     CompleteMultipartRequest,
     Page,
@@ -21,7 +22,7 @@ from transcode_api.models import (
     VideoUpdate,
 )
 
-router = APIRouter(prefix="/api/v1/videos", tags=["videos"])
+router = APIRouter(prefix="/api/v1/videos", tags=["videos"], responses=ERROR_RESPONSES)
 
 PageNumber = Annotated[int, Query(ge=1, le=10_000)]
 PageSize = Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)]
@@ -58,7 +59,7 @@ def update_video(
 ) -> VideoPublic:
     """Change the title, description or visibility of one of my videos."""
     uploads.owned_video(ctx, owner=user["_id"], video_id=video_id)
-    fields = body.model_dump(mode="json", exclude_unset=True)
+    fields = body.model_dump(mode="json", exclude_unset=True, exclude_none=True)
     updated = ctx.repo.update_video(owner=user["_id"], video_id=video_id, fields=fields)
     return VideoPublic.from_document(updated or {})
 
