@@ -13,7 +13,10 @@ SAMPLE := out/sample-1080p.mp4
 
 DEV_ARGS ?=          # e.g. --port 8080 --data-dir out/dev2 (python -m hlsforge_dev.stack --help)
 
-.PHONY: help setup system-deps demo dev test lint clean cluster-up cluster-down
+# The web app's static files; npm installs hls.js and socket.io-client under its node_modules.
+WEB := api/transcode_api/web
+
+.PHONY: help setup system-deps web-deps browser demo dev test lint clean cluster-up cluster-down
 
 help:
 	@echo "make dev [DEV_ARGS=...]                 the whole product on this machine: web app, API, operator"
@@ -39,7 +42,22 @@ $(VENV)/.installed: pyproject.toml
 $(VENV)/bin/helm: | $(VENV)/.installed
 	PYTHON=$(VENV)/bin/python scripts/install-helm.sh $@
 
-setup: system-deps $(VENV)/.installed $(VENV)/bin/helm
+# hls.js and socket.io-client from the npm registry, as package-lock.json pins them (Node.js
+# and npm from apt, only when missing); the API serves them at /vendor/.
+$(WEB)/node_modules/.installed: $(WEB)/package.json $(WEB)/package-lock.json
+	@command -v node >/dev/null && command -v npm >/dev/null \
+	  || { $(SUDO) apt-get update -qq && $(APT_INSTALL) nodejs npm; }
+	cd $(WEB) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+web-deps: $(WEB)/node_modules/.installed
+
+# Chromium for the browser tests (tests/web), from apt, only when missing; `make dev` needs none.
+browser:
+	@[ -x /usr/bin/chromium ] \
+	  || { $(SUDO) apt-get update -qq && $(APT_INSTALL) chromium; }
+
+setup: system-deps $(VENV)/.installed $(VENV)/bin/helm web-deps
 
 $(SAMPLE): | system-deps
 	mkdir -p $(dir $@)
@@ -64,7 +82,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: lint
+test: lint browser
 	$(VENV)/bin/pytest
 
 cluster-up:

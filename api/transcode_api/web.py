@@ -1,0 +1,78 @@
+"""The web app: its static files at `/`, and hls.js and socket.io-client at `/vendor/`.
+
+The page, its script and its style ship in the package (`transcode_api/web/`). The two
+third-party scripts come from the npm registry: `make setup` runs `npm ci` there, and the API
+image copies their `dist/` files to the same place. A missing one is a 404 that says so, and a
+warning at startup; the API itself keeps working.
+"""
+
+import logging
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse, JSONResponse, Response
+
+logger = logging.getLogger(__name__)
+
+WEB_DIR = Path(__file__).parent / "web"
+ASSETS = {  # URL path: (file under the web directory, media type)
+    "/": ("index.html", "text/html; charset=utf-8"),
+    "/app.js": ("app.js", "text/javascript; charset=utf-8"),
+    "/app.css": ("app.css", "text/css; charset=utf-8"),
+}
+VENDOR = {  # /vendor/<name>: its file under node_modules
+    "hls.min.js": "hls.js/dist/hls.min.js",
+    "socket.io.min.js": "socket.io-client/dist/socket.io.min.js",
+}
+# Scripts only from this origin; media, images and XHR may reach the S3 endpoint, whose
+# address is configuration, so those directives stay open. hls.js starts a blob: worker.
+CSP = ("script-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; "
+       "frame-ancestors 'none'; form-action 'self'")  # fmt: skip
+PAGE_HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff",
+                "Content-Security-Policy": CSP, "Referrer-Policy": "no-referrer"}  # fmt: skip
+VENDOR_HEADERS = {"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"}
+
+
+def missing_vendor_files(vendor_dir: Path) -> list[Path]:
+    return [vendor_dir / relative for relative in VENDOR.values()
+            if not (vendor_dir / relative).is_file()]  # fmt: skip
+
+
+def mount_web(app: FastAPI, web_dir: Path = WEB_DIR, vendor_dir: Path | None = None) -> None:
+    """Serve the web app. Add it after the API's routers: `/` and its files come last.
+
+    `vendor_dir` holds the npm packages (default: `node_modules` next to the static files)."""
+    vendor_dir = vendor_dir or web_dir / "node_modules"
+    if missing := missing_vendor_files(vendor_dir):
+        logger.warning("web app: %s missing; run `make setup` (npm ci in %s)",
+                       ", ".join(map(str, missing)), web_dir)  # fmt: skip
+
+    def asset(url: str, name: str, media_type: str) -> None:
+        path = web_dir / name
+
+        def serve() -> Response:
+            return FileResponse(path, media_type=media_type, headers=PAGE_HEADERS)
+
+        app.add_api_route(url, serve, methods=["GET"], include_in_schema=False,
+                          name=f"web:{name}")  # fmt: skip
+
+    for url, (name, media_type) in ASSETS.items():
+        asset(url, name, media_type)
+
+    def vendor(name: str) -> Response:
+        """A third-party script of the web app."""
+        relative = VENDOR.get(name)
+        if relative is None:
+            return JSONResponse({"detail": "not found"}, status_code=404)
+        path = vendor_dir / relative
+        if not path.is_file():
+            logger.error("web app: %s is missing; run `make setup`", path)
+            return JSONResponse(
+                {"detail": f"{name} is not installed on this server (npm ci in {web_dir})"},
+                status_code=404,
+            )
+        return FileResponse(path, media_type="text/javascript; charset=utf-8",
+                            headers=VENDOR_HEADERS)  # fmt: skip
+
+    app.add_api_route("/vendor/{name}", vendor, methods=["GET"], include_in_schema=False,
+                      name="web:vendor")  # fmt: skip

@@ -1,0 +1,110 @@
+"""The web app's files as the API serves them (the browser test is tests/web)."""
+
+import contextlib
+import json
+import logging
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from helpers import Api, serve
+
+from transcode_api.web import VENDOR, WEB_DIR, mount_web
+
+
+@pytest.fixture
+def vendor_dir(tmp_path: Path) -> Path:
+    for name, relative in VENDOR.items():
+        path = tmp_path / relative
+        path.parent.mkdir(parents=True)
+        path.write_text(f"/* {name} */")
+    return tmp_path
+
+
+@contextlib.contextmanager
+def web_app(vendor_dir: Path) -> Iterator[httpx.Client]:
+    """An app with one route of its own and the web app, served by uvicorn."""
+    app = FastAPI()
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    mount_web(app, vendor_dir=vendor_dir)
+    with serve(app) as url, httpx.Client(base_url=url) as client:
+        yield client
+
+
+def test_the_page_its_files_and_the_vendor_scripts_are_served(vendor_dir: Path) -> None:
+    with web_app(vendor_dir) as client:
+        page = client.get("/")
+        assert page.status_code == 200
+        assert page.headers["content-type"].startswith("text/html")
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        assert page.headers["x-content-type-options"] == "nosniff"
+        for path, media_type in (("/app.js", "text/javascript"), ("/app.css", "text/css")):
+            response = client.get(path)
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith(media_type)
+        for name in VENDOR:
+            response = client.get(f"/vendor/{name}")
+            assert response.status_code == 200
+            assert response.text == f"/* {name} */"
+        assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_nothing_else_is_served(vendor_dir: Path) -> None:
+    paths = ["/package.json", "/package-lock.json", "/node_modules/hls.js/dist/hls.min.js",
+             "/vendor/hls.js", "/vendor/..%2Fpackage.json", "/index.html", "/web.py"]  # fmt: skip
+    with web_app(vendor_dir) as client:
+        assert {path: client.get(path).status_code for path in paths} == dict.fromkeys(paths, 404)
+
+
+def test_a_missing_vendor_script_is_a_clear_404(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with (
+        caplog.at_level(logging.WARNING, logger="transcode_api.web"),
+        web_app(tmp_path / "nothing-here") as client,
+    ):
+        assert "run `make setup`" in caplog.text
+        response = client.get("/vendor/hls.min.js")
+        assert response.status_code == 404
+        assert "hls.min.js is not installed" in response.json()["detail"]
+        assert client.get("/").status_code == 200  # the rest still works
+
+
+def test_the_page_loads_what_is_served_and_never_writes_html() -> None:
+    page = (WEB_DIR / "index.html").read_text()
+    scripts = re.findall(r'<script src="([^"]+)"', page)
+    assert scripts == ["/vendor/socket.io.min.js", "/vendor/hls.min.js", "/app.js"]
+    script = (WEB_DIR / "app.js").read_text()
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+        assert sink not in script, f"app.js uses {sink}: set textContent instead"
+
+
+def test_npm_packages_are_pinned_exactly_by_the_lock_file() -> None:
+    wanted = json.loads((WEB_DIR / "package.json").read_text())["dependencies"]
+    assert set(wanted) == {"hls.js", "socket.io-client"}
+    locked = json.loads((WEB_DIR / "package-lock.json").read_text())["packages"]
+    for name, version in wanted.items():
+        assert re.fullmatch(r"\d+\.\d+\.\d+", version), f"{name} {version} is not exact"
+        assert locked[f"node_modules/{name}"]["version"] == version
+        assert locked[f"node_modules/{name}"]["integrity"].startswith("sha512-")
+
+
+def test_the_api_serves_the_app_after_its_own_routes(api: Api) -> None:
+    with api.client() as client:
+        assert "hlsforge" in client.get("/").text
+        assert client.get("/healthz").json() == {"status": "ok"}
+        assert client.get("/docs").status_code == 200
+        assert "/" not in client.get("/openapi.json").json()["paths"]
+        assert client.get("/api/v1/nothing").status_code == 404
+        handshake = client.get("/socket.io/", params={"EIO": "4", "transport": "polling"})
+        assert handshake.status_code == 200
+        assert '"sid"' in handshake.text  # Socket.IO answers there, not the web app
+        for name in VENDOR:  # `make setup` ran npm ci
+            assert client.get(f"/vendor/{name}").status_code == 200, name
