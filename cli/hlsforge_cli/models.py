@@ -1,0 +1,111 @@
+"""What the API answers, as typed models (camelCase on the wire, snake_case here).
+
+Unknown fields are ignored, so a newer API with more fields still works with this CLI.
+"""
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+PHASES = ("awaiting_upload", "queued", "pending", "probing", "transcoding", "packaging",
+          "succeeded", "failed", "cancelled")  # fmt: skip
+FINISHED = frozenset({"succeeded", "failed", "cancelled"})
+
+
+class ApiModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class Token(BaseModel):
+    """OAuth2's token response, hence snake_case on the wire too."""
+
+    access_token: str
+    expires_in: int
+
+
+class User(ApiModel):
+    id: str
+    email: str
+    name: str | None = None
+
+
+class Rendition(ApiModel):
+    name: str
+    phase: str = "Pending"
+    progress: float = 0
+    resolution: str | None = None
+    bandwidth: int | None = None
+    message: str | None = None
+
+
+class Video(ApiModel):
+    id: str
+    title: str
+    phase: str
+    progress: float = 0
+    renditions: list[Rendition] = []
+    error: str | None = None
+    filename: str
+    content_type: str
+    size: int
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def finished(self) -> bool:
+        return self.phase in FINISHED
+
+
+class PostUpload(ApiModel):
+    """A form POST straight to S3: `fields` first, then the file as `file`."""
+
+    method: Literal["post"]
+    url: str
+    fields: dict[str, str]
+
+
+class MultipartUpload(ApiModel):
+    """`part_count` parts of `part_size` bytes (the last one shorter), PUT to part URLs."""
+
+    method: Literal["multipart"]
+    part_size: int
+    part_count: int
+
+
+class VideoCreated(ApiModel):
+    video: Video
+    upload: PostUpload | MultipartUpload
+
+
+class PartUrl(ApiModel):
+    part_number: int
+    url: str
+
+
+class PartUrls(ApiModel):
+    parts: list[PartUrl]
+
+
+class UploadedPart(ApiModel):
+    part_number: int
+    etag: str
+    size: int | None = None
+
+
+class UploadedParts(ApiModel):
+    parts: list[UploadedPart]
+
+
+class VideoPage(ApiModel):
+    items: list[Video]
+    total: int
+    page: int
+    page_size: int
+
+
+class Playback(ApiModel):
+    master_url: str
+    poster_url: str | None = None
+    expires_at: datetime | None = None
