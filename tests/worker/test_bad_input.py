@@ -104,6 +104,7 @@ def test_bad_input_exits_2_with_a_reason_and_no_output(
     assert error["event"] == "error"
     assert error["reason"] == "BadInput"
     assert reason in error["message"]
+    assert str(tmp_path) not in error["message"]  # no local paths in what users read
     assert json.loads(term.read_text()) == error
     assert f"hlsforge-worker: {error['message']}" in run.stderr
     assert not out.exists() or not any(out.iterdir())

@@ -1,6 +1,7 @@
 """Running FFmpeg and ffprobe, and turning their failures into worker errors."""
 
 import json
+import re
 import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,9 +21,14 @@ _BAD_INPUT_MARKERS = (
 )
 
 
+# FFmpeg starts a message about a file with its path: local scratch paths mean nothing to users.
+_LOCAL_PATH_PREFIX = re.compile(r"^/[^:]*/")
+
+
 def last_line(text: str) -> str:
+    """FFmpeg's last message, with the directory of a local path left out."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "no message"
+    return _LOCAL_PATH_PREFIX.sub("", lines[-1]) if lines else "no message"
 
 
 def looks_like_bad_input(stderr: str) -> bool:
