@@ -229,6 +229,8 @@ def _transcode(ctx: AppContext, video: Document) -> dict[str, Any]:
 def complete_upload(ctx: AppContext, *, owner: str, video_id: str) -> VideoPublic:
     """Check the upload and start its transcode. Repeating the call changes nothing."""
     video = owned_video(ctx, owner=owner, video_id=video_id)
+    if video["phase"] in (VideoPhase.FAILED, VideoPhase.CANCELLED) and "transcodeSeq" not in video:
+        raise ConflictError(f"the upload ended ({video.get('error')}); create a new video")
     if video["phase"] == VideoPhase.AWAITING_UPLOAD:
         _check_upload(ctx, video)
         body = _transcode(ctx, video)

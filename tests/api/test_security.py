@@ -293,6 +293,9 @@ def test_complete_rejects_what_was_not_promised(
         rejected = client.post(f"{VIDEOS}/{video_id}/complete")
         assert rejected.status_code == 422
         assert problem in rejected.json()["detail"]
+        again = client.post(f"{VIDEOS}/{video_id}/complete")
+        assert again.status_code == 409
+        assert problem in again.json()["detail"]
         video = client.get(f"{VIDEOS}/{video_id}").json()
     assert video["phase"] == "failed"
     assert problem in video["error"]
