@@ -192,6 +192,7 @@ class UploadedPart(ApiModel):
 
 class UploadedParts(ApiModel):
     parts: list[UploadedPart]
+    completed: bool = False  # S3 holds the assembled file: go on to `complete`
 
 
 class CompleteMultipartRequest(ApiModel):

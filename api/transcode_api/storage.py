@@ -14,7 +14,6 @@ from botocore.exceptions import ClientError
 
 from transcode_api.settings import ApiSettings
 
-HEAD_BYTES = 64
 _MISSING = {"404", "NoSuchKey", "NotFound", "NoSuchUpload"}
 
 
@@ -106,10 +105,15 @@ class Storage:
     def complete_multipart(
         self, *, bucket: str, key: str, upload_id: str, parts: list[tuple[int, str]]
     ) -> None:
-        self.s3.complete_multipart_upload(
-            Bucket=bucket, Key=key, UploadId=upload_id,
-            MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag} for n, etag in parts]},
-        )  # fmt: skip
+        try:
+            self.s3.complete_multipart_upload(
+                Bucket=bucket, Key=key, UploadId=upload_id,
+                MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag} for n, etag in parts]},
+            )  # fmt: skip
+        except ClientError as exc:
+            if _missing(exc):
+                raise ObjectMissingError(key) from exc
+            raise
 
     def abort_multipart(self, *, bucket: str, key: str, upload_id: str) -> None:
         try:
@@ -129,7 +133,7 @@ class Storage:
             raise
         return head
 
-    def first_bytes(self, *, bucket: str, key: str, count: int = HEAD_BYTES) -> bytes:
+    def first_bytes(self, *, bucket: str, key: str, count: int) -> bytes:
         response = self.s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{count - 1}")
         data: bytes = response["Body"].read()
         return data

@@ -25,6 +25,7 @@ from transcode_api.models import (
     PartUrls,
     PostUpload,
     UploadedPart,
+    UploadedParts,
     VideoCreate,
     VideoCreated,
     VideoPhase,
@@ -113,14 +114,29 @@ def _multipart(video: Document) -> Document:
     upload: Document = video.get("upload") or {}
     if video["phase"] != VideoPhase.AWAITING_UPLOAD or upload.get("method") != "multipart":
         raise ConflictError("this video has no multipart upload in progress")
-    if upload.get("completed"):
-        raise ConflictError("the multipart upload is already complete")
     return upload
+
+
+def _assembled(ctx: AppContext, video: Document) -> bool:
+    """Whether S3 holds the whole file. Once it does, say so in the document: assembling may
+    have succeeded while noting it failed, and a resuming client must then move on."""
+    source = video["source"]
+    try:
+        head = ctx.storage.head(bucket=source["bucket"], key=source["key"])
+    except ObjectMissingError:
+        return False
+    if head["ContentLength"] != video["size"]:
+        return False
+    ctx.repo.update_video(owner=video["owner"], video_id=video["_id"],
+                          fields={"upload.completed": True})  # fmt: skip
+    return True
 
 
 def part_urls(ctx: AppContext, *, owner: str, video_id: str, numbers: list[int]) -> PartUrls:
     video = owned_video(ctx, owner=owner, video_id=video_id)
     upload = _multipart(video)
+    if upload.get("completed"):
+        raise ConflictError("the parts are already assembled; complete the video")
     part_count = math.ceil(video["size"] / upload["partSize"])
     if max(numbers) > part_count:
         raise RejectedError(f"this upload has {part_count} parts")
@@ -135,26 +151,36 @@ def part_urls(ctx: AppContext, *, owner: str, video_id: str, numbers: list[int])
     return PartUrls(parts=urls, expires_at=ctx.storage.expiry(seconds))
 
 
-def uploaded_parts(ctx: AppContext, *, owner: str, video_id: str) -> list[UploadedPart]:
-    """The parts S3 already holds: a resuming client uploads only the others."""
+def uploaded_parts(ctx: AppContext, *, owner: str, video_id: str) -> UploadedParts:
+    """The parts S3 already holds, so a resuming client uploads only the others; or
+    `completed` when the file is already assembled."""
     video = owned_video(ctx, owner=owner, video_id=video_id)
     upload = _multipart(video)
+    if upload.get("completed"):
+        return UploadedParts(parts=[], completed=True)
     source = video["source"]
     try:
         parts = ctx.storage.uploaded_parts(
             bucket=source["bucket"], key=source["key"], upload_id=upload["uploadId"]
         )
     except ObjectMissingError as exc:
+        if _assembled(ctx, video):
+            return UploadedParts(parts=[], completed=True)
         raise ConflictError("the multipart upload no longer exists; start again") from exc
-    return [UploadedPart(part_number=p["PartNumber"], etag=p["ETag"], size=p.get("Size"))
-            for p in parts]  # fmt: skip
+    return UploadedParts(parts=[
+        UploadedPart(part_number=p["PartNumber"], etag=p["ETag"], size=p.get("Size"))
+        for p in parts
+    ])  # fmt: skip
 
 
 def complete_multipart(
     ctx: AppContext, *, owner: str, video_id: str, parts: list[UploadedPart]
 ) -> None:
+    """Assemble the parts into the file; repeating it once assembled changes nothing."""
     video = owned_video(ctx, owner=owner, video_id=video_id)
     upload = _multipart(video)
+    if upload.get("completed"):
+        return
     source = video["source"]
     numbers = [part.part_number for part in parts]
     if numbers != sorted(set(numbers)):
@@ -164,6 +190,10 @@ def complete_multipart(
             bucket=source["bucket"], key=source["key"], upload_id=upload["uploadId"],
             parts=[(part.part_number, part.etag) for part in parts],
         )  # fmt: skip
+    except ObjectMissingError as exc:
+        if _assembled(ctx, video):
+            return
+        raise ConflictError("the multipart upload no longer exists; start again") from exc
     except ClientError as exc:  # e.g. InvalidPart: an ETag that S3 does not have
         code = exc.response.get("Error", {}).get("Code", "error")
         raise RejectedError(f"S3 refused to assemble the parts ({code})") from exc
@@ -187,7 +217,7 @@ def abort_upload(ctx: AppContext, *, owner: str, video_id: str) -> None:
 def _check_upload(ctx: AppContext, video: Document) -> None:
     """The object exists, has the declared size and type, and starts like a media file."""
     source = video["source"]
-    if (video.get("upload") or {}).get("completed") is False:
+    if (video.get("upload") or {}).get("completed") is False and not _assembled(ctx, video):
         raise ConflictError("complete the multipart upload first")
     try:
         head = ctx.storage.head(bucket=source["bucket"], key=source["key"])

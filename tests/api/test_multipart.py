@@ -5,6 +5,7 @@ from typing import Any
 import httpx
 from helpers import Api, Signup
 from hlsforge_dev import VIDEOTRANSCODES, EmulatedCluster
+from pymongo.database import Database
 
 VIDEOS = "/api/v1/videos"
 MiB = 1024 * 1024
@@ -36,8 +37,11 @@ def test_multipart_upload_resumes_and_completes(
 
         first = put_part(client, video_id, 1, data[:size])
         # The client "crashes"; on resume it asks what S3 already has.
-        uploaded = client.get(f"{VIDEOS}/{video_id}/upload/parts").json()["parts"]
-        assert [(p["partNumber"], p["etag"], p["size"]) for p in uploaded] == [(1, first, size)]
+        uploaded = client.get(f"{VIDEOS}/{video_id}/upload/parts").json()
+        assert [(p["partNumber"], p["etag"], p["size"]) for p in uploaded["parts"]] == [
+            (1, first, size)
+        ]
+        assert uploaded["completed"] is False
         assert client.post(f"{VIDEOS}/{video_id}/complete").status_code == 409  # not assembled
 
         etags = [first] + [put_part(client, video_id, n, data[(n - 1) * size : n * size])
@@ -49,10 +53,10 @@ def test_multipart_upload_resumes_and_completes(
         assert unordered.status_code == 422
         done = client.post(f"{VIDEOS}/{video_id}/upload/complete", json={"parts": parts})
         assert done.status_code == 204, done.text
-        assert (
-            client.post(f"{VIDEOS}/{video_id}/upload/complete", json={"parts": parts}).status_code
-            == 409
-        )
+        again = client.post(f"{VIDEOS}/{video_id}/upload/complete", json={"parts": parts})
+        assert again.status_code == 204  # a client that lost the first answer may repeat it
+        resumed = client.get(f"{VIDEOS}/{video_id}/upload/parts").json()
+        assert resumed == {"parts": [], "completed": True}
 
         completed = client.post(f"{VIDEOS}/{video_id}/complete")
         assert completed.status_code == 202, completed.text
@@ -73,3 +77,26 @@ def test_abort_cancels_the_upload(api: Api, signup: Signup, s3: Any) -> None:
         assert client.get(f"{VIDEOS}/{video_id}/upload/parts").status_code == 409
     in_progress = s3.list_multipart_uploads(Bucket="uploads").get("Uploads", [])
     assert video_id not in {upload["Key"].split("/")[2] for upload in in_progress}
+
+
+def test_parts_assembled_behind_the_apis_back_are_noticed(
+    api: Api, signup: Signup, s3: Any, database: Database[dict[str, Any]]
+) -> None:
+    """S3 assembled the file but the API never noted it (its MongoDB write failed, or the
+    client called S3 itself): resuming must move on instead of failing forever."""
+    data = MP4_HEAD + bytes(6 * MiB)
+    with api.client(signup()) as client:
+        body = {"title": "big", "filename": "big.mp4", "contentType": "video/mp4"}
+        video_id = client.post(VIDEOS, json=body | {"size": len(data)}).json()["video"]["id"]
+        etags = [put_part(client, video_id, 1, data[: 5 * MiB]),
+                 put_part(client, video_id, 2, data[5 * MiB :])]  # fmt: skip
+        stored = database["videos"].find_one({"_id": video_id})
+        assert stored is not None
+        s3.complete_multipart_upload(
+            Bucket="uploads", Key=stored["source"]["key"], UploadId=stored["upload"]["uploadId"],
+            MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e}
+                                       for n, e in enumerate(etags, start=1)]},
+        )  # fmt: skip
+        resumed = client.get(f"{VIDEOS}/{video_id}/upload/parts")
+        assert resumed.json() == {"parts": [], "completed": True}
+        assert client.post(f"{VIDEOS}/{video_id}/complete").status_code == 202

@@ -87,7 +87,7 @@ def part_urls(
 @router.get("/{video_id}/upload/parts")
 def uploaded_parts(video_id: VideoId, user: CurrentUser, ctx: Context) -> UploadedParts:
     """The parts already uploaded, to resume an interrupted upload."""
-    return UploadedParts(parts=uploads.uploaded_parts(ctx, owner=user["_id"], video_id=video_id))
+    return uploads.uploaded_parts(ctx, owner=user["_id"], video_id=video_id)
 
 
 @router.post("/{video_id}/upload/complete", status_code=status.HTTP_204_NO_CONTENT)
