@@ -43,13 +43,27 @@ def _video_id(data: object) -> str | None:
     return video_id if isinstance(video_id, str) and _VIDEO_ID.match(video_id) else None
 
 
+def same_origin(environ: dict[str, Any]) -> set[str]:
+    """The page origins that are this server itself (also as seen behind a proxy)."""
+    scheme, host = environ.get("wsgi.url_scheme", "http"), environ.get("HTTP_HOST", "")
+    forwarded_scheme = environ.get("HTTP_X_FORWARDED_PROTO", scheme).split(",")[0].strip()
+    forwarded_host = environ.get("HTTP_X_FORWARDED_HOST", host).split(",")[0].strip()
+    return {f"{scheme}://{host}", f"{forwarded_scheme}://{forwarded_host}"}
+
+
+def origin_check(allowed: list[str]) -> Callable[[str, dict[str, Any]], bool]:
+    """Browsers may connect from this server's own pages and from `allowed` origins only."""
+    return lambda origin, environ: origin in allowed or origin in same_origin(environ)
+
+
 def create_server(
     *, tokens: TokenIssuer, service_token: str | None, owns_video: OwnsVideo,
     cors_origins: list[str],
 ) -> socketio.AsyncServer:  # fmt: skip
     sio = socketio.AsyncServer(
-        async_mode="asgi", cors_allowed_origins=cors_origins, logger=False, engineio_logger=False
-    )
+        async_mode="asgi", cors_allowed_origins=origin_check(cors_origins), logger=False,
+        engineio_logger=False,
+    )  # fmt: skip
 
     async def connect(sid: str, environ: dict[str, Any], auth: object = None) -> None:
         """A browser connects: its token decides its user room."""

@@ -341,3 +341,22 @@ def test_requests_carry_ids_and_logs_hide_playback_tokens(
     )
     assert "/api/v1/playback/{token}/{path:path}" in logged
     assert token not in logged
+
+
+def test_socket_origins(api_settings: ApiSettings) -> None:
+    """Pages of other sites cannot open a live connection with a user's token."""
+    settings = api_settings.model_copy(update={"cors_origins": ["https://app.example"]})
+    account = {"email": "o@example.com", "password": "long enough 1"}
+    with serve(create_app(settings)) as url, Api(url, settings).client() as client:
+        client.post("/api/v1/auth/register", json=account)
+        token = client.post("/api/v1/auth/login", json=account).json()["access_token"]
+        for origin, allowed in ((url, True), ("https://app.example", True),
+                                ("https://evil.example", False)):  # fmt: skip
+            sock = socketio.SimpleClient(websocket_extra_options={"origin": origin})
+            options = {"auth": {"token": token}, "transports": ["websocket"], "wait_timeout": 10}
+            if allowed:
+                sock.connect(url, **options)
+                sock.disconnect()
+            else:
+                with pytest.raises(socketio.exceptions.ConnectionError):
+                    sock.connect(url, **options)
