@@ -34,7 +34,7 @@ from transcode_api.routes import auth, health, public, videos
 from transcode_api.security import TokenIssuer
 from transcode_api.settings import ApiSettings
 from transcode_api.storage import Storage
-from transcode_api.web import mount_web
+from transcode_api.web import mount_web, storage_origins
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def create_app(settings: ApiSettings | None = None) -> socketio.ASGIApp:
         app.add_exception_handler(error, _dependency_error)
     for module in (auth, videos, public, health):
         app.include_router(module.router)
-    mount_web(app)  # `/` and its files, after the API's routes
+    mount_web(app, storage=storage_origins(settings))  # `/` and its files, after the API's
 
     async def owns_video(user_id: str, video_id: str) -> bool:
         context: AppContext = app.state.context

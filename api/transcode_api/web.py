@@ -8,9 +8,12 @@ warning at startup; the API itself keeps working.
 
 import logging
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, JSONResponse, Response
+
+from transcode_api.settings import ApiSettings
 
 logger = logging.getLogger(__name__)
 
@@ -24,13 +27,34 @@ VENDOR = {  # /vendor/<name>: its file under node_modules
     "hls.min.js": "hls.js/dist/hls.min.js",
     "socket.io.min.js": "socket.io-client/dist/socket.io.min.js",
 }
-# Scripts only from this origin; media, images and XHR may reach the S3 endpoint, whose
-# address is configuration, so those directives stay open. hls.js starts a blob: worker.
-CSP = ("script-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; "
-       "frame-ancestors 'none'; form-action 'self'")  # fmt: skip
-PAGE_HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff",
-                "Content-Security-Policy": CSP, "Referrer-Policy": "no-referrer"}  # fmt: skip
+AWS_S3 = "https://*.amazonaws.com"  # presigned URLs when no endpoint is configured
 VENDOR_HEADERS = {"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"}
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def storage_origins(settings: ApiSettings) -> list[str]:
+    """Where the page uploads to and plays from: the public S3 endpoint (or AWS), a CDN."""
+    endpoint = settings.s3_public_endpoint_url or settings.s3_endpoint_url
+    origins = [_origin(endpoint) if endpoint else AWS_S3]
+    if settings.public_base_url:
+        origins.append(_origin(settings.public_base_url))
+    return origins
+
+
+def page_headers(storage: list[str]) -> dict[str, str]:
+    """Everything from this origin, except uploads, segments and posters from storage, and
+    hls.js's blob: worker and media."""
+    extra = " ".join(storage)
+    csp = (f"default-src 'self'; script-src 'self'; style-src 'self'; "
+           f"connect-src 'self' {extra}; img-src 'self' data: {extra}; "
+           f"media-src 'self' blob: {extra}; worker-src 'self' blob:; object-src 'none'; "
+           "base-uri 'none'; frame-ancestors 'none'; form-action 'self'")  # fmt: skip
+    return {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": csp, "Referrer-Policy": "no-referrer"}  # fmt: skip
 
 
 def missing_vendor_files(vendor_dir: Path) -> list[Path]:
@@ -38,11 +62,15 @@ def missing_vendor_files(vendor_dir: Path) -> list[Path]:
             if not (vendor_dir / relative).is_file()]  # fmt: skip
 
 
-def mount_web(app: FastAPI, web_dir: Path = WEB_DIR, vendor_dir: Path | None = None) -> None:
+def mount_web(
+    app: FastAPI, *, storage: list[str], web_dir: Path = WEB_DIR, vendor_dir: Path | None = None
+) -> None:
     """Serve the web app. Add it after the API's routers: `/` and its files come last.
 
-    `vendor_dir` holds the npm packages (default: `node_modules` next to the static files)."""
+    `storage`: the origins of `storage_origins`; `vendor_dir` holds the npm packages (default:
+    `node_modules` next to the static files)."""
     vendor_dir = vendor_dir or web_dir / "node_modules"
+    headers = page_headers(storage)
     if missing := missing_vendor_files(vendor_dir):
         logger.warning("web app: %s missing; run `make setup` (npm ci in %s)",
                        ", ".join(map(str, missing)), web_dir)  # fmt: skip
@@ -51,7 +79,7 @@ def mount_web(app: FastAPI, web_dir: Path = WEB_DIR, vendor_dir: Path | None = N
         path = web_dir / name
 
         def serve() -> Response:
-            return FileResponse(path, media_type=media_type, headers=PAGE_HEADERS)
+            return FileResponse(path, media_type=media_type, headers=headers)
 
         app.add_api_route(url, serve, methods=["GET"], include_in_schema=False,
                           name=f"web:{name}")  # fmt: skip

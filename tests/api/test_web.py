@@ -12,7 +12,8 @@ import pytest
 from fastapi import FastAPI
 from helpers import Api, serve
 
-from transcode_api.web import VENDOR, WEB_DIR, mount_web
+from transcode_api.settings import ApiSettings
+from transcode_api.web import VENDOR, WEB_DIR, mount_web, page_headers, storage_origins
 
 
 @pytest.fixture
@@ -33,7 +34,7 @@ def web_app(vendor_dir: Path) -> Iterator[httpx.Client]:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    mount_web(app, vendor_dir=vendor_dir)
+    mount_web(app, storage=["http://s3.example:9000"], vendor_dir=vendor_dir)
     with serve(app) as url, httpx.Client(base_url=url) as client:
         yield client
 
@@ -108,3 +109,28 @@ def test_the_api_serves_the_app_after_its_own_routes(api: Api) -> None:
         assert '"sid"' in handshake.text  # Socket.IO answers there, not the web app
         for name in VENDOR:  # `make setup` ran npm ci
             assert client.get(f"/vendor/{name}").status_code == 200, name
+
+
+def test_the_page_may_reach_only_itself_and_storage(vendor_dir: Path) -> None:
+    with web_app(vendor_dir) as client:
+        csp = client.get("/").headers["content-security-policy"]
+    directives = dict(d.strip().split(" ", 1) for d in csp.split(";"))
+    assert directives["default-src"] == "'self'"
+    assert directives["script-src"] == "'self'"
+    assert directives["connect-src"] == "'self' http://s3.example:9000"
+    assert directives["media-src"] == "'self' blob: http://s3.example:9000"
+
+
+def test_storage_origins_follow_the_settings() -> None:
+    base = ApiSettings(dev_mode=True)
+    assert storage_origins(base) == ["https://*.amazonaws.com"]
+    minio = base.model_copy(
+        update={
+            "s3_endpoint_url": "http://minio:9000/",
+            "s3_public_endpoint_url": "http://localhost:9000/x",
+        }
+    )
+    cdn = minio.model_copy(update={"public_base_url": "https://cdn.example/videos"})
+    assert storage_origins(minio) == ["http://localhost:9000"]
+    assert storage_origins(cdn) == ["http://localhost:9000", "https://cdn.example"]
+    assert "https://cdn.example" in page_headers(storage_origins(cdn))["Content-Security-Policy"]
