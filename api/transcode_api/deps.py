@@ -2,11 +2,12 @@
 
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Path, Request, status
+from fastapi import Depends, HTTPException, Path, Query, Request, status
 from fastapi.security import OAuth2PasswordBearer
 
 from transcode_api.context import AppContext
-from transcode_api.models import VIDEO_ID_PATTERN
+from transcode_api.models import MAX_PAGE_SIZE, VIDEO_ID_PATTERN
+from transcode_api.playback import PlaylistUrl
 from transcode_api.security import InvalidTokenError
 
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
@@ -41,4 +42,11 @@ def current_user(ctx: Context, token: Annotated[str | None, Depends(_bearer)]) -
 
 
 CurrentUser = Annotated[dict[str, Any], Depends(current_user)]
+PageNumber = Annotated[int, Query(ge=1, le=10_000)]
+PageSize = Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)]
 VideoId = Annotated[str, Path(pattern=VIDEO_ID_PATTERN, description="24 hex characters")]
+
+
+def playlist_url(request: Request) -> PlaylistUrl:
+    """Absolute URLs of the playlists behind a playback token, as this request reached us."""
+    return lambda token, path: str(request.url_for("playlist", token=token, path=path))

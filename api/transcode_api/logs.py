@@ -11,6 +11,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+_PLAYBACK_TOKEN = re.compile(r"(/api/v1/playback/)[^/\s]+")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 access_logger = logging.getLogger("transcode_api.access")
 
@@ -70,3 +71,22 @@ class RequestLogMiddleware:
                 "status": status, "ms": round((time.perf_counter() - started) * 1000, 1),
             }})  # fmt: skip
             request_id.reset(token)
+
+
+class RedactPlaybackTokens(logging.Filter):
+    """Under plain `uvicorn transcode_api.main:app`, uvicorn's own access log names raw paths,
+    and playback paths carry tokens."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _PLAYBACK_TOKEN.sub(r"\1{token}", arg) if isinstance(arg, str) else arg
+                for arg in record.args
+            )
+        return True
+
+
+def redact_uvicorn_access_log() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(existing, RedactPlaybackTokens) for existing in access.filters):
+        access.addFilter(RedactPlaybackTokens())

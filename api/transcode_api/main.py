@@ -45,7 +45,7 @@ INDEX_ATTEMPTS = 30  # MongoDB may start after the API (a fresh `helm install`)
 GC_THRESHOLDS = (50_000, 50, 1000)
 
 
-def _connect(settings: ApiSettings) -> AppContext:
+def _connect(settings: ApiSettings, tokens: TokenIssuer) -> AppContext:
     mongo: MongoClient[dict[str, Any]] = MongoClient(
         settings.mongodb_uri.get_secret_value(), serverSelectionTimeoutMS=3000, tz_aware=True
     )
@@ -54,7 +54,7 @@ def _connect(settings: ApiSettings) -> AppContext:
         repo=Repository(mongo, settings.mongodb_database),
         storage=Storage(settings),
         kube=Kube(api_client(settings.kubeconfig), settings.namespace),
-        tokens=TokenIssuer.from_settings(settings),
+        tokens=tokens,
     )
 
 
@@ -88,7 +88,7 @@ def create_app(settings: ApiSettings | None = None) -> socketio.ASGIApp:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        context = await asyncio.to_thread(_connect, settings)
+        context = await asyncio.to_thread(_connect, settings, tokens)
         await asyncio.to_thread(_ensure_indexes, context.repo)
         app.state.context = context
         yield
@@ -108,6 +108,7 @@ def create_app(settings: ApiSettings | None = None) -> socketio.ASGIApp:
         allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
     )
     app.add_middleware(logs.RequestLogMiddleware)
+    logs.redact_uvicorn_access_log()
     app.add_exception_handler(ApiError, _api_error)
     for error in DEPENDENCY_ERRORS:
         app.add_exception_handler(error, _dependency_error)

@@ -30,7 +30,7 @@ def sniff_container(head: bytes) -> str | None:  # noqa: PLR0911 (one return per
     if head.startswith(b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"):
         return "asf"  # WMV
     if head.startswith((b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3")):
-        return "mpeg-ps"
+        return "mpeg-ps"  # a program stream, or a bare MPEG video stream
     if _is_transport_stream(head):
         return "mpeg-ts"
     return None

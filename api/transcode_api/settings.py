@@ -23,6 +23,8 @@ DEFAULT_CONTENT_TYPES = [
     "video/3gpp",
     "video/x-flv",
     "video/ogg",
+    "video/x-ms-wmv",
+    "video/x-ms-asf",
 ]
 
 

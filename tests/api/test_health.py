@@ -43,6 +43,9 @@ def test_not_ready_names_what_is_down(api_settings: ApiSettings) -> None:
     assert ready.json()["checks"] == {"mongodb": "ok", "s3": "unavailable", "kubernetes": "ok"}
 
 
+SECRET_TOKEN = "eyJhbGciOiJIUzI1NiJ9.secret-playback-token.sig"
+
+
 @pytest.mark.parametrize("command", ["hlsforge-api", "uvicorn"])
 def test_the_api_runs_as_a_process(command: str, api_settings: ApiSettings) -> None:
     """`hlsforge-api` (JSON logs) and `uvicorn transcode_api.main:app` both serve."""
@@ -59,15 +62,19 @@ def test_the_api_runs_as_a_process(command: str, api_settings: ApiSettings) -> N
         "hlsforge-api": [str(bin_dir / "hlsforge-api"), "--port", str(port)],
         "uvicorn": [str(bin_dir / "uvicorn"), "transcode_api.main:app", "--port", str(port)],
     }[command]
-    process = subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)  # fmt: skip
     try:
         wait_for_port(port)
         response = httpx.get(f"http://127.0.0.1:{port}/healthz", headers={"X-Request-ID": "r-1"})
         assert response.json() == {"status": "ok"}
+        httpx.get(f"http://127.0.0.1:{port}/api/v1/playback/{SECRET_TOKEN}/master.m3u8")
     finally:
         process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=20)
+        stdout, stderr = process.communicate(timeout=20)
     assert process.returncode == 0, stderr
+    assert SECRET_TOKEN not in stdout + stderr  # in neither uvicorn's access log nor ours
+    assert "/api/v1/playback/{token}" in stdout + stderr
     if command == "hlsforge-api":
         lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
         access = [line for line in lines if line["logger"] == "transcode_api.access"]

@@ -5,10 +5,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from transcode_api import playback
-from transcode_api.deps import Context, VideoId
+from transcode_api.deps import Context, PageNumber, PageSize, VideoId, playlist_url
 from transcode_api.errors import NotFoundError
 from transcode_api.models import ERROR_RESPONSES, Page, Playback, VideoPublic
-from transcode_api.routes.videos import PageNumber, PageSize, playlist_url
 
 router = APIRouter(prefix="/api/v1", tags=["public"], responses=ERROR_RESPONSES)
 

@@ -1,14 +1,19 @@
 """`/api/v1/videos`: the signed-in user's videos, their uploads and their playback."""
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from transcode_api import playback, uploads
-from transcode_api.deps import Context, CurrentUser, VideoId
+from transcode_api.deps import (
+    Context,
+    CurrentUser,
+    PageNumber,
+    PageSize,
+    VideoId,
+    playlist_url,
+)
+from transcode_api.errors import NotFoundError
 from transcode_api.models import (
     ERROR_RESPONSES,
-    MAX_PAGE_SIZE,
     CompleteMultipartRequest,
     Page,
     PartUrls,
@@ -23,9 +28,6 @@ from transcode_api.models import (
 )
 
 router = APIRouter(prefix="/api/v1/videos", tags=["videos"], responses=ERROR_RESPONSES)
-
-PageNumber = Annotated[int, Query(ge=1, le=10_000)]
-PageSize = Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -58,10 +60,11 @@ def update_video(
     video_id: VideoId, body: VideoUpdate, user: CurrentUser, ctx: Context
 ) -> VideoPublic:
     """Change the title, description or visibility of one of my videos."""
-    uploads.owned_video(ctx, owner=user["_id"], video_id=video_id)
     fields = body.model_dump(mode="json", exclude_unset=True, exclude_none=True)
     updated = ctx.repo.update_video(owner=user["_id"], video_id=video_id, fields=fields)
-    return VideoPublic.from_document(updated or {})
+    if updated is None:
+        raise NotFoundError("video not found")
+    return VideoPublic.from_document(updated)
 
 
 @router.delete("/{video_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -112,7 +115,3 @@ def video_playback(
     video = uploads.owned_video(ctx, owner=user["_id"], video_id=video_id)
     response.headers["Cache-Control"] = "private, no-store"
     return playback.playback_urls(ctx, video, playlist_url(request))
-
-
-def playlist_url(request: Request) -> playback.PlaylistUrl:
-    return lambda token, path: str(request.url_for("playlist", token=token, path=path))
