@@ -96,38 +96,43 @@ def mongodb(uri: str | None, data_dir: Path, log_dir: Path) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def s3(endpoint: str | None, port: int) -> Iterator[str]:
-    """moto keeps objects in memory: uploads and outputs last as long as the stack."""
-    server = None
-    if endpoint is None:
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-        server.start()
-        endpoint = f"http://127.0.0.1:{port}"
+def s3(endpoint: str | None, port: int) -> Iterator[tuple[str, dict[str, str]]]:
+    """(endpoint, AWS_* credentials). A real endpoint uses the environment's credentials and
+    its buckets must exist; moto keeps objects in memory, for as long as the stack runs."""
+    if endpoint is not None:
+        keys = {k: os.environ[k] for k in S3_KEYS if k in os.environ}
+        if "AWS_ACCESS_KEY_ID" not in keys or "AWS_SECRET_ACCESS_KEY" not in keys:
+            raise SystemExit("--s3-endpoint needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+        yield endpoint, keys
+        return
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
     client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
                           aws_access_key_id=S3_KEYS["AWS_ACCESS_KEY_ID"],
                           aws_secret_access_key=S3_KEYS["AWS_SECRET_ACCESS_KEY"])  # fmt: skip
     for bucket in BUCKETS:
-        with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
-            client.create_bucket(Bucket=bucket)
+        client.create_bucket(Bucket=bucket)
     try:
-        yield endpoint
+        yield endpoint, S3_KEYS
     finally:
-        if server is not None:
-            server.stop()
+        server.stop()
 
 
 @contextlib.contextmanager
-def kubernetes(kubeconfig: Path | None, data_dir: Path, max_parallel: int) -> Iterator[Path]:
+def kubernetes(
+    kubeconfig: Path | None, data_dir: Path, max_parallel: int, s3_keys: dict[str, str]
+) -> Iterator[Path]:
     if kubeconfig is not None:
         yield kubeconfig
         return
     with EmulatedCluster() as cluster:
         cluster.create(SECRETS, {
             "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hlsforge-s3"},
-            "stringData": {"accessKeyId": S3_KEYS["AWS_ACCESS_KEY_ID"],
-                           "secretAccessKey": S3_KEYS["AWS_SECRET_ACCESS_KEY"]},
+            "stringData": {"accessKeyId": s3_keys["AWS_ACCESS_KEY_ID"],
+                           "secretAccessKey": s3_keys["AWS_SECRET_ACCESS_KEY"]},
         }, namespace=NAMESPACE)  # fmt: skip
-        env = {**os.environ, "AWS_DEFAULT_REGION": S3_KEYS["AWS_DEFAULT_REGION"]}
+        env = {**os.environ, "AWS_DEFAULT_REGION": s3_keys.get("AWS_DEFAULT_REGION", "us-east-1")}
         with JobRunner(cluster, env=env, max_parallel=max_parallel,
                        scratch_root=data_dir / "pods"):  # fmt: skip
             yield cluster.write_kubeconfig(data_dir / "kubeconfig")
@@ -154,10 +159,10 @@ def stack(
     service_token = secrets.token_urlsafe(32)
     with (
         mongodb(mongodb_uri, data_dir, logs) as mongodb_url,
-        s3(s3_endpoint, s3_port) as s3_url,
-        kubernetes(kubeconfig, data_dir, max_parallel) as kubeconfig_path,
+        s3(s3_endpoint, s3_port) as (s3_url, s3_keys),
+        kubernetes(kubeconfig, data_dir, max_parallel, s3_keys) as kubeconfig_path,
     ):
-        common = {**os.environ, **S3_KEYS, "AWS_ENDPOINT_URL": s3_url,
+        common = {**os.environ, **s3_keys, "AWS_ENDPOINT_URL": s3_url,
                   "KUBECONFIG": str(kubeconfig_path), "HLSFORGE_MONGODB_URI": mongodb_url,
                   "HLSFORGE_SERVICE_TOKEN": service_token}  # fmt: skip
         operator_env = common | {
@@ -213,11 +218,12 @@ def main() -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     options = {k: v for k, v in vars(args).items() if v is not None}
+    kubeconfig = args.kubeconfig or args.data_dir / "kubeconfig"
     with stack(**options) as url:
         print(f"\nhlsforge is running: {url}\n"
               f"  sign in as {DEMO_EMAIL} / {DEMO_PASSWORD}\n"
               f"  API docs {url}/docs; logs in {args.data_dir / 'logs'}\n"
-              f"  kubectl: export KUBECONFIG={(args.data_dir / 'kubeconfig').resolve()}\n"
+              f"  kubectl: export KUBECONFIG={kubeconfig.resolve()}\n"
               "Press Ctrl-C to stop.", flush=True)  # fmt: skip
         stop.wait()
     print("hlsforge stopped.", flush=True)
