@@ -62,7 +62,8 @@ curl -fsS http://localhost:8000/readyz >/dev/null \
 cat <<MSG
 
 hlsforge is ready:  http://localhost:8000/
-  S3 (MinIO):       http://localhost:9000  (keys: kubectl -n $NAMESPACE get secret -l app.kubernetes.io/component=s3 -o yaml)
+  S3 (MinIO):       http://localhost:9000  (the application's keys, limited to its two buckets:
+                    kubectl -n $NAMESPACE get secret -l app.kubernetes.io/component=s3 -o yaml)
   Resources:        kubectl -n $NAMESPACE get videotranscodes -w
   End-to-end test:  .venv/bin/pytest tests/e2e --with-e2e
   Tear down:        make cluster-down

@@ -165,7 +165,7 @@ def test_notes_tell_how_to_open_the_app_and_apply_a_valid_sample(
         ({"api.corsOrigins[0]": "*"}, "/api/corsOrigins/0"),
         ({"mongodb.image.tag": ""}, "/mongodb/image/tag"),
         ({"api.transcodePriority": "5000"}, "/api/transcodePriority"),
-        ({"api.replicas": "2"}, "/api/replicas"),
+        ({"api.replicas": "2"}, "additional properties 'replicas' not allowed"),  # always 1
     ],
 )
 def test_values_schema_rejects(helm: str, sets: dict[str, str], message: str) -> None:

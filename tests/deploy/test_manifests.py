@@ -4,13 +4,16 @@ reference, NetworkPolicies, and the environment each deployable's settings class
 import json
 import os
 import re
+import subprocess
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import yaml
-from deploy.chart import NAMESPACE, RELEASE, ROOT, VALUE_SETS, Manifest, Rendered
+from deploy.chart import NAMESPACE, RELEASE, ROOT, VALUE_SETS, Manifest, Rendered, render
 from pydantic import SecretStr
 
+from transcode_api.main import INDEX_ATTEMPTS
 from transcode_api.settings import ApiSettings
 from transcode_operator.settings import OperatorSettings
 
@@ -21,6 +24,7 @@ NOT_CREDENTIALS = {"HLSFORGE_JOB__S3_SECRET_NAME"}  # names a Secret, holds none
 RenderSet = Callable[[str], Rendered]
 WITH_POLICIES = [name for name in VALUE_SETS if name != "minimal"]
 BUILTIN_MONGODB = ["defaults", "kind", "cluster-wide", "ingress", "minimal"]
+BUILTIN_MINIO = [*BUILTIN_MONGODB, "builtin-existing-secrets"]
 
 
 def containers(pod: Manifest) -> Iterator[Manifest]:
@@ -95,6 +99,19 @@ def test_operator_is_one_replica_replaced_not_rolled(rendered: Rendered) -> None
     }
 
 
+def test_api_is_one_replica_and_outlasts_its_mongodb_retries(rendered: Rendered) -> None:
+    """On a fresh install the API waits for MongoDB before it serves: each of INDEX_ATTEMPTS
+    tries is a 3 s server selection timeout and a 2 s sleep (transcode_api.main). The startup
+    probe must give it that long, and more, before the kubelet restarts it."""
+    api = rendered.by_component("Deployment", "api")
+    assert api["spec"]["replicas"] == 1  # Socket.IO rooms live in one process
+    (container,) = api["spec"]["template"]["spec"]["containers"]
+    probe = container["startupProbe"]
+    budget = probe["periodSeconds"] * probe["failureThreshold"]
+    assert budget >= 180
+    assert budget >= INDEX_ATTEMPTS * (3 + 2) + 30
+
+
 def test_images_come_from_values(rendered: Rendered) -> None:
     tag = "dev" if rendered.name == "kind" else "0.1.0"
     api = rendered.by_component("Deployment", "api")["spec"]["template"]["spec"]
@@ -155,8 +172,8 @@ def test_operator_rbac_is_exactly_what_it_calls(rendered: Rendered) -> None:
 def test_api_may_only_manage_videotranscodes_in_its_namespace(rendered: Rendered) -> None:
     role = rendered.by_component("Role", "api")
     assert rules(role) == [
-        (["hlsforge.dev"], ["videotranscodes"], ["create", "get", "list", "delete"])
-    ]
+        (["hlsforge.dev"], ["videotranscodes"], ["create", "list", "delete"])
+    ]  # transcode_api/kube.py: create, delete and list (its readiness check), never get
     binding = rendered.by_component("RoleBinding", "api")
     assert binding["roleRef"]["kind"] == "Role"
     assert binding["subjects"][0]["name"] == f"{fullname(rendered)}-api"
@@ -201,6 +218,7 @@ def test_generated_secrets_are_random_and_kept(rendered: Rendered) -> None:
         assert auth is None
         assert rendered.secret_data(f"{name}-s3") is None
         assert rendered.secret_data(f"{name}-mongodb") is None
+        assert rendered.secret_data(f"{name}-minio-root") is None
         return
     assert auth is not None
     assert len(auth["jwtSecret"]) >= 32
@@ -209,7 +227,13 @@ def test_generated_secrets_are_random_and_kept(rendered: Rendered) -> None:
         s for s in rendered.of_kind("Secret") if s["metadata"]["name"] != f"{name}-mongodb-uri"
     ]
     for secret in generated:
+        secret_name = secret["metadata"]["name"]
         assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+        if secret_name == f"{name}-s3" and rendered.name == "external-services":
+            continue  # s3.accessKeyId and s3.secretAccessKey, not generated
+        # Alphanumeric: the MongoDB password goes into the URI unescaped.
+        for value in (rendered.secret_data(secret_name) or {}).values():
+            assert re.fullmatch(r"[A-Za-z0-9]{20,}", value), secret_name
 
 
 @pytest.mark.parametrize("value_set", ["existing-secrets", "builtin-existing-secrets"])
@@ -228,7 +252,173 @@ def test_existing_secrets_are_referenced_by_name(render_set: RenderSet, value_se
         expected.add(("acme-mongodb", "connection-string"))
     else:
         expected |= {("acme-mongodb", "password"), ("acme-mongodb", "rootPassword")}
+        expected |= {("acme-minio-root", "rootUser"), ("acme-minio-root", "rootPassword")}
     assert refs == expected
+
+
+def secret_refs(pod: Manifest) -> set[tuple[str, str]]:
+    return {
+        (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
+        for container in containers(pod)
+        for e in container.get("env", [])
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
+
+
+def minio_root_secret(rendered: Rendered) -> str:
+    if rendered.name == "builtin-existing-secrets":
+        return "acme-minio-root"
+    return f"{fullname(rendered)}-minio-root"
+
+
+def test_minio_root_credentials_reach_only_minio_and_its_bucket_job(rendered: Rendered) -> None:
+    """The API, the operator and the transcoder Jobs (FFmpeg on untrusted input) use the S3
+    Secret's keys: a MinIO user limited to the two buckets, never MinIO's root."""
+    name = fullname(rendered)
+    root = minio_root_secret(rendered)
+    root_refs = {(root, "rootUser"), (root, "rootPassword")}
+    s3 = "acme-s3" if "existing-secrets" in rendered.name else f"{name}-s3"
+    builtin = rendered.name in BUILTIN_MINIO
+    with_root = {f"StatefulSet/{name}-minio", f"Job/{name}-minio-buckets-1"} if builtin else set()
+    assert {workload for workload, _ in rendered.pod_specs()} >= with_root
+    for workload, pod in rendered.pod_specs():
+        refs = secret_refs(pod)
+        assert {ref for ref in refs if ref[0] == root} == (
+            root_refs if workload in with_root else set()
+        ), workload
+        if workload == f"StatefulSet/{name}-minio":
+            assert {ref for ref in refs if ref[0] == s3} == set()
+        if workload.startswith("Deployment/"):
+            assert {(s3, "accessKeyId"), (s3, "secretAccessKey")} <= refs, workload
+    operator = resolved_env(rendered, "operator")
+    assert operator["HLSFORGE_JOB__S3_SECRET_NAME"] == s3
+    if not builtin:
+        assert rendered.secret_data(root) is None
+
+
+@pytest.mark.parametrize("value_set", ["defaults", "kind"])
+def test_generated_s3_keys_are_not_minio_root(render_set: RenderSet, value_set: str) -> None:
+    rendered = render_set(value_set)
+    name = fullname(rendered)
+    s3 = rendered.secret_data(f"{name}-s3")
+    root = rendered.secret_data(f"{name}-minio-root")
+    assert s3 is not None
+    assert root is not None
+    assert set(s3) == {"accessKeyId", "secretAccessKey"}
+    assert set(root) == {"rootUser", "rootPassword"}
+    assert not set(s3.values()) & set(root.values())
+    # The end-to-end tests and kind-up.sh find the application's keys by this label.
+    labelled = [
+        s for s in rendered.of_kind("Secret")
+        if s["metadata"]["labels"]["app.kubernetes.io/component"] == "s3"
+    ]  # fmt: skip
+    assert [s["metadata"]["name"] for s in labelled] == [f"{name}-s3"]
+
+
+ALLOWED_S3_ACTIONS = {
+    "s3:ListBucket", "s3:GetBucketLocation", "s3:ListBucketMultipartUploads", "s3:GetObject",
+    "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts",
+}  # fmt: skip
+FAKE_MC = """#!/bin/sh
+printf '%s\\n' "$*" >>"$MC_LOG"
+case "$*" in
+  "admin policy create "*) cp "$6" "$MC_LOG.policy" ;;
+  "admin policy attach "*)
+    if [ -n "$MC_ATTACHED" ]; then
+      echo "mc: <ERROR> Unable to make user/group policy association." \\
+        "The specified policy change is already in effect." >&2
+      exit 1
+    fi
+    if [ -n "$MC_BROKEN" ]; then echo "mc: <ERROR> the server is gone" >&2; exit 1; fi ;;
+esac
+"""
+
+
+def run_bucket_job(
+    rendered: Rendered, tmp_path: Path, **extra: str
+) -> tuple[subprocess.CompletedProcess[str], list[str], dict[str, str]]:
+    """The bucket Job's script under /bin/sh, with a fake `mc` that logs its arguments."""
+    job = rendered.by_component("Job", "minio-buckets")
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["/bin/sh", "-ec"]
+    env = resolve_env(rendered, container["env"])
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "mc").write_text(FAKE_MC)
+    (bin_dir / "mc").chmod(0o755)
+    log = tmp_path / "mc.log"
+    log.unlink(missing_ok=True)
+    run_env = {
+        **env, "POLICY_FILE": str(tmp_path / "policy.json"), "MC_LOG": str(log),
+        "MC_CONFIG_DIR": str(tmp_path / "mc"), "HOME": str(tmp_path),
+        "PATH": f"{bin_dir}:{os.environ['PATH']}", **extra,
+    }  # fmt: skip
+    result = subprocess.run(
+        ["/bin/sh", "-ec", container["args"][0]],
+        env=run_env, capture_output=True, text=True, check=False, timeout=30,
+    )  # fmt: skip
+    calls = log.read_text().splitlines() if log.exists() else []
+    return result, calls, run_env
+
+
+@pytest.mark.parametrize("value_set", ["defaults", "builtin-existing-secrets"])
+def test_bucket_job_makes_a_user_limited_to_the_buckets(
+    render_set: RenderSet, value_set: str, tmp_path: Path
+) -> None:
+    rendered = render_set(value_set)
+    result, calls, env = run_bucket_job(rendered, tmp_path)
+    assert result.returncode == 0, result.stderr
+    policy_name = f"{fullname(rendered)}-objects"
+    user = env["APP_ACCESS_KEY_ID"]
+    assert user != env["MINIO_ROOT_USER"]
+    assert calls == [
+        f"alias set hlsforge {env['S3_ENDPOINT']} {env['MINIO_ROOT_USER']} "
+        f"{env['MINIO_ROOT_PASSWORD']}",
+        "ls hlsforge",
+        "mb --ignore-existing hlsforge/hlsforge-uploads",
+        "mb --ignore-existing hlsforge/hlsforge-media",
+        f"admin policy create hlsforge {policy_name} {env['POLICY_FILE']}",
+        f"admin user add hlsforge {user} {env['APP_SECRET_ACCESS_KEY']}",
+        f"admin policy attach hlsforge {policy_name} --user {user}",
+    ]
+    assert env["APP_SECRET_ACCESS_KEY"] not in result.stdout + result.stderr
+    policy = json.loads((tmp_path / "mc.log.policy").read_text())
+    assert policy["Version"] == "2012-10-17"
+    buckets = ["hlsforge-uploads", "hlsforge-media"]
+    for statement in policy["Statement"]:
+        assert statement["Effect"] == "Allow"
+        assert set(statement["Action"]) <= ALLOWED_S3_ACTIONS
+        assert statement["Resource"] in (
+            [f"arn:aws:s3:::{b}" for b in buckets],
+            [f"arn:aws:s3:::{b}/*" for b in buckets],
+        )
+    actions = {action for statement in policy["Statement"] for action in statement["Action"]}
+    assert actions == ALLOWED_S3_ACTIONS
+
+
+def test_bucket_job_runs_again_after_an_upgrade(render_set: RenderSet, tmp_path: Path) -> None:
+    """A new Job per revision: the policy already attached is not an error, others are."""
+    rendered = render_set("defaults")
+    again, calls, _ = run_bucket_job(rendered, tmp_path, MC_ATTACHED="1")
+    assert again.returncode == 0, again.stderr
+    assert calls[-1].startswith("admin policy attach ")
+    broken, _, _ = run_bucket_job(rendered, tmp_path, MC_BROKEN="1")
+    assert broken.returncode != 0
+    assert "the server is gone" in broken.stderr
+
+
+def test_bucket_job_refuses_application_keys_that_are_minio_root(
+    render_set: RenderSet, tmp_path: Path
+) -> None:
+    rendered = render_set("builtin-existing-secrets")
+    result, calls, _ = run_bucket_job(rendered, tmp_path, MINIO_ROOT_USER="same-key-id")
+    assert result.returncode == 0, result.stderr  # differing keys: fine
+    result, calls, _ = run_bucket_job(
+        rendered, tmp_path, MINIO_ROOT_USER="same-key-id", APP_ACCESS_KEY_ID="same-key-id"
+    )
+    assert result.returncode != 0
+    assert "root user" in result.stderr
+    assert calls == []
 
 
 # --- network policies -------------------------------------------------------------------------
@@ -339,11 +529,16 @@ def test_kind_services_use_those_node_ports(render_set: RenderSet) -> None:
 
 
 def resolved_env(rendered: Rendered, component: str) -> dict[str, str]:
-    """The container's environment as the kubelet would set it: Secrets read (an existing
-    Secret's value stands in as a random string), `$(VAR)` references expanded."""
+    """The Deployment's container environment as the kubelet would set it."""
     pod = rendered.by_component("Deployment", component)["spec"]["template"]["spec"]
+    return resolve_env(rendered, pod["containers"][0]["env"])
+
+
+def resolve_env(rendered: Rendered, entries: list[Manifest]) -> dict[str, str]:
+    """`env` entries as the kubelet would set them: Secrets read (an existing Secret's value
+    stands in as a random string), `$(VAR)` references expanded."""
     env: dict[str, str] = {}
-    for entry in pod["containers"][0]["env"]:
+    for entry in entries:
         if "value" in entry:
             value = re.sub(r"\$\((\w+)\)", lambda m: env.get(m[1], m[0]), entry["value"])
         elif "secretKeyRef" in entry["valueFrom"]:
@@ -450,3 +645,36 @@ def test_api_and_operator_args_match_their_images(rendered: Rendered, component:
     if component == "api":
         port = str(container["ports"][0]["containerPort"])
         assert container["args"] == ["--host", "0.0.0.0", "--port", port]  # noqa: S104
+
+
+# --- rollouts ---------------------------------------------------------------------------------
+
+
+def checksums(rendered: Rendered) -> dict[str, str]:
+    return {
+        component: rendered.by_component("Deployment", component)["spec"]["template"]["metadata"][
+            "annotations"
+        ]["checksum/config"]
+        for component in ("api", "operator")
+    }
+
+
+def test_config_checksum_ignores_generated_values(helm: str) -> None:
+    """Generated values are random in a render without a cluster (and on a first install), read
+    back on upgrades: a checksum over them would roll the pods on the first `helm upgrade`."""
+    first, second = (render(helm, "defaults", VALUE_SETS["defaults"]) for _ in range(2))
+    name = fullname(first)
+    assert first.secret_data(f"{name}-auth") != second.secret_data(f"{name}-auth")
+    assert checksums(first) == checksums(second)
+
+
+@pytest.mark.parametrize(
+    "sets", [{"s3.secretAccessKey": "another-secret"}, {"mongodb.external.uri": "mongodb://x/y"}]
+)
+def test_config_checksum_follows_values_copied_into_secrets(
+    helm: str, render_set: RenderSet, sets: dict[str, str]
+) -> None:
+    base = render_set("external-services")
+    changed = render(helm, "external-services", VALUE_SETS["external-services"], sets)
+    for component, checksum in checksums(changed).items():
+        assert checksum != checksums(base)[component], component

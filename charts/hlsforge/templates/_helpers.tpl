@@ -79,6 +79,10 @@ seccompProfile:
 {{- default (printf "%s-s3" (include "hlsforge.fullname" .)) .Values.s3.existingSecret }}
 {{- end }}
 
+{{- define "hlsforge.minioRootSecretName" -}}
+{{- default (printf "%s-minio-root" (include "hlsforge.fullname" .)) .Values.minio.auth.existingSecret }}
+{{- end }}
+
 {{- define "hlsforge.mongodbSecretName" -}}
 {{- default (printf "%s-mongodb" (include "hlsforge.fullname" .)) .Values.mongodb.auth.existingSecret }}
 {{- end }}
@@ -88,8 +92,9 @@ seccompProfile:
 {{- end }}
 
 {{/* A Secret's data value (base64): kept from the live Secret when there is one (upgrades),
-else random. Call with (dict "ctx" $ "name" NAME "key" KEY "length" N). `helm template` and
-`--dry-run` see no cluster, so they always show fresh random values. */}}
+else random and alphanumeric (so that a password is URL-safe in the MongoDB URI). Call with
+(dict "ctx" $ "name" NAME "key" KEY "length" N). `helm template` and `--dry-run` see no
+cluster, so they always show fresh random values. */}}
 {{- define "hlsforge.secretValue" -}}
 {{- $live := lookup "v1" "Secret" .ctx.Release.Namespace .name }}
 {{- if and $live $live.data (hasKey $live.data .key) }}
@@ -116,8 +121,25 @@ else random. Call with (dict "ctx" $ "name" NAME "key" KEY "length" N). `helm te
 {{- printf "%s-mongodb.%s.svc" (include "hlsforge.fullname" .) .Release.Namespace }}
 {{- end }}
 
+{{/* The API's and the operator's `checksum/config` annotation: a change to what their Secrets
+hold rolls them. Only deterministic inputs: the Secrets' names and the values the chart copies
+into them (external S3 keys, an external MongoDB URI). Generated values are left out: they are
+kept on upgrade anyway, and hashing them would change the checksum between the first install
+(fresh random values) and the first upgrade (values read back with `lookup`). */}}
+{{- define "hlsforge.configChecksum" -}}
+{{- $inputs := dict
+  "auth" (include "hlsforge.authSecretName" .)
+  "s3" (include "hlsforge.s3SecretName" .)
+  "s3Keys" (ternary "" (list .Values.s3.accessKeyId .Values.s3.secretAccessKey | toJson) (or .Values.minio.enabled (not (empty .Values.s3.existingSecret))))
+  "mongodb" (ternary (include "hlsforge.mongodbSecretName" .) (include "hlsforge.mongodbUriSecretName" .) .Values.mongodb.enabled)
+  "mongodbUri" (ternary "" .Values.mongodb.external.uri (or .Values.mongodb.enabled (not (empty .Values.mongodb.external.existingSecret))))
+}}
+{{- toJson $inputs | sha256sum | trunc 16 }}
+{{- end }}
+
 {{/* Environment shared by the API and the operator. Credentials only by secretKeyRef; the
-built-in MongoDB's URI is composed from the password variable by the kubelet. */}}
+built-in MongoDB's URI is composed from the password variable by the kubelet, unescaped: the
+password must be URL-safe (generated ones are alphanumeric). */}}
 {{- define "hlsforge.mongodbEnv" -}}
 {{- if .Values.mongodb.enabled }}
 - name: MONGODB_PASSWORD
@@ -151,6 +173,20 @@ built-in MongoDB's URI is composed from the password variable by the kubelet. */
       key: secretAccessKey
 - name: AWS_DEFAULT_REGION
   value: {{ .Values.s3.region | quote }}
+{{- end }}
+
+{{/* MinIO's root credentials: for MinIO and its bucket Job only. */}}
+{{- define "hlsforge.minioRootEnv" -}}
+- name: MINIO_ROOT_USER
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "hlsforge.minioRootSecretName" . }}
+      key: rootUser
+- name: MINIO_ROOT_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "hlsforge.minioRootSecretName" . }}
+      key: rootPassword
 {{- end }}
 
 {{- define "hlsforge.serviceTokenEnv" -}}
