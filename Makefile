@@ -92,4 +92,4 @@ cluster-down:
 	scripts/kind-down.sh
 
 clean:
-	rm -rf $(VENV) out .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) out .mypy_cache .ruff_cache .pytest_cache test-artifacts $(WEB)/node_modules
