@@ -6,8 +6,10 @@ ApiError                  .status is the HTTP status, or None when no answer cam
 ├── status None           the API could not be reached (connection refused, timeout, …)
 ├── status 401            not signed in, or the sign-in expired
 ├── status 404            no such video (or not yours)
-├── status 422            the request or the uploaded file was rejected
-└── any other status      .detail carries the API's `{"detail": ...}` reason
+├── other 4xx             the request or the file was refused: 409 (not in a state that allows
+│                         it), 422 (the request or the uploaded file was rejected), 429, …
+└── 5xx                   the API or something behind it failed
+.detail carries the API's `{"detail": ...}` reason.
 """
 
 from collections.abc import Iterator
@@ -159,10 +161,10 @@ class ApiClient:
             urls += self._parse(PartUrls, response).parts
         return urls
 
-    def uploaded_parts(self, video_id: str) -> list[UploadedPart]:
-        """The parts S3 already has."""
+    def uploaded_parts(self, video_id: str) -> UploadedParts:
+        """The parts S3 already has, or `completed` when it has assembled them already."""
         response = self._request("GET", f"/api/v1/videos/{video_id}/upload/parts")
-        return self._parse(UploadedParts, response).parts
+        return self._parse(UploadedParts, response)
 
     def complete_multipart(self, video_id: str, parts: list[UploadedPart]) -> None:
         body = {"parts": [{"partNumber": p.part_number, "etag": p.etag} for p in parts]}

@@ -31,19 +31,34 @@ OK, ERROR, USAGE, REJECTED, FAILED, INTERRUPTED = 0, 1, 2, 3, 4, 130
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 DEFAULT_CONTENT_TYPE = "video/mp4"
 MAX_TITLE = 200
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+# What the API accepts, by extension; the system's guesses are often wrong for video
+# (`.ts` is Qt Linguist, `.3gp` audio). The same table as the web app's.
+CONTENT_TYPES = {
+    ".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".webm": "video/webm",
+    ".mkv": "video/x-matroska", ".avi": "video/x-msvideo", ".mpg": "video/mpeg",
+    ".mpeg": "video/mpeg", ".ts": "video/mp2t", ".m2ts": "video/mp2t", ".3gp": "video/3gpp",
+    ".flv": "video/x-flv", ".ogv": "video/ogg", ".ogg": "video/ogg", ".wmv": "video/x-ms-wmv",
+    ".asf": "video/x-ms-asf",
+}  # fmt: skip
 PLAYBACK_WAIT_SECONDS = 10
 
 EPILOG = """\
 exit codes:
   0    done (upload: the video was transcoded; its playback URL is the last line of stdout)
-  1    the API or the storage failed or could not be reached, not signed in, no such video
-  2    wrong usage (bad arguments, no such file)
-  3    the API rejected the file or the request (not a video, type or size not accepted)
+  1    the API (5xx) or the storage failed or could not be reached, not signed in or a
+       wrong password (401), no such video (404)
+  2    wrong usage (bad arguments, not an email address, no such or unreadable file)
+  3    the API refused the request or the file: any other 4xx (409 not in a state that
+       allows it, 413, 422 not a video / type or size not accepted, 429 too many), or the
+       storage refused the direct upload's policy (403)
   4    the transcode failed or was cancelled (the reason is on stderr)
   130  interrupted (Ctrl-C)
 
 Results go to stdout, progress and errors to stderr. Without a terminal the output is plain
-lines for scripts; `list --json` and `status --json` print the API's JSON.
+lines for scripts. `list --json` prints a JSON array of videos (all pages); `status --json`
+prints {"video": VIDEO, "playback": PLAYBACK or null until it succeeded}; both with the API's
+camelCase field names.
 Environment: HLSFORGE_API_URL (login's default API), HLSFORGE_CONFIG_DIR (where the sign-in
 is kept; default ~/.config/hlsforge).
 """
@@ -55,6 +70,10 @@ class UsageError(Exception):
     """Exit 2, like argparse's own errors."""
 
 
+class LoginRefusedError(Exception):
+    """A wrong email or password: exit 1."""
+
+
 def video_id(value: str) -> str:
     if not re.fullmatch(r"[0-9a-f]{24}", value):
         raise argparse.ArgumentTypeError(f"not a video id (24 hex characters): {value!r}")
@@ -62,8 +81,25 @@ def video_id(value: str) -> str:
 
 
 def content_type_of(path: Path) -> str:
+    """By the table above, else the system's guess, else video/mp4."""
+    known = CONTENT_TYPES.get(path.suffix.lower())
     guessed, _ = mimetypes.guess_type(path.name)
-    return guessed or DEFAULT_CONTENT_TYPE
+    return known or guessed or DEFAULT_CONTENT_TYPE
+
+
+def readable_file(path: Path) -> None:
+    """A regular file we may read, else wrong usage."""
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory, not a file")
+    if path.exists() and not path.is_file():  # a FIFO or a device: its size means nothing
+        raise UsageError(f"{path} is not a regular file")
+    try:
+        with path.open("rb"):
+            pass
+    except FileNotFoundError:
+        raise UsageError(f"no such file: {path}") from None
+    except OSError as exc:  # PermissionError, …
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 def signed_in_client() -> ApiClient:
@@ -81,20 +117,42 @@ def login(args: argparse.Namespace, out: Output) -> int:
     if not email:
         if args.password_stdin:
             raise UsageError("--password-stdin needs --email")
-        email = input("Email: ").strip()
+        email = _ask("Email").strip()
+    if not EMAIL.fullmatch(email):
+        raise UsageError(f"not an email address: {email!r}")
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
-        password = getpass.getpass("Password: ")
-    if not email or not password:
-        raise UsageError("an email and a password are needed")
+        try:
+            password = getpass.getpass("Password: ")
+        except EOFError:
+            raise UsageError("no password given (end of input)") from None
+    if not password:
+        raise UsageError("a password is needed")
     with ApiClient(api_url) as client:
-        token = client.login(email, password)
+        try:
+            token = client.login(email, password)
+        except ApiError as exc:
+            if exc.status == 401:
+                raise LoginRefusedError("incorrect email or password") from None
+            if exc.status == 422:  # the API's own check of the email's form
+                raise UsageError(exc.detail) from None
+            raise
     path = credentials.save(Credentials.issued(api_url=api_url, email=email,
                                                token=token.access_token,
                                                expires_in=token.expires_in))  # fmt: skip
     out.info(f"signed in to {api_url} as {email} (kept in {path})")
     return OK
+
+
+def _ask(what: str) -> str:
+    """A line from stdin, the prompt on stderr (stdout keeps only results)."""
+    print(f"{what}: ", end="", file=sys.stderr, flush=True)
+    line = sys.stdin.readline()
+    if not line:
+        print(file=sys.stderr)
+        raise UsageError(f"no {what.lower()} given (end of input)")
+    return line.rstrip("\r\n")
 
 
 def logout(args: argparse.Namespace, out: Output) -> int:
@@ -144,12 +202,26 @@ def _multipart(
         raise
 
 
+def _assembled(client: ApiClient, video_id: str) -> bool:
+    """S3 holds the whole file already: only the video's `complete` is left."""
+    try:
+        return client.uploaded_parts(video_id).completed
+    except ApiError as exc:
+        if exc.status == 409:  # not a multipart upload: the caller says what to do
+            return False
+        raise
+
+
 def _resume(client: ApiClient, path: Path, video_id: str, out: Output) -> None:
     """Upload the parts S3 does not have yet, if the file is not uploaded already."""
     video = client.video(video_id)
     out.result(video_id)
     if video.phase != "awaiting_upload":
-        out.info(f"video {video_id} is already uploaded ({video.phase})")
+        if video.phase not in ("failed", "cancelled"):  # else `complete` says why
+            out.info(f"video {video_id} is already uploaded ({video.phase})")
+        return
+    if _assembled(client, video_id):
+        out.info(f"the parts of video {video_id} are already assembled in storage")
         return
     remembered = pending.recall(video_id)
     if remembered is None:
@@ -181,8 +253,7 @@ def _playback(client: ApiClient, video_id: str) -> Playback:
 def upload(args: argparse.Namespace, out: Output) -> int:
     """Upload, complete, follow the transcode, print the playback URL."""
     path: Path = args.file
-    if not path.is_file():
-        raise UsageError(f"no such file: {path}")
+    readable_file(path)
     with signed_in_client() as client:
         if args.resume:
             _resume(client, path, args.resume, out)
@@ -192,9 +263,12 @@ def upload(args: argparse.Namespace, out: Output) -> int:
         try:
             video = client.complete(video_id)
         except ApiError as exc:
-            if exc.status == 422:
+            if exc.status == 422:  # the video has failed: nothing to resume
+                pending.forget(video_id)
                 out.error(f"the file was rejected: {exc.detail}")
                 return REJECTED
+            if _retryable(exc) and pending.recall(video_id) is not None:
+                out.info(f"resume with: hlsforge upload {path} --resume {video_id}")
             raise
         pending.forget(video_id)
         if args.no_follow:
@@ -208,6 +282,10 @@ def upload(args: argparse.Namespace, out: Output) -> int:
             out.info(f"stopped following; the transcode goes on: hlsforge status {video_id}")
             raise
         return _finished(client, video, out)
+
+
+def _retryable(exc: ApiError) -> bool:
+    return exc.status is None or exc.status >= 500 or exc.status == 429
 
 
 def _finished(client: ApiClient, video: Video, out: Output) -> int:
@@ -286,11 +364,12 @@ def parser() -> argparse.ArgumentParser:
 
     sub = command("list", list_videos, "list my videos, newest first")
     sub.add_argument("--phase", choices=PHASES, help="only videos in this phase")
-    sub.add_argument("--json", action="store_true", help="print the API's JSON")
+    sub.add_argument("--json", action="store_true", help="print a JSON array of the videos")
 
     sub = command("status", status, "show one video: phase, renditions, playback URL")
     sub.add_argument("id", type=video_id, metavar="ID")
-    sub.add_argument("--json", action="store_true", help="print the API's JSON")
+    sub.add_argument("--json", action="store_true",
+                     help='print {"video": ..., "playback": ... or null} as JSON')  # fmt: skip
 
     sub = command("delete", delete, "delete a video with its transcode and files")
     sub.add_argument("id", type=video_id, metavar="ID")
@@ -303,7 +382,10 @@ def run(argv: Sequence[str] | None = None, out: Output | None = None) -> int:
     out = out or Output()
     try:
         code: int = args.run(args, out)
-    except (UsageError, NotSignedInError, ApiError, UploadError, KeyboardInterrupt) as exc:
+    except BrokenPipeError:
+        raise  # main() handles it
+    except (UsageError, LoginRefusedError, NotSignedInError, ApiError, UploadError, OSError,
+            KeyboardInterrupt) as exc:  # fmt: skip
         return failure(exc, out)
     return code
 
@@ -318,8 +400,12 @@ def failure(exc: BaseException, out: Output) -> int:
         code, message = INTERRUPTED, "interrupted"
     elif isinstance(exc, ApiError) and exc.status == 401:
         message = f"not signed in, or the sign-in expired: run `hlsforge login` ({exc.detail})"
-    elif isinstance(exc, ApiError) and exc.status == 422:
+    elif isinstance(exc, ApiError) and exc.status is not None and 400 <= exc.status < 500:
+        code = ERROR if exc.status == 404 else REJECTED  # refused: 409, 413, 422, 429, …
+    elif isinstance(exc, UploadError) and exc.rejected:
         code = REJECTED
+    elif isinstance(exc, OSError) and exc.filename and exc.strerror:  # e.g. the file vanished
+        message = f"{exc.filename}: {exc.strerror}"
     out.error(message)
     return code
 

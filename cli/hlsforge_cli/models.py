@@ -95,7 +95,10 @@ class UploadedPart(ApiModel):
 
 
 class UploadedParts(ApiModel):
+    """The parts S3 holds; `completed`: S3 already assembled them (`parts` is then empty)."""
+
     parts: list[UploadedPart]
+    completed: bool = False
 
 
 class VideoPage(ApiModel):

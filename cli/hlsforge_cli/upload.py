@@ -1,7 +1,7 @@
 """Sending the file where the API said: one presigned form POST, or a multipart upload whose
 parts are PUT to presigned URLs, several at a time, each with its own progress. A multipart
 upload first asks the API which parts S3 already has and sends only the others, so running it
-again after an interruption resumes it.
+again after an interruption resumes it; when S3 has already assembled them, nothing is sent.
 
 Storage requests go through their own httpx client: the API's bearer token never reaches S3.
 """
@@ -26,7 +26,13 @@ URL_BATCH = 20  # part URLs asked for at a time, so they are fresh when used
 
 
 class UploadError(Exception):
-    """The storage refused a part or could not be reached, after retries."""
+    """The storage refused the upload or could not be reached, after retries. `rejected`:
+    the storage refused the direct POST's policy (the file's size or type), which no retry
+    can change."""
+
+    def __init__(self, message: str, *, rejected: bool = False) -> None:
+        super().__init__(message)
+        self.rejected = rejected
 
 
 class UploadListener(Protocol):
@@ -49,10 +55,12 @@ def storage_client(timeout: float = 60) -> httpx.Client:
 
 def retrying(
     send: Callable[[int], httpx.Response], *, what: str, attempts: int, backoff: float,
-    stop: threading.Event | None = None,
+    stop: threading.Event | None = None, form_post: bool = False,
 ) -> httpx.Response:  # fmt: skip
-    """`send(attempt)` until it gets a 2xx; transport errors and 5xx/403 are retried, after
-    `backoff` seconds, then twice as long each time, unless `stop` is set meanwhile."""
+    """`send(attempt)` until it gets a 2xx; transport errors and 5xx are retried, after
+    `backoff` seconds, then twice as long each time, unless `stop` is set meanwhile. A 403 is
+    retried too (maybe an expired URL; a new one may work), except for a `form_post`: there
+    every 4xx is S3 refusing the policy (the file's size or type), and `rejected`."""
     stop = stop or threading.Event()
     problem = ""
     for attempt in range(1, attempts + 1):
@@ -63,9 +71,12 @@ def retrying(
         else:
             if response.is_success:
                 return response
-            problem = f"the storage answered {response.status_code}: {response.text[:300]}"
-            if response.status_code < 500 and response.status_code != 403:
-                break  # 403: maybe an expired URL; a new one may work
+            status = response.status_code
+            problem = f"the storage answered {status}: {response.text[:300]}"
+            if form_post and status < 500:
+                raise UploadError(f"{what} was refused: {problem}", rejected=True)
+            if status < 500 and status != 403:
+                break
         if attempt < attempts and stop.wait(backoff * 2 ** (attempt - 1)):
             break
     raise UploadError(f"{what} failed: {problem}")
@@ -109,7 +120,7 @@ def post_upload(
             files = {"file": (path.name, cast("BinaryIO", reader), content_type)}
             return storage.post(ticket.url, data=ticket.fields, files=files)
 
-        retrying(send, what="the upload", attempts=attempts, backoff=backoff)
+        retrying(send, what="the upload", attempts=attempts, backoff=backoff, form_post=True)
     listener.part_done(1)
     listener.end()
 
@@ -173,7 +184,7 @@ def multipart_upload(
     ticket: MultipartUpload, *, listener: UploadListener, workers: int = 4, attempts: int = 3,
     backoff: float = 1.0,
 ) -> None:  # fmt: skip
-    """Upload the parts S3 does not have yet, then assemble them."""
+    """Upload the parts S3 does not have yet, then assemble them (unless S3 already has)."""
     size = path.stat().st_size
     if math.ceil(size / ticket.part_size) != ticket.part_count:
         raise UploadError(f"{path} ({size} bytes) does not match the upload's "
@@ -181,7 +192,13 @@ def multipart_upload(
     job = _Multipart(client=client, storage=storage, path=path, video_id=video_id, size=size,
                      part_size=ticket.part_size, listener=listener, attempts=attempts,
                      backoff=backoff, stop=threading.Event())  # fmt: skip
-    done = {part.part_number: part for part in client.uploaded_parts(video_id)
+    uploaded = client.uploaded_parts(video_id)
+    if uploaded.completed:  # assembled by an earlier run
+        listener.begin(total=size, parts=ticket.part_count, done_parts=ticket.part_count,
+                       done_bytes=size)  # fmt: skip
+        listener.end()
+        return
+    done = {part.part_number: part for part in uploaded.parts
             if part.size in (None, job.span(part.part_number)[1])}  # fmt: skip
     missing = [n for n in range(1, ticket.part_count + 1) if n not in done]
     listener.begin(total=size, parts=ticket.part_count, done_parts=len(done),

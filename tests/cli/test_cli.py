@@ -22,7 +22,7 @@ from conftest import ClipFactory
 from helpers import Api, create_and_upload, free_port
 
 from hlsforge_cli import main, upload
-from hlsforge_cli.client import ApiClient
+from hlsforge_cli.client import ApiClient, ApiError
 from hlsforge_cli.follow import follow
 from hlsforge_cli.models import Rendition
 from hlsforge_cli.output import Output
@@ -82,6 +82,20 @@ def test_usage_and_sign_in_errors(tmp_path: Path) -> None:
         2,
         f"error: no such file: {tmp_path}/missing.mp4\n",
     )
+    directory = cli("upload", tmp_path)
+    assert (directory.returncode, directory.stderr) == (
+        2,
+        f"error: {tmp_path} is a directory, not a file\n",
+    )
+    bad_email = cli("login", "--email", "not-an-email", "--password-stdin", input="pw\n")
+    assert (bad_email.returncode, bad_email.stderr) == (
+        2,
+        "error: not an email address: 'not-an-email'\n",
+    )
+    no_email = cli("login", input="")  # end of input at the prompt
+    assert no_email.returncode == 2
+    assert no_email.stdout == ""  # the prompt goes to stderr
+    assert no_email.stderr == "Email: \nerror: no email given (end of input)\n"
     not_signed_in = cli("list")
     assert not_signed_in.returncode == 1
     assert "not signed in: run `hlsforge login`" in not_signed_in.stderr
@@ -90,12 +104,24 @@ def test_usage_and_sign_in_errors(tmp_path: Path) -> None:
     assert "cannot reach the API" in unreachable.stderr
 
 
+@pytest.mark.parametrize(("name", "expected"), [
+    ("a.mp4", "video/mp4"), ("a.M4V", "video/mp4"), ("a.mov", "video/quicktime"),
+    ("a.webm", "video/webm"), ("a.mkv", "video/x-matroska"), ("a.avi", "video/x-msvideo"),
+    ("a.mpg", "video/mpeg"), ("a.mpeg", "video/mpeg"), ("a.ts", "video/mp2t"),
+    ("a.m2ts", "video/mp2t"), ("a.3gp", "video/3gpp"), ("a.flv", "video/x-flv"),
+    ("a.ogv", "video/ogg"), ("a.ogg", "video/ogg"), ("a.wmv", "video/x-ms-wmv"),
+    ("a.asf", "video/x-ms-asf"), ("a.qt", "video/quicktime"), ("no-extension", "video/mp4"),
+])  # fmt: skip
+def test_media_types_come_from_the_extension_first(name: str, expected: str) -> None:
+    """The system's table says `.ts` is Qt Linguist and `.3gp` audio: the API refuses those."""
+    assert main.content_type_of(Path(name)) == expected
+
+
 def test_login_keeps_the_token_and_never_the_password(dev_stack: str, tmp_path: Path) -> None:
     cli = cli_for(dev_stack, tmp_path / "config")
     email = register(dev_stack)
     wrong = cli("login", "--email", email, "--password-stdin", input="not the password\n")
-    assert wrong.returncode == 1
-    assert "incorrect email or password" in wrong.stderr
+    assert (wrong.returncode, wrong.stderr) == (1, "error: incorrect email or password\n")
 
     login = cli("login", "--email", email, "--password-stdin", input=PASSWORD + "\n")
     assert login.returncode == 0, login.stderr
@@ -160,6 +186,9 @@ def test_a_file_that_is_not_a_video_is_rejected(stack_cli: Cli, tmp_path: Path) 
     assert "error: the file was rejected: The uploaded file is not a video" in upload.stderr
     [video_id] = upload.stdout.splitlines()
     assert stack_cli("list", "--phase", "failed").stdout.startswith(f"{video_id}\tfailed")
+    again = stack_cli("upload", bad, "--resume", video_id)  # the API answers 409: refused
+    assert again.returncode == 3, again.stderr
+    assert "error: the upload ended (The uploaded file is not a video" in again.stderr
 
 
 def test_a_corrupt_video_fails_its_transcode(
@@ -258,13 +287,42 @@ def test_multipart_upload_resumes_after_an_interruption(
     assert transport.puts.count(1) == 1
     assert max(transport.puts.count(2), transport.puts.count(3)) == 3  # tried three times
 
-    # Then the real CLI sends only what S3 lacks, assembles the parts, and starts the transcode.
+    # Resumed in this process: only what S3 lacks goes up and the parts are assembled, but the
+    # API cannot be reached to complete the video.
+    def unreachable(self: ApiClient, video_id: str) -> None:
+        raise ApiError(f"cannot reach the API at {self.base_url}: ConnectError")
+
+    monkeypatch.setattr(main, "storage_client", upload.storage_client)
+    monkeypatch.setattr(ApiClient, "complete", unreachable)
+    code = main.run(["upload", str(big), "--resume", video_id, "--no-follow"],
+                    Output(rich_out=False, rich_err=False))  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 1, err
+    assert "uploading big.mp4: 11.5 MB in 3 parts, 1 already uploaded" in err
+    assert f"resume with: hlsforge upload {big} --resume {video_id}" in err
+    assert (config / "uploads" / f"{video_id}.json").exists()
+
+    # Then the real CLI finds the file assembled: it only completes it (nothing is sent again).
     resumed = cli("upload", big, "--resume", video_id, "--no-follow")
     assert resumed.returncode == 0, resumed.stderr
-    assert "uploading big.mp4: 11.5 MB in 3 parts, 1 already uploaded" in resumed.stderr
+    assert f"the parts of video {video_id} are already assembled in storage" in resumed.stderr
+    assert "uploading" not in resumed.stderr
     assert resumed.stdout.splitlines() == [video_id]
     assert json.loads(cli("status", video_id, "--json").stdout)["video"]["phase"] == "queued"
     [key] = [o["Key"] for o in s3.list_objects_v2(Bucket="uploads")["Contents"]
              if f"/{video_id}/" in o["Key"]]  # fmt: skip
     assert s3.head_object(Bucket="uploads", Key=key)["ContentLength"] == big.stat().st_size
+    assert not (config / "uploads" / f"{video_id}.json").exists()
+
+
+def test_a_rejected_multipart_upload_is_forgotten(api: Api, tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    cli = signed_in(api.url, config)
+    notes = tmp_path / "notes.mp4"
+    notes.write_bytes(b"these are my notes, not a video\n" * (200 * 1024))  # 6.6 MB: 2 parts
+    rejected = cli("upload", notes, "--no-follow")
+    assert rejected.returncode == 3, rejected.stderr
+    assert "error: the file was rejected: The uploaded file is not a video" in rejected.stderr
+    [video_id] = rejected.stdout.splitlines()
+    assert "in 2 parts" in rejected.stderr
     assert not (config / "uploads" / f"{video_id}.json").exists()

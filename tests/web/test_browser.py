@@ -14,7 +14,15 @@ from typing import Any
 
 import pytest
 from helpers import make_clip
-from playwright.sync_api import Browser, ConsoleMessage, Page, Request, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    Request,
+    Route,
+    expect,
+    sync_playwright,
+)
 
 from transcode_api.uploads import NOT_MEDIA
 
@@ -198,6 +206,61 @@ def test_sign_up_upload_follow_live_and_play(page: Page, tmp_path: Path) -> None
     quality.select_option("-1")
     assert page.evaluate("window.hlsforgePlayer.hls.autoLevelEnabled") is True
 
+    # Back to the list before the playback URLs arrive: that player never starts.
+    page.get_by_test_id("player-back").click()
+    expect(page.get_by_test_id("library-view")).to_be_visible()
+    assert page.evaluate("window.hlsforgePlayer") is None
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:  # Playwright needs a Python function, not list.append
+        held.append(route)
+
+    page.route(re.compile(r"/playback$"), hold)
+    playlists: list[str] = []
+    page.on("request", lambda request: playlists.append(request.url)
+            if "/master.m3u8" in request.url else None)  # fmt: skip
+    item.get_by_test_id("play").click()
+    page.wait_for_function("() => !document.getElementById('player-view').hidden")
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the player did not ask for the playback URLs"
+    page.get_by_test_id("player-back").click()
+    expect(page.get_by_test_id("library-view")).to_be_visible()
+    with page.expect_event("requestfinished", lambda r: r.url.endswith("/playback")):
+        held[0].continue_()
+    page.evaluate("() => new Promise((resolve) => setTimeout(resolve, 500))")
+    assert page.evaluate("window.hlsforgePlayer") is None
+    assert playlists == [], "a player started after the page left it"
+
+
+def test_a_failing_server_on_load_keeps_the_session(page: Page) -> None:
+    """Only a 401 signs out: a 503 from /auth/me on load says so, keeps the token, retries."""
+    sign_up(page)
+    token = page.evaluate("sessionStorage.getItem('hlsforge.token')")
+    assert token
+    page.route("**/api/v1/auth/me", lambda route: route.fulfill(
+        status=503, json={"detail": "the database is unavailable"}))  # fmt: skip
+    page.reload()
+    expect(page.get_by_test_id("live-status")).to_have_text(
+        "Could not load your account (the database is unavailable); trying again in 2 s…"
+    )
+    expect(page.get_by_test_id("auth-view")).to_be_hidden()
+    expect(page.get_by_test_id("sign-out")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('hlsforge.token')") == token
+    page.unroute("**/api/v1/auth/me")
+    expect(page.get_by_test_id("library-view")).to_be_visible(timeout=10_000)
+    expect(page.get_by_test_id("session-user")).to_have_text("Web <b>Tester</b>")
+    expect(page.get_by_test_id("live-status")).to_be_hidden()
+
+    page.route("**/api/v1/auth/me", lambda route: route.fulfill(
+        status=401, json={"detail": "the token has expired"}))  # fmt: skip
+    page.reload()  # a 401 does sign out
+    expect(page.get_by_test_id("auth-view")).to_be_visible()
+    expect(page.get_by_test_id("auth-error")).to_have_text("Your session has ended; sign in again.")
+    assert page.evaluate("sessionStorage.getItem('hlsforge.token')") is None
+
 
 def test_a_file_that_is_not_a_video_shows_the_reason(page: Page, tmp_path: Path) -> None:
     notes = tmp_path / "notes.mp4"
@@ -218,7 +281,8 @@ def test_a_large_file_goes_up_in_parts_and_resumes_where_it_stopped(
     page: Page, tmp_path: Path
 ) -> None:
     """Above the multipart threshold (100 MiB by default) the page PUTs parts; part 2 fails
-    until the page gives up, and "Resume upload" sends only what storage does not have."""
+    until the page gives up, and "Resume upload" sends only what storage does not have. The
+    parts are assembled but completing the video fails: resuming then only completes it."""
     big = tmp_path / "big.mp4"
     with big.open("wb") as out:  # not media either, so the API rejects it in the end
         out.write(b"not a video\n")
@@ -235,6 +299,10 @@ def test_a_large_file_goes_up_in_parts_and_resumes_where_it_stopped(
             finished.append(int(number[1]))
 
     page.on("requestfinished", on_finished)
+    assembled: list[str] = []  # the POSTs that assemble the parts
+    page.on("request", lambda request: assembled.append(request.url)
+            if request.url.endswith("/upload/complete") else None)  # fmt: skip
+    complete = re.compile(r"/api/v1/videos/[0-9a-f]{24}/complete$")
 
     upload(page, big, "Big upload")
     expect(page.get_by_test_id("upload-error")).to_contain_text(
@@ -244,10 +312,21 @@ def test_a_large_file_goes_up_in_parts_and_resumes_where_it_stopped(
     expect(resume).to_have_text("Resume upload")
     assert 2 not in finished
     page.unroute_all()
+    page.route(complete, lambda route: route.abort())  # the video's complete cannot get through
+    resume.click()
+    expect(page.get_by_test_id("upload-error")).to_have_text(
+        "Cannot reach the server. Check your connection and try again.", timeout=60_000
+    )
+    assert len(assembled) == 1, assembled
+    expect(resume).to_have_text("Resume upload")
+    page.unroute_all()
+    puts = len(finished)
     resume.click()
     expect(page.get_by_test_id("upload-error")).to_have_text(
         f"The file was rejected: {NOT_MEDIA}", timeout=60_000
     )
+    assert len(finished) == puts, "a part went up again after the parts were assembled"
+    assert len(assembled) == 1, assembled
     assert sorted(set(finished)) == list(range(1, 8)), finished  # 7 parts of 16 MiB
     assert len(finished) == len(set(finished)), f"a part went up twice: {finished}"
     progress: list[dict[str, Any]] = page.evaluate("window.__progress")

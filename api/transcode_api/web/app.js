@@ -18,12 +18,16 @@
   };
   const FINISHED = ["succeeded", "failed", "cancelled"];
   const BEFORE_TRANSCODING = ["awaiting_upload", "queued", "pending", "probing"];
-  const CONTENT_TYPES = {  // when the browser does not know a file's type
+  // What the API accepts, by extension: used before the browser's guess, which comes from the
+  // system and is often wrong for video (`.ts` as Qt Linguist, `.3gp` as audio). The CLI has
+  // the same table.
+  const CONTENT_TYPES = {
     mp4: "video/mp4", m4v: "video/mp4", mov: "video/quicktime", webm: "video/webm",
     mkv: "video/x-matroska", avi: "video/x-msvideo", mpg: "video/mpeg", mpeg: "video/mpeg",
     ts: "video/mp2t", m2ts: "video/mp2t", "3gp": "video/3gpp", flv: "video/x-flv",
-    ogv: "video/ogg",
+    ogv: "video/ogg", ogg: "video/ogg", wmv: "video/x-ms-wmv", asf: "video/x-ms-asf",
   };
+  const SESSION_RETRY_MS = [2000, 5000, 10000, 30000];  // /auth/me failed, not with a 401
 
   const $ = (id) => document.getElementById(id);
 
@@ -34,7 +38,10 @@
     videos: new Map(),   // id -> {video, el, live: {rendition: percent}}
     upload: null,        // the upload in progress or paused: {file, video, upload, attempt}
     player: null,        // {hls} while the player view is open
+    playerRequest: 0,    // bumped whenever the player closes: a slower openPlayer gives up
     listRequest: 0,
+    sessionRetry: null,  // the timer of the next /auth/me after a failure that was not a 401
+    sessionAttempt: 0,
     unknown: new Set(),  // video ids seen in events but not in the list: fetched once
   };
 
@@ -134,14 +141,32 @@
 
   async function startSession() {
     state.user = await api("/auth/me");
+    state.sessionAttempt = 0;
+    notice("");
     $("session-user").textContent = state.user.name || state.user.email;
     $("session").hidden = false;
     connectLive();
     route();
   }
 
+  /** On page load: a 401 has signed out already; anything else keeps the token and retries. */
+  function resumeSession() {
+    state.sessionRetry = null;
+    startSession().catch((error) => {
+      if (!state.token || (error instanceof ApiError && error.status === 401)) return;
+      const delay = SESSION_RETRY_MS[Math.min(state.sessionAttempt, SESSION_RETRY_MS.length - 1)];
+      state.sessionAttempt += 1;
+      const reason = String(error.message || error).replace(/\.$/, "");
+      notice(`Could not load your account (${reason}); trying again in ${delay / 1000} s…`);
+      $("session").hidden = false;  // "Sign out" stays at hand meanwhile
+      state.sessionRetry = setTimeout(resumeSession, delay);
+    });
+  }
+
   function signOut(message) {
     sessionStorage.removeItem(TOKEN_KEY);
+    clearTimeout(state.sessionRetry);
+    state.sessionRetry = null;
     state.token = null;
     state.user = null;
     if (state.socket) {
@@ -361,9 +386,8 @@
   class UploadError extends Error {}
 
   function contentTypeOf(file) {
-    if (file.type) return file.type;
     const extension = file.name.includes(".") ? file.name.split(".").pop().toLowerCase() : "";
-    return CONTENT_TYPES[extension] || "application/octet-stream";
+    return CONTENT_TYPES[extension] || file.type || "application/octet-stream";
   }
 
   /** S3 answers errors as XML: its <Message>, read as text. */
@@ -492,7 +516,8 @@
     });
   }
 
-  /** Parts PUT to presigned URLs, a few at once; a retry skips the parts storage already has. */
+  /** Parts PUT to presigned URLs, a few at once; a retry skips the parts storage already has,
+   * and everything when storage has assembled them already (only the video's complete is left). */
   async function multipartUpload(job) {
     const { partSize, partCount } = job.upload;
     const size = job.file.size;
@@ -501,6 +526,7 @@
     if (job.attempt > 0) {
       setUploadProgress($("upload-progress").value, "Asking which parts arrived…");
       const have = await api(`/videos/${job.video.id}/upload/parts`);
+      if (have.completed) return;
       for (const part of have.parts) {
         if (part.size === null || part.size === undefined || part.size === partLength(part.partNumber)) {
           done.add(part.partNumber);
@@ -593,6 +619,7 @@
     // ETags from storage itself: a browser may not see them (CORS hides response headers).
     setUploadProgress(100, "Assembling the parts…");
     const have = await api(`/videos/${job.video.id}/upload/parts`);
+    if (have.completed) return;
     const parts = have.parts
       .filter((part) => part.partNumber <= partCount)
       .sort((a, b) => a.partNumber - b.partNumber)
@@ -617,6 +644,7 @@
   // --- the player ---------------------------------------------------------------------------------
 
   function closePlayer() {
+    state.playerRequest += 1;  // an openPlayer still waiting for the API is stale now
     if (state.player && state.player.hls) state.player.hls.destroy();
     state.player = null;
     window.hlsforgePlayer = null;
@@ -636,24 +664,31 @@
     return level.bitrate ? `${height} (${Math.round(level.bitrate / 1000)} kbit/s)` : height;
   }
 
+  /** Only the latest call plays: another route (a new hash, "back", signing out) closes the
+   * player, which makes an earlier call that is still waiting for the API give up. */
   async function openPlayer(id) {
     closePlayer();
+    const request = state.playerRequest;
+    const stale = () => request !== state.playerRequest;
     const title = $("player-title");
     title.textContent = "";
     let video;
     let playback;
     try {
       video = state.videos.has(id) ? state.videos.get(id).video : await api(`/videos/${encodeURIComponent(id)}`);
+      if (stale()) return;
       title.textContent = video.title;
       if (video.phase !== "succeeded") {
         showText("player-error", `This video is not ready to play yet (${PHASES[video.phase] || video.phase}).`);
         return;
       }
       playback = await api(`/videos/${encodeURIComponent(id)}/playback`);
+      if (stale()) return;
     } catch (error) {
-      showText("player-error", error.message);
+      if (!stale()) showText("player-error", error.message);
       return;
     }
+    if (state.player && state.player.hls) state.player.hls.destroy();  // never two at once
     const element = $("player");
     element.muted = true;  // browsers let muted videos start on their own
     if (playback.posterUrl) element.poster = playback.posterUrl;
@@ -687,7 +722,7 @@
         }
         showText("player-error", `Playback failed: ${data.details || data.type}.`);
         hls.destroy();
-        state.player = null;
+        if (state.player && state.player.hls === hls) state.player = null;
       });
       hls.loadSource(playback.masterUrl);
       hls.attachMedia(element);
@@ -735,11 +770,9 @@
     $("upload-form").addEventListener("submit", onUploadSubmit);
     $("upload-retry").addEventListener("click", onRetry);
     $("quality-select").addEventListener("change", onQualityChange);
-    window.addEventListener("hashchange", () => { if (state.token) route(); });
+    window.addEventListener("hashchange", () => { if (state.token && state.user) route(); });
     if (state.token) {
-      startSession().catch((error) => {
-        if (state.token) signOut(error.message);  // a 401 has signed out already
-      });
+      resumeSession();
     } else {
       route();
     }
