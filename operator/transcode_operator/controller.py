@@ -1,7 +1,9 @@
 """The operator's state and its one reconcile path, shared by every handler.
 
-One replica runs (the Deployment uses `Recreate`), so one asyncio lock serialises
-reconciles and scheduling: the Job count the concurrency limit relies on stays exact.
+One replica runs (the Deployment uses `Recreate`). Different resources reconcile
+concurrently; one resource's triggers coalesce into at most one more pass while a pass runs.
+One asyncio lock serialises scheduling, so the Job count the concurrency limit relies on stays
+exact.
 """
 
 import asyncio
@@ -79,7 +81,9 @@ class Controller:
     s3: Any  # a boto3 S3 client
     videos: VideoStore | None = None
     realtime: Realtime | None = None
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # scheduling
+    running: set[Key] = field(default_factory=set)  # resources with a pass under way
+    dirty: set[Key] = field(default_factory=set)  # changed during their pass: one more
     queue: dict[Key, list[tuple[WaitingRung, dict[str, Any]]]] = field(default_factory=dict)
     just_created: set[Key] = field(default_factory=set)
     live_progress: dict[Key, dict[str, float]] = field(default_factory=dict)
@@ -93,10 +97,25 @@ class Controller:
     tasks: dict[tuple[str, ...], asyncio.Task[None]] = field(default_factory=dict)
 
     async def reconcile(self, namespace: str, name: str, jobs: JobsIndex, pods: PodsIndex) -> None:
-        """Bring one resource's status, probe Job and master playlist up to date."""
-        async with self.lock:
-            await self._reconcile(namespace, name, jobs, pods)
-            await self._schedule(jobs)
+        """Bring one resource's status, probe Job and master playlist up to date.
+
+        A pass reads everything afresh, so a trigger that arrives during one only asks for one
+        more pass (however many arrive)."""
+        key = (namespace, name)
+        if key in self.running:
+            self.dirty.add(key)
+            return
+        self.running.add(key)
+        try:
+            while True:
+                self.dirty.discard(key)
+                await self._reconcile(namespace, name, jobs, pods)
+                async with self.lock:
+                    await self._schedule(jobs)
+                if key not in self.dirty:
+                    return
+        finally:
+            self.running.discard(key)
 
     async def _reconcile(self, namespace: str, name: str, jobs: JobsIndex, pods: PodsIndex) -> None:
         key = (namespace, name)
