@@ -298,7 +298,9 @@ def delete_video(ctx: AppContext, *, owner: str, video_id: str) -> None:
                 bucket=source["bucket"], key=source["key"], upload_id=upload["uploadId"]
             )
         ctx.storage.delete_object(bucket=source["bucket"], key=source["key"])
-        ctx.storage.delete_prefix(bucket=ctx.settings.media_bucket, prefix=output_prefix(video_id))
+        output = video.get("output") or {"bucket": ctx.settings.media_bucket,
+                                         "prefix": output_prefix(video_id)}  # fmt: skip
+        ctx.storage.delete_prefix(bucket=output["bucket"], prefix=output["prefix"])
     except S3_ERRORS as exc:
         raise UnavailableError("could not delete the stored files; try again shortly") from exc
     ctx.repo.delete_video(owner=owner, video_id=video_id)
