@@ -171,8 +171,21 @@ def _cleanup_requested(*, spec: kopf.Spec, **_: Any) -> bool:
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, id="delete-outputs", when=_cleanup_requested)
-async def delete_outputs(*, spec: kopf.Spec, memo: Any, logger: kopf.Logger, **_: Any) -> None:
-    """Deleted with `cleanupOnDelete`: remove everything under the output prefix."""
+async def delete_outputs(
+    *, spec: kopf.Spec, namespace: str | None, name: str, memo: Any, logger: kopf.Logger,
+    **kwargs: Any,
+) -> None:  # fmt: skip
+    """Deleted with `cleanupOnDelete`: stop its Jobs, then remove everything under the output
+    prefix. (Owner references would remove the Jobs only after this finalizer, and a worker
+    finishing meanwhile would upload into the cleaned prefix.)"""
+    jobs, _ = _indexes(kwargs)
+    kube = memo.controller.kube
+    assert namespace is not None  # VideoTranscodes are namespaced
+    names = [job["name"] for job in jobs.get((namespace, name), [])]  # the index is live
+    for job_name in names:
+        await kube.delete_job(namespace, job_name)
+    if names or await kube.pods_still_running(namespace, name):
+        raise kopf.TemporaryError("stopping the transcode before deleting its outputs", delay=1)
     output = spec["output"]
     count = await asyncio.to_thread(
         memo.controller.delete_outputs, output["bucket"], output["prefix"]

@@ -8,6 +8,7 @@ from typing import Any, cast
 import kubernetes
 from kubernetes.client.exceptions import ApiException
 
+from transcode_operator.jobs import LABEL_TRANSCODE
 from videotranscode import GROUP, PLURAL, VERSION, VideoTranscodeStatus
 
 CONFLICT = 409
@@ -74,6 +75,26 @@ class Kube:
                 return False
             raise
         return True
+
+    async def delete_job(self, namespace: str, name: str) -> None:
+        """Delete the Job and (in the background) its pods; gone already is fine."""
+        try:
+            await asyncio.to_thread(
+                self.batch.delete_namespaced_job, name, namespace, propagation_policy="Background"
+            )
+        except ApiException as exc:
+            if exc.status != NOT_FOUND:
+                raise
+
+    async def pods_still_running(self, namespace: str, transcode: str) -> list[str]:
+        """The resource's pods that have not stopped (deleted pods take a while)."""
+        pods: Any = await asyncio.to_thread(
+            self.core.list_namespaced_pod,
+            namespace,
+            label_selector=f"{LABEL_TRANSCODE}={transcode}",
+        )
+        return [pod.metadata.name for pod in pods.items
+                if pod.status.phase not in ("Succeeded", "Failed")]  # fmt: skip
 
     def follow_log(self, namespace: str, pod: str) -> Iterator[str]:
         """The pod's log lines as they come, until its container ends (blocking)."""

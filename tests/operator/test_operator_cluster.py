@@ -281,6 +281,34 @@ def test_cleanup_on_delete_removes_the_outputs(
     assert s3.list_objects_v2(Bucket="media", Prefix="videos/ant/")["KeyCount"] == 0
 
 
+def test_cleanup_while_transcoding_stops_the_jobs_first(cluster: EmulatedCluster, s3: Any) -> None:
+    """The outputs go only once no worker can upload any more: here each rendition "worker"
+    uploads a segment as it is stopped, as a real one finishing at that moment would."""
+
+    async def run_pod(run: PodRun) -> PodExit:
+        if run.args[0] != "rendition":
+            return PodExit(0, worker_message(run))
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            rung = run.args[run.args.index("--name") + 1]
+            s3.put_object(Bucket="media", Key=f"videos/bee/{rung}/seg_00000.m4s", Body=b"late")
+        return PodExit(0, worker_message(run))
+
+    output = {"bucket": "media", "prefix": "videos/bee", "cleanupOnDelete": True}
+    with JobRunner(cluster, run_pod=run_pod), operator():
+        create(cluster, "bee", "u1/bee.mp4", output=output)
+        wait_phase(cluster, "bee", "Transcoding")
+        cluster.delete(VIDEOTRANSCODES, NAMESPACE, "bee")
+        cluster.wait_for(VIDEOTRANSCODES, NAMESPACE, "bee", lambda body: body is None)
+        assert cluster.list(JOBS, NAMESPACE, labels="hlsforge.dev/transcode=bee") == []
+        deadline = time.monotonic() + 10
+        while cluster.list(PODS, NAMESPACE, labels="hlsforge.dev/transcode=bee"):
+            assert time.monotonic() < deadline, "the pods were not removed"
+            time.sleep(0.05)
+    assert s3.list_objects_v2(Bucket="media", Prefix="videos/bee/")["KeyCount"] == 0
+
+
 def test_twenty_resources_share_two_job_slots_in_priority_order(
     cluster: EmulatedCluster, s3: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
