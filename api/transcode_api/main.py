@@ -116,6 +116,10 @@ def create_app(settings: ApiSettings | None = None) -> socketio.ASGIApp:
         app.include_router(module.router)
     mount_web(app, storage=storage_origins(settings))  # `/` and its files, after the API's
 
+    async def user_exists(user_id: str) -> bool:
+        context: AppContext = app.state.context
+        return await asyncio.to_thread(context.repo.user_by_id, user_id) is not None
+
     async def owns_video(user_id: str, video_id: str) -> bool:
         context: AppContext = app.state.context
         video = await asyncio.to_thread(context.repo.video, owner=user_id, video_id=video_id)
@@ -124,6 +128,7 @@ def create_app(settings: ApiSettings | None = None) -> socketio.ASGIApp:
     sio = create_server(
         tokens=tokens,
         service_token=settings.service_token.get_secret_value() if settings.service_token else None,
+        user_exists=user_exists,
         owns_video=owns_video,
         cors_origins=settings.cors_origins,
     )

@@ -24,6 +24,7 @@ RELAYED_EVENTS = ("transcode.progress", "transcode.phase", "transcode.succeeded"
 _VIDEO_ID = re.compile(VIDEO_ID_PATTERN)
 
 OwnsVideo = Callable[[str, str], Awaitable[bool]]  # (user id, video id) → owned?
+UserExists = Callable[[str], Awaitable[bool]]
 
 
 def user_room(user_id: str) -> str:
@@ -57,7 +58,8 @@ def origin_check(allowed: list[str]) -> Callable[[str, dict[str, Any]], bool]:
 
 
 def create_server(
-    *, tokens: TokenIssuer, service_token: str | None, owns_video: OwnsVideo,
+    *, tokens: TokenIssuer, service_token: str | None, user_exists: UserExists,
+    owns_video: OwnsVideo,
     cors_origins: list[str],
 ) -> socketio.AsyncServer:  # fmt: skip
     sio = socketio.AsyncServer(
@@ -71,6 +73,8 @@ def create_server(
             user_id = tokens.user_id(_token(auth))
         except InvalidTokenError as exc:
             raise socketio.exceptions.ConnectionRefusedError("unauthorized") from exc
+        if not await user_exists(user_id):  # the same check as HTTP's
+            raise socketio.exceptions.ConnectionRefusedError("unauthorized")
         await sio.save_session(sid, {"user": user_id})
         await sio.enter_room(sid, user_room(user_id))
 

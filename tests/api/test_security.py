@@ -160,7 +160,9 @@ def test_socket_rooms_are_for_owners_only(api: Api, signup: Signup) -> None:
                      wait_timeout=10)  # fmt: skip
         return sock
 
-    for token in (None, "garbage", forged_tokens(api, user_id(owner_token, api))["expired"]):
+    nobody = TokenIssuer.from_settings(api.settings).access_token("0" * 24, 600)  # no such user
+    for token in (None, "garbage", forged_tokens(api, user_id(owner_token, api))["expired"],
+                  nobody):  # fmt: skip
         with pytest.raises(socketio.exceptions.ConnectionError):
             connect(token)
     for token in (owner_token, "x" * 43):  # a user's JWT is not the service token
