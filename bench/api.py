@@ -34,7 +34,6 @@ import multiprocessing
 import os
 import resource
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -52,6 +51,7 @@ import boto3
 import httpx
 import socketio
 from hlsforge_dev import SECRETS, EmulatedCluster
+from hlsforge_dev.loopback import free_port, secantus_command, wait_for_port
 from moto.server import ThreadedMotoServer
 
 NAMESPACE = "default"
@@ -65,23 +65,6 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 def now() -> float:
     """CLOCK_MONOTONIC: one clock for every process on the machine (Linux)."""
     return time.monotonic()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_for_port(port: int, timeout: float = 30) -> None:
-    deadline = now() + timeout
-    while now() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
 
 
 def raise_fd_limit() -> int:
@@ -165,8 +148,7 @@ def services(tmp: Path) -> Iterator[Services]:
     for bucket in ("uploads", "media"):
         s3.create_bucket(Bucket=bucket)
     mongo_port, api_port = free_port(), free_port()
-    mongo = [binary("secantusd-py"), "--host", "127.0.0.1", "--port", str(mongo_port),
-             "--storage-path", ":memory:", "--log-level", "WARNING"]  # fmt: skip
+    mongo = secantus_command(mongo_port)
     service_token = secrets.token_urlsafe(32)
     try:
         with EmulatedCluster() as cluster, process(mongo) as mongo_pid:

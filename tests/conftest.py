@@ -10,8 +10,9 @@ from typing import Any
 
 import boto3
 import pytest
-from helpers import AWS, Api, Signup, free_port, make_clip, mongodb_server, serve
+from helpers import AWS, Api, Signup, make_clip, mongodb_server, serve
 from hlsforge_dev import SECRETS, EmulatedCluster, JobRunner
+from hlsforge_dev.loopback import free_port
 from hlsforge_dev.stack import stack
 from moto.server import ThreadedMotoServer
 from pymongo import MongoClient

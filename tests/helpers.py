@@ -2,7 +2,6 @@
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -14,6 +13,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from hlsforge_dev.loopback import free_port, secantus_command, wait_for_port
 
 from transcode_api.settings import ApiSettings
 
@@ -51,23 +51,6 @@ def run_worker(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
     )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_for_port(port: int, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
-
-
 @contextlib.contextmanager
 def mongodb_server() -> Iterator[str]:
     """`$MONGODB_URI` when set (a real mongod), else SecantusDB in memory on loopback."""
@@ -76,10 +59,8 @@ def mongodb_server() -> Iterator[str]:
         return
     port = free_port()
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "secantusd-py"), "--host", "127.0.0.1",
-         "--port", str(port), "--storage-path", ":memory:", "--log-level", "WARNING"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        secantus_command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         wait_for_port(port)
         yield f"mongodb://127.0.0.1:{port}/"

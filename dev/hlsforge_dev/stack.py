@@ -13,7 +13,6 @@ import logging
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -28,6 +27,7 @@ from moto.server import ThreadedMotoServer
 
 from hlsforge_dev.cluster import SECRETS, EmulatedCluster
 from hlsforge_dev.jobs import JobRunner
+from hlsforge_dev.loopback import free_port, secantus_command, wait_for_port
 
 NAMESPACE = "default"
 BUCKETS = ("uploads", "media")
@@ -35,13 +35,6 @@ S3_KEYS = {"AWS_ACCESS_KEY_ID": "hlsforge", "AWS_SECRET_ACCESS_KEY": "hlsforge-d
            "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
 DEMO_EMAIL, DEMO_PASSWORD = "demo@hlsforge.dev", "hlsforge-demo"
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def wait_until(check: Any, what: str, timeout: float = 60) -> None:
@@ -52,11 +45,6 @@ def wait_until(check: Any, what: str, timeout: float = 60) -> None:
                 return
         time.sleep(0.1)
     raise TimeoutError(f"{what} did not come up within {timeout:.0f} s")
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 @contextlib.contextmanager
@@ -88,10 +76,9 @@ def mongodb(uri: str | None, data_dir: Path, log_dir: Path) -> Iterator[str]:
         return
     port = free_port()
     (data_dir / "mongo").mkdir(parents=True, exist_ok=True)
-    args = [str(BIN / "secantusd-py"), "--host", "127.0.0.1", "--port", str(port),
-            "--storage-path", str(data_dir / "mongo"), "--log-level", "WARNING"]  # fmt: skip
+    args = secantus_command(port, str(data_dir / "mongo"))
     with process("mongodb", args, dict(os.environ), log_dir):
-        wait_until(lambda: port_open(port), "MongoDB (SecantusDB)")
+        wait_for_port(port)
         yield f"mongodb://127.0.0.1:{port}/"
 
 

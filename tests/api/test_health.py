@@ -9,7 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import Api, free_port, serve, wait_for_port
+from helpers import Api, serve
+from hlsforge_dev.loopback import free_port, wait_for_port
 
 from transcode_api.main import create_app
 from transcode_api.settings import ApiSettings

@@ -19,7 +19,8 @@ import httpx
 import m3u8
 import pytest
 from conftest import ClipFactory
-from helpers import Api, create_and_upload, free_port
+from helpers import Api, create_and_upload
+from hlsforge_dev.loopback import free_port
 
 from hlsforge_cli import main, upload
 from hlsforge_cli.client import ApiClient, ApiError

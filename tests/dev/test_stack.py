@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import httpx
-from helpers import free_port
+from hlsforge_dev.loopback import free_port
 from hlsforge_dev.stack import DEMO_EMAIL, DEMO_PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,8 +17,8 @@ import m3u8
 import pytest
 import yaml
 from conftest import ClipFactory
-from helpers import free_port
 from hlsforge_dev import JOBS, PODS, VIDEOTRANSCODES, EmulatedCluster, JobRunner, PodExit, PodRun
+from hlsforge_dev.loopback import free_port
 from hlsforge_dev.simulated import worker_message
 from kopf.testing import KopfRunner
 from pymongo import MongoClient

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import socketio
 import uvicorn
-from helpers import free_port, wait_for_port
+from hlsforge_dev.loopback import free_port, wait_for_port
 from pymongo import MongoClient
 
 from transcode_operator.publish import Realtime, VideoStore, video_update

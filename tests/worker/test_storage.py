@@ -7,7 +7,6 @@ and scratch directory reach it the way they do in a pod: through environment var
 import functools
 import json
 import os
-import socket
 import subprocess
 import threading
 import time
@@ -21,6 +20,7 @@ import m3u8
 import pytest
 from botocore.exceptions import ClientError
 from helpers import make_clip, run_worker
+from hlsforge_dev.loopback import free_port
 from moto.server import ThreadedMotoServer
 from mypy_boto3_s3.client import S3Client
 
@@ -176,14 +176,6 @@ def _keys(s3: S3Client, bucket: str, prefix: str) -> set[str]:
 
 def _text(s3: S3Client, bucket: str, key: str) -> str:
     return s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
-
-
-def _free_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def _assert_ok(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
@@ -347,7 +339,7 @@ def test_missing_output_bucket_is_retryable(
 
 
 def test_unreachable_endpoint_is_retryable(scratch: Path) -> None:
-    env = _env(f"http://127.0.0.1:{_free_port()}", scratch)
+    env = _env(f"http://127.0.0.1:{free_port()}", scratch)
     # The client's Config(retries=...) takes precedence over these; they only keep a client
     # without an explicit retry setting fast.
     env.update(AWS_MAX_ATTEMPTS="1", AWS_RETRY_MODE="standard")
