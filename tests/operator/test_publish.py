@@ -3,7 +3,6 @@
 
 import asyncio
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import pytest
 import socketio
 import uvicorn
-from hlsforge_dev.loopback import free_port, wait_for_port
+from hlsforge_dev.loopback import free_port, secantus_command, wait_for_port
 from pymongo import MongoClient
 
 from transcode_operator.publish import Realtime, VideoStore, video_update
@@ -60,10 +59,8 @@ async def test_an_unreachable_mongodb_is_retried_later(tmp_path: Path) -> None:
     await store.publish("vid-2", *update("Transcoding", 10, seq=1))  # logs, does not raise
     await store.publish("vid-2", *update("Transcoding", 55, seq=2))
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "secantusd-py"), "--host", "127.0.0.1",
-         "--port", str(port), "--storage-path", ":memory:"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        secantus_command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         wait_for_port(port)
         client: MongoClient[dict[str, Any]] = MongoClient(f"mongodb://127.0.0.1:{port}/")
