@@ -4,6 +4,7 @@ Access tokens and playback tokens are JWTs signed with the same secret but for d
 audiences, so neither can stand in for the other.
 """
 
+import functools
 import hmac
 import time
 from dataclasses import dataclass
@@ -17,8 +18,13 @@ from transcode_api.settings import ApiSettings
 
 PLAYBACK_AUDIENCE_SUFFIX = ":playback"
 _hasher = PasswordHasher()
-# Verified when the email is unknown, so both answers take the same time.
-_DUMMY_HASH = _hasher.hash("an unused password")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified when the email is unknown, so both answers take the same time (made on first
+    use: hashing is deliberately slow, and importing the module should not be)."""
+    return _hasher.hash("an unused password")
 
 
 class InvalidTokenError(Exception):
@@ -31,7 +37,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(password: str, password_hash: str | None) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+        return _hasher.verify(password_hash or _dummy_hash(), password) and bool(password_hash)
     except (VerificationError, InvalidHashError):
         return False
 
