@@ -17,6 +17,7 @@ import socketio
 import uvicorn
 from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from kubernetes.client.exceptions import ApiException
@@ -25,6 +26,7 @@ from pymongo.errors import PyMongoError
 from urllib3.exceptions import HTTPError
 
 from transcode_api import logs
+from transcode_api.body_limit import BodyLimitMiddleware
 from transcode_api.context import AppContext
 from transcode_api.errors import ApiError
 from transcode_api.kube import Kube, api_client
@@ -34,6 +36,7 @@ from transcode_api.routes import auth, health, public, videos
 from transcode_api.security import TokenIssuer
 from transcode_api.settings import ApiSettings
 from transcode_api.storage import Storage
+from transcode_api.validation import validation_error
 from transcode_api.web import mount_web, storage_origins
 
 logger = logging.getLogger(__name__)
@@ -101,6 +104,7 @@ def create_app(settings: ApiSettings | None = None) -> socketio.ASGIApp:
         description="Upload videos, follow their transcodes, play them as HLS.",
         lifespan=lifespan,
     )
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)  # inside CORS and logs
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -110,6 +114,7 @@ def create_app(settings: ApiSettings | None = None) -> socketio.ASGIApp:
     app.add_middleware(logs.RequestLogMiddleware)
     logs.redact_uvicorn_access_log()
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
     for error in DEPENDENCY_ERRORS:
         app.add_exception_handler(error, _dependency_error)
     for module in (auth, videos, public, health):

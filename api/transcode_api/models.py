@@ -8,8 +8,18 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Generic, Literal, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 T = TypeVar("T")
 MAX_PAGE_SIZE = 100
@@ -18,6 +28,18 @@ MAX_PARTS = 10_000  # S3's limit per multipart upload
 VIDEO_ID_PATTERN = r"^[0-9a-f]{24}$"
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True)]
+
+
+def _one_email_reason(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """email-validator's reasons quote parts of the address (its invalid characters, IDNA
+    errors), and error answers never repeat what was sent."""
+    try:
+        return handler(value)
+    except ValueError:
+        raise PydanticCustomError("value_error", "value is not a valid email address") from None
+
+
+Email = Annotated[EmailStr, WrapValidator(_one_email_reason)]
 
 
 class ApiModel(BaseModel):
@@ -48,13 +70,13 @@ class Visibility(StrEnum):
 
 
 class UserCreate(ApiModel):
-    email: EmailStr
+    email: Email
     password: str = Field(min_length=8, max_length=128)
     name: Annotated[Text, Field(min_length=1, max_length=100)] | None = None
 
 
 class LoginRequest(ApiModel):
-    email: EmailStr
+    email: Email
     password: str = Field(min_length=1, max_length=128)
 
 
@@ -218,7 +240,7 @@ class FieldError(BaseModel):
 
 
 class FieldErrors(BaseModel):
-    """A malformed request (FastAPI's validation error): one entry per bad field."""
+    """A malformed request: one entry per bad field, never the value that was sent."""
 
     detail: list[FieldError]
 
@@ -227,8 +249,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorMessage, "description": "Missing, invalid or expired token"},
     404: {"model": ErrorMessage, "description": "No such video for this user"},
     409: {"model": ErrorMessage, "description": "The video is not in a state for this"},
+    413: {"model": ErrorMessage, "description": "The request body is over the size limit"},
     422: {"model": ErrorMessage | FieldErrors, "description": "Unacceptable input or upload"},
-    429: {"model": ErrorMessage, "description": "A per-user limit is reached"},
+    429: {"model": ErrorMessage, "description": "A limit is reached; see Retry-After if given"},
     503: {"model": ErrorMessage, "description": "A backing service is down; retry"},
 }
 

@@ -68,6 +68,7 @@ class ApiSettings(BaseSettings):
     transcode_priority: int = 0
 
     # HTTP
+    max_body_bytes: int = Field(default=MiB, ge=1024)  # JSON and form bodies; uploads go to S3
     cors_origins: list[str] = []
     log_level: str = "INFO"
 

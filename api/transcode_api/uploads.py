@@ -66,7 +66,7 @@ def create_video(ctx: AppContext, *, owner: str, body: VideoCreate) -> VideoCrea
     settings = ctx.settings
     if body.content_type not in settings.allowed_content_types:
         raise RejectedError(
-            f"content type {body.content_type} is not accepted; use one of "
+            "this content type is not accepted; use one of "
             + ", ".join(settings.allowed_content_types)
         )
     if body.size > settings.max_upload_bytes:

@@ -1,5 +1,6 @@
 """`/api/v1/auth`: register, sign in, who am I."""
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
@@ -12,9 +13,11 @@ from transcode_api.deps import Context, CurrentUser
 from transcode_api.errors import ConflictError
 from transcode_api.models import ERROR_RESPONSES, LoginRequest, Token, UserCreate, UserPublic
 from transcode_api.repository import Document, EmailTakenError
+from transcode_api.routing import StrictJsonRoute
 from transcode_api.security import hash_password, verify_password
 
-router = APIRouter(prefix="/api/v1/auth", tags=["auth"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"], responses=ERROR_RESPONSES,
+                   route_class=StrictJsonRoute)  # fmt: skip
 
 _FORM_SCHEMA = {
     "type": "object",
@@ -52,13 +55,17 @@ async def _login_request(request: Request) -> LoginRequest:
     """JSON `{email, password}`, or the OAuth2 password form (`username`, `password`)."""
     try:
         if request.headers.get("content-type", "").startswith("application/json"):
-            return LoginRequest.model_validate_json(await request.body())
-        form = await request.form()
-        return LoginRequest.model_validate(
-            {"email": form.get("username"), "password": form.get("password")}
-        )
+            given = await request.json()
+        else:
+            async with request.form() as form:  # closes any file a multipart form brought
+                given = {"email": form.get("username"), "password": form.get("password")}
+                return LoginRequest.model_validate(given)
+        return LoginRequest.model_validate(given)
+    except json.JSONDecodeError as exc:
+        invalid = {"type": "json_invalid", "loc": ("body",), "msg": "", "ctx": {"error": exc.msg}}
+        raise RequestValidationError([invalid]) from None
     except ValidationError as exc:
-        raise RequestValidationError(exc.errors(include_url=False, include_input=False)) from exc
+        raise RequestValidationError(exc.errors(include_url=False)) from None
 
 
 def _authenticate(ctx: AppContext, body: LoginRequest) -> Token:

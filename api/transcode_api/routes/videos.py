@@ -26,8 +26,10 @@ from transcode_api.models import (
     VideoPublic,
     VideoUpdate,
 )
+from transcode_api.routing import StrictJsonRoute
 
-router = APIRouter(prefix="/api/v1/videos", tags=["videos"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/api/v1/videos", tags=["videos"], responses=ERROR_RESPONSES,
+                   route_class=StrictJsonRoute)  # fmt: skip
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
