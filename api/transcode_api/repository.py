@@ -46,6 +46,12 @@ class Repository:
         self.videos.create_index(
             [("visibility", ASCENDING), ("phase", ASCENDING), *NEWEST_FIRST], name="public_newest"
         )
+        self.videos.create_index(
+            [("owner", ASCENDING), ("uploadSlot", ASCENDING)], name="upload_slot_unique",
+            unique=True, partialFilterExpression={
+                "phase": VideoPhase.AWAITING_UPLOAD.value, "uploadSlot": {"$exists": True},
+            },
+        )  # fmt: skip
 
     def ping(self) -> None:
         self.client.admin.command("ping")
@@ -69,9 +75,22 @@ class Repository:
 
     # --- videos --------------------------------------------------------------------------------
 
-    def create_video(self, video: Document) -> Document:
-        self.videos.insert_one(video)
-        return video
+    def create_awaiting_upload(self, video: Document, *, limit: int) -> Document | None:
+        """Insert a video awaiting its upload into one of its owner's `limit` upload slots;
+        None when every slot is taken. The unique index over (owner, slot) of awaiting videos
+        makes racing requests take different slots, and a video frees its slot by leaving
+        `awaiting_upload` (or being deleted), with nothing to release and nothing to drift."""
+        awaiting = {"owner": video["owner"], "phase": VideoPhase.AWAITING_UPLOAD.value}
+        taken = set(self.videos.distinct("uploadSlot", awaiting))
+        for slot in range(limit):
+            if slot in taken:
+                continue
+            try:
+                self.videos.insert_one({**video, "uploadSlot": slot})
+            except DuplicateKeyError:
+                continue  # another request took it since
+            return {**video, "uploadSlot": slot}
+        return None
 
     def video(self, *, owner: str, video_id: str) -> Document | None:
         return self.videos.find_one({"_id": video_id, "owner": owner})

@@ -72,11 +72,12 @@ def create_video(ctx: AppContext, *, owner: str, body: VideoCreate) -> VideoCrea
     if body.size > settings.max_upload_bytes:
         limit = settings.max_upload_bytes
         raise RejectedError(f"the file is larger than the limit of {limit} bytes")
+    too_many = TooManyError(
+        f"{settings.max_pending_uploads} videos are already awaiting upload; "
+        "finish or delete them first"
+    )
     if ctx.repo.count_awaiting_upload(owner) >= settings.max_pending_uploads:
-        raise TooManyError(
-            f"{settings.max_pending_uploads} videos are already awaiting upload; "
-            "finish or delete them first"
-        )
+        raise too_many  # before S3 is asked for anything; the insert below decides
     video_id = new_id()
     key = upload_key(owner=owner, video_id=video_id, filename=body.filename)
     bucket = settings.upload_bucket
@@ -99,14 +100,18 @@ def create_video(ctx: AppContext, *, owner: str, body: VideoCreate) -> VideoCrea
         upload_state = {"method": "multipart", "uploadId": upload_id, "partSize": part_size,
                         "completed": False}  # fmt: skip
     created = now()
-    video = ctx.repo.create_video({
+    video = ctx.repo.create_awaiting_upload({
         "_id": video_id, "owner": owner, "title": body.title, "description": body.description,
         "visibility": body.visibility.value, "filename": body.filename,
         "contentType": body.content_type, "size": body.size,
         "source": {"bucket": bucket, "key": key}, "upload": upload_state,
         "phase": VideoPhase.AWAITING_UPLOAD.value, "progress": 0, "renditions": [],
         "error": None, "playback": None, "createdAt": created, "updatedAt": created,
-    })  # fmt: skip
+    }, limit=settings.max_pending_uploads)  # fmt: skip
+    if video is None:  # parallel requests took the last places
+        if upload_state["method"] == "multipart":
+            ctx.storage.abort_multipart(bucket=bucket, key=key, upload_id=upload_state["uploadId"])
+        raise too_many
     return VideoCreated(video=VideoPublic.from_document(video), upload=upload)
 
 
