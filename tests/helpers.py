@@ -74,6 +74,7 @@ def serve(app: Any, timeout: float = 30) -> Iterator[str]:
     """Serve an ASGI app with a real uvicorn on a free loopback port, in a thread."""
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                            proxy_headers=False,  # as `hlsforge-api` runs: the app decides
                             timeout_graceful_shutdown=1)  # fmt: skip
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)

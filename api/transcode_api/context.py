@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from transcode_api.kube import Kube
+from transcode_api.ratelimits import RateLimits
 from transcode_api.repository import Repository
 from transcode_api.security import TokenIssuer
 from transcode_api.settings import ApiSettings
@@ -16,3 +17,4 @@ class AppContext:
     storage: Storage
     kube: Kube
     tokens: TokenIssuer
+    limits: RateLimits

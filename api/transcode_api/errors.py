@@ -5,12 +5,14 @@ ApiError
 ├── ConflictError            409  the video is not in a state that allows this
 ├── RejectedError            422  the request or the uploaded file is unacceptable
 ├── TooManyError             429  a per-user limit is reached
+│   └── RateLimitedError     429  too many attempts (ratelimits.py), with Retry-After
 └── UnavailableError         503  a dependency (Kubernetes, S3) failed; retry later
 """
 
 
 class ApiError(Exception):
     status_code = 400
+    headers: dict[str, str] | None = None  # e.g. Retry-After
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

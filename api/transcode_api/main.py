@@ -24,12 +24,14 @@ from kubernetes.client.exceptions import ApiException
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 from urllib3.exceptions import HTTPError
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from transcode_api import logs
 from transcode_api.body_limit import BodyLimitMiddleware
 from transcode_api.context import AppContext
 from transcode_api.errors import ApiError
 from transcode_api.kube import Kube, api_client
+from transcode_api.ratelimits import RateLimits
 from transcode_api.realtime import create_server
 from transcode_api.repository import Repository
 from transcode_api.routes import auth, health, public, videos
@@ -52,19 +54,22 @@ def _connect(settings: ApiSettings, tokens: TokenIssuer) -> AppContext:
     mongo: MongoClient[dict[str, Any]] = MongoClient(
         settings.mongodb_uri.get_secret_value(), serverSelectionTimeoutMS=3000, tz_aware=True
     )
+    repo = Repository(mongo, settings.mongodb_database)
     return AppContext(
         settings=settings,
-        repo=Repository(mongo, settings.mongodb_database),
+        repo=repo,
         storage=Storage(settings),
         kube=Kube(api_client(settings.kubeconfig), settings.namespace),
         tokens=tokens,
+        limits=RateLimits(repo.db["rate_limits"]),
     )
 
 
-def _ensure_indexes(repo: Repository) -> None:
+def _ensure_indexes(context: AppContext) -> None:
     for attempt in range(1, INDEX_ATTEMPTS + 1):
         try:
-            repo.ensure_indexes()
+            context.repo.ensure_indexes()
+            context.limits.ensure_indexes()
         except PyMongoError as exc:
             if attempt == INDEX_ATTEMPTS:
                 raise
@@ -76,7 +81,7 @@ def _ensure_indexes(repo: Repository) -> None:
 
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return JSONResponse({"detail": exc.message}, status_code=exc.status_code)
+    return JSONResponse({"detail": exc.message}, status_code=exc.status_code, headers=exc.headers)
 
 
 async def _dependency_error(request: Request, exc: Exception) -> JSONResponse:
@@ -85,14 +90,14 @@ async def _dependency_error(request: Request, exc: Exception) -> JSONResponse:
                         status_code=503)  # fmt: skip
 
 
-def create_app(settings: ApiSettings | None = None) -> socketio.ASGIApp:
+def create_app(settings: ApiSettings | None = None) -> ProxyHeadersMiddleware:
     settings = settings or ApiSettings()
     tokens = TokenIssuer.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         context = await asyncio.to_thread(_connect, settings, tokens)
-        await asyncio.to_thread(_ensure_indexes, context.repo)
+        await asyncio.to_thread(_ensure_indexes, context)
         app.state.context = context
         yield
         context.repo.client.close()
@@ -137,7 +142,11 @@ def create_app(settings: ApiSettings | None = None) -> socketio.ASGIApp:
         owns_video=owns_video,
         cors_origins=settings.cors_origins,
     )
-    return socketio.ASGIApp(sio, other_asgi_app=app)
+    # The client's address (rate limits) and scheme (playback URLs), from X-Forwarded-For and
+    # X-Forwarded-Proto only when the peer is a trusted proxy. uvicorn's own copy of this
+    # middleware trusts 127.0.0.1 by default, so `hlsforge-api` turns that one off.
+    return ProxyHeadersMiddleware(socketio.ASGIApp(sio, other_asgi_app=app),
+                                  trusted_hosts=settings.trusted_proxies)  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:
@@ -156,5 +165,5 @@ def main() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
     uvicorn.run(
         create_app(settings), host=args.host, port=args.port, access_log=False,
-        log_config=None, proxy_headers=True, timeout_graceful_shutdown=5,
+        log_config=None, proxy_headers=False, timeout_graceful_shutdown=5,
     )  # fmt: skip

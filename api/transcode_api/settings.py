@@ -3,9 +3,10 @@
 S3 credentials come from the standard `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` variables.
 """
 
+import ipaddress
 from typing import Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"", "changethis", "changeme", "secret", "dev", "test"}
@@ -67,10 +68,27 @@ class ApiSettings(BaseSettings):
     kubeconfig: str | None = None  # default: in-cluster service account, else $KUBECONFIG
     transcode_priority: int = 0
 
+    # Brute force: fixed windows, counted in MongoDB (shared by every replica)
+    login_failures_per_account: int = Field(default=10, ge=1)
+    login_failures_per_address: int = Field(default=100, ge=1)
+    login_window_seconds: int = Field(default=15 * 60, ge=1)
+    registrations_per_address: int = Field(default=20, ge=1)
+    registration_window_seconds: int = Field(default=3600, ge=1)
+
     # HTTP
     max_body_bytes: int = Field(default=MiB, ge=1024)  # JSON and form bodies; uploads go to S3
+    # Proxies (IPs or CIDRs) whose X-Forwarded-For and X-Forwarded-Proto are believed, e.g. the
+    # ingress controller's pods; otherwise a client's address is the connection's peer.
+    trusted_proxies: list[str] = []
     cors_origins: list[str] = []
     log_level: str = "INFO"
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, proxies: list[str]) -> list[str]:
+        for proxy in proxies:
+            ipaddress.ip_network(proxy, strict=False)  # ValueError: not an IP or a CIDR
+        return proxies
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -12,6 +12,7 @@ from transcode_api.context import AppContext
 from transcode_api.deps import Context, CurrentUser
 from transcode_api.errors import ConflictError
 from transcode_api.models import ERROR_RESPONSES, LoginRequest, Token, UserCreate, UserPublic
+from transcode_api.ratelimits import login_limits, registration_limit
 from transcode_api.repository import Document, EmailTakenError
 from transcode_api.routing import StrictJsonRoute
 from transcode_api.security import hash_password, verify_password
@@ -40,8 +41,9 @@ def _public(user: Document) -> UserPublic:
 
 
 @router.post("/register", status_code=status.HTTP_201_CREATED)
-def register(body: UserCreate, ctx: Context) -> UserPublic:
+def register(body: UserCreate, ctx: Context, request: Request) -> UserPublic:
     """Create an account (every account is an ordinary user)."""
+    ctx.limits.take(registration_limit(ctx.settings), _client_address(request))
     try:
         user = ctx.repo.create_user(
             email=str(body.email), password_hash=hash_password(body.password), name=body.name
@@ -68,11 +70,20 @@ async def _login_request(request: Request) -> LoginRequest:
         raise RequestValidationError(exc.errors(include_url=False)) from None
 
 
-def _authenticate(ctx: AppContext, body: LoginRequest) -> Token:
-    user: Any = ctx.repo.user_by_email(str(body.email))
+def _client_address(request: Request) -> str:
+    """The peer, or the client a trusted proxy names (`main.create_app`)."""
+    return request.client.host if request.client else "unknown"
+
+
+def _authenticate(ctx: AppContext, body: LoginRequest, address: str) -> Token:
+    email = str(body.email).lower()
+    per_address, per_account = login_limits(ctx.settings)
+    attempts = [ctx.limits.take(per_address, address), ctx.limits.take(per_account, email)]
+    user: Any = ctx.repo.user_by_email(email)
     if not verify_password(body.password, user and user["passwordHash"]):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "incorrect email or password",
                             headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+    ctx.limits.give_back(*attempts)  # only failures count
     seconds = ctx.settings.jwt_expiry_minutes * 60
     return Token(access_token=ctx.tokens.access_token(user["_id"], seconds), expires_in=seconds)
 
@@ -81,7 +92,7 @@ def _authenticate(ctx: AppContext, body: LoginRequest) -> Token:
 async def login(request: Request, ctx: Context) -> Token:
     """Exchange email and password for an access token."""
     body = await _login_request(request)
-    return await run_in_threadpool(_authenticate, ctx, body)
+    return await run_in_threadpool(_authenticate, ctx, body, _client_address(request))
 
 
 @router.get("/me")
