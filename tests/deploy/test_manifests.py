@@ -634,6 +634,12 @@ def test_api_settings_read_the_rendered_environment(
     operator_env = resolved_env(rendered, "operator")
     assert settings.s3_endpoint_url == operator_env.get("AWS_ENDPOINT_URL")
     assert secret(settings.mongodb_uri) == operator_env["HLSFORGE_MONGODB_URI"]
+    # api.maxBodyBytes, api.trustedProxies and api.rateLimits.* (values.yaml defaults)
+    assert "HLSFORGE_TRUSTED_PROXIES" in env
+    assert (settings.max_body_bytes, settings.trusted_proxies) == (1024 * 1024, [])
+    assert (settings.login_failures_per_account, settings.login_failures_per_address,
+            settings.login_window_seconds) == (10, 100, 900)  # fmt: skip
+    assert (settings.registrations_per_address, settings.registration_window_seconds) == (20, 3600)
 
 
 @pytest.mark.parametrize("component", ["api", "operator"])
