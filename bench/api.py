@@ -168,6 +168,7 @@ def services(tmp: Path) -> Iterator[Services]:
                 "HLSFORGE_NAMESPACE": NAMESPACE,
                 "HLSFORGE_LOG_LEVEL": "WARNING",
                 "HLSFORGE_MAX_PENDING_UPLOADS": "100000000",
+                "HLSFORGE_REGISTRATIONS_PER_ADDRESS": "100000000",  # every worker signs up
             }  # fmt: skip
             api = [binary("hlsforge-api"), "--host", "127.0.0.1", "--port", str(api_port)]
             with process(api, env) as api_pid:
