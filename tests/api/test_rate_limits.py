@@ -10,6 +10,7 @@ import httpx
 from helpers import Api, serve
 
 from transcode_api.main import create_app
+from transcode_api.ratelimits import Window, window
 from transcode_api.settings import ApiSettings
 
 LOGIN = "/api/v1/auth/login"
@@ -136,3 +137,21 @@ def test_replicas_share_the_counters(api_settings: ApiSettings) -> None:
                 assert login(client, "shared@example.com", "nope", "x").status_code == 401
         with second.client() as client:
             assert_limited(login(client, "shared@example.com", PASSWORD, "x"), 600)
+
+
+def test_the_address_is_the_rightmost_hop_not_a_trusted_proxy(api_settings: ApiSettings) -> None:
+    """A client may prepend anything to X-Forwarded-For; the entry the last trusted proxy
+    added is the one that counts."""
+    trusted = ["127.0.0.1", "10.0.0.0/8"]
+    with api_with(api_settings, trusted_proxies=trusted) as api, api.client() as client:
+        for number in range(5):
+            chain = f"198.51.100.{number}, 203.0.113.7, 10.1.2.3"
+            assert login(client, f"g{number}@example.com", "guess", chain).status_code == 401
+        assert_limited(login(client, "g@example.com", "guess", "203.0.113.7"), 600)
+        assert login(client, "g@example.com", "guess", "203.0.113.8, 10.9.9.9").status_code == 401
+
+
+def test_windows_are_fixed() -> None:
+    assert window(1000.5, 600) == Window(start=600, retry_after=200)
+    assert window(1199.9, 600) == Window(start=600, retry_after=1)
+    assert window(1200.0, 600) == Window(start=1200, retry_after=600)

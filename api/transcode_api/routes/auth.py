@@ -61,7 +61,6 @@ async def _login_request(request: Request) -> LoginRequest:
         else:
             async with request.form() as form:  # closes any file a multipart form brought
                 given = {"email": form.get("username"), "password": form.get("password")}
-                return LoginRequest.model_validate(given)
         return LoginRequest.model_validate(given)
     except json.JSONDecodeError as exc:
         invalid = {"type": "json_invalid", "loc": ("body",), "msg": "", "ctx": {"error": exc.msg}}
