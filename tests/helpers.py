@@ -44,6 +44,18 @@ def make_clip(
     return path
 
 
+def make_interlaced_clip(
+    path: Path, *, size: str = "720x576", seconds: float = 2, extra: tuple[str, ...] = ()
+) -> Path:
+    """Interlaced 25i H.264 (top field first, field-coded) of the moving `testsrc2` pattern:
+    50 pictures a second woven into 25 frames, so that every moving edge is combed."""
+    ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={size}:rate=50:duration={seconds}",
+           "-vf", "tinterlace=interleave_top,fieldorder=tff", "-c:v", "libx264",
+           "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-flags", "+ilme+ildct", "-top", "1",
+           *extra, str(path))  # fmt: skip
+    return path
+
+
 def run_worker(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """`hlsforge-worker ARGS` as a real process; stdout/stderr captured as text."""
     return subprocess.run(
