@@ -13,6 +13,14 @@ from pathlib import Path
 import pytest
 from helpers import ffmpeg, make_clip, make_interlaced_clip, run_worker
 
+from transcode_worker.integrity import (
+    data_end,
+    decoded_end,
+    first_keyframe,
+    last_keyframe_before,
+    parse_packets,
+)
+
 Maker = Callable[[Path], None]
 TINY = "160x120"
 
@@ -156,3 +164,46 @@ def test_cut_or_padded_sources_are_refused_with_a_reason(
     message = str(error["message"])
     assert reason in message
     assert str(source.parent) not in message  # no local paths in what users read
+
+
+def _entry(stream: int, pts: str | None, dts: str | None, flags: str) -> dict[str, object]:
+    entry: dict[str, object] = {"stream_index": stream, "duration_time": "0.040000", "flags": flags}
+    if pts is not None:
+        entry["pts_time"] = pts
+    if dts is not None:
+        entry["dts_time"] = dts
+    return entry
+
+
+def test_packets_keep_decode_order_times_and_keyframes() -> None:
+    packets = parse_packets(
+        [
+            _entry(0, "0.080000", "0.000000", "K__"),
+            _entry(0, "0.040000", "0.040000", "___"),
+            _entry(1, None, "0.020000", "K__"),  # no pts: the dts stands in
+            _entry(0, None, None, "K__"),  # no timestamp at all: left out
+        ]
+    )
+    assert [(p.stream, p.decode_time, p.start, p.key) for p in packets] == [
+        (0, 0.0, 0.08, True),
+        (0, 0.04, 0.04, False),
+        (1, 0.02, 0.02, True),
+    ]
+    assert data_end(packets, {0, 1}) == pytest.approx(0.12)
+    assert data_end(packets, {2}) is None
+
+
+def test_decoding_starts_at_the_last_keyframe_before_the_tail() -> None:
+    packets = parse_packets(
+        [_entry(0, f"{t:.2f}", f"{t:.2f}", "K_" if t in (0, 4, 8) else "__") for t in range(10)]
+    )
+    anchor = last_keyframe_before(packets, 0, 7.5)
+    assert anchor is not None
+    assert anchor.start == 4
+    assert last_keyframe_before(packets, 1, 7.5) is None
+    first = first_keyframe(packets, 0)
+    assert first is not None
+    assert first.start == 0
+    frames = [{"best_effort_timestamp_time": "9.0", "pkt_duration_time": "0.04"}]
+    assert decoded_end(frames) == pytest.approx(9.04)
+    assert decoded_end([]) is None

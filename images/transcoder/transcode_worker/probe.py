@@ -7,6 +7,7 @@ from typing import Any
 
 from transcode_worker.errors import BadInputError
 from transcode_worker.ffmpeg import ffmpeg, ffprobe, last_line
+from transcode_worker.integrity import check_source_is_whole
 from videotranscode import AudioStreamInfo, SourceInfo, VideoStreamInfo
 
 # Demuxers that read single pictures rather than video.
@@ -105,32 +106,6 @@ def check_duration(info: SourceInfo, *, minimum: float, maximum: float) -> None:
         raise BadInputError(f"the video is too long ({seconds:g} s; at most {maximum:g} s)")
 
 
-def check_decodes_to_the_end(source: Path, info: SourceInfo, video_index: int) -> None:
-    """Decode one frame near the end: a file cut short fails here, before any encoding."""
-    near_end = max(0.0, info.duration_seconds - 1.0)
-    result = ffmpeg(
-        [
-            "-ss",
-            f"{near_end:.3f}",
-            "-i",
-            str(source),
-            "-map",
-            f"0:{video_index}",
-            "-frames:v",
-            "1",
-            "-f",
-            "framemd5",
-            "-",
-        ]
-    )
-    decoded = any(line and not line.startswith("#") for line in result.stdout.splitlines())
-    if not decoded:
-        raise BadInputError(
-            f"the video is truncated or corrupt: nothing decodes near its end "
-            f"({last_line(result.stderr)})"
-        )
-
-
 @dataclass(frozen=True)
 class ProbedSource:
     path: Path
@@ -187,5 +162,5 @@ def probe_source(source: Path, *, min_duration: float, max_duration: float) -> P
     video_index = video_stream_index(raw)
     assert video_index is not None  # parse_probe has rejected sources without video
     check_duration(info, minimum=min_duration, maximum=max_duration)
-    check_decodes_to_the_end(source, info, video_index)
+    check_source_is_whole(source, raw, video_index)
     return ProbedSource(source, info, video_index, audio_stream_index(raw))
