@@ -73,9 +73,9 @@ def ffprobe_entries(source: Path, args: Sequence[str]) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def ffmpeg(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
+def ffmpeg(args: Sequence[str], *, loglevel: str = "error") -> subprocess.CompletedProcess[str]:
     """One short FFmpeg run (poster frames, checks); output in `.stdout`/`.stderr`."""
-    return _run(["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", *args])
+    return _run(["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", loglevel, *args])
 
 
 def run_with_progress(

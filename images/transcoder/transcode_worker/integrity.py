@@ -21,12 +21,12 @@ from typing import Any
 
 from transcode_worker.errors import BadInputError
 from transcode_worker.ffmpeg import ffprobe_entries
+from transcode_worker.packets import Packet, keyframe_at_or_before, read_packets
 
 TAIL_SECONDS = 2.0  # the stretch at the end that must be there and decode
 # How far before the declared end the data may stop: whole files' container durations and
 # packet timestamps differ by a frame or two (0.03 s seen), the last frames may drop.
 END_SLACK_SECONDS = 0.25
-WINDOW_GROWTH = 4  # how fast the search for a keyframe before the tail widens
 
 
 @dataclass(frozen=True)
@@ -39,15 +39,6 @@ class Span:
     @property
     def duration(self) -> float:
         return self.end - self.start
-
-
-@dataclass(frozen=True)
-class Packet:
-    stream: int
-    decode_time: float  # where a seek must land for this packet to be decoded
-    start: float
-    end: float
-    key: bool
 
 
 def declared_span(probe: dict[str, Any]) -> Span:
@@ -65,87 +56,20 @@ def media_streams(probe: dict[str, Any]) -> set[int]:
     }
 
 
-def _seconds(value: object) -> float | None:
-    try:
-        return float(str(value))
-    except ValueError:
-        return None
-
-
-def parse_packets(entries: Iterable[dict[str, Any]]) -> list[Packet]:
-    """ffprobe `packet` entries → Packets; those without a timestamp are left out."""
-    packets = []
-    for entry in entries:
-        start = _seconds(entry.get("pts_time"))
-        decode_time = _seconds(entry.get("dts_time"))
-        if start is None:
-            start = decode_time
-        if start is None:
-            continue
-        duration = _seconds(entry.get("duration_time")) or 0.0
-        packets.append(
-            Packet(
-                stream=int(entry["stream_index"]),
-                decode_time=start if decode_time is None else decode_time,
-                start=start,
-                end=start + duration,
-                key="K" in str(entry.get("flags", "")),
-            )
-        )
-    return packets
-
-
 def data_end(packets: Sequence[Packet], streams: set[int]) -> float | None:
     ends = [packet.end for packet in packets if packet.stream in streams]
     return max(ends) if ends else None
-
-
-def last_keyframe_before(packets: Sequence[Packet], stream: int, time: float) -> Packet | None:
-    keyframes = [p for p in packets if p.stream == stream and p.key and p.start <= time]
-    return max(keyframes, key=lambda p: p.start) if keyframes else None
-
-
-def first_keyframe(packets: Sequence[Packet], stream: int) -> Packet | None:
-    keyframes = [p for p in packets if p.stream == stream and p.key]
-    return min(keyframes, key=lambda p: p.start) if keyframes else None
 
 
 def decoded_end(frames: Iterable[dict[str, Any]]) -> float | None:
     """Where the last decoded picture ends, from ffprobe `frame` entries."""
     ends = []
     for frame in frames:
-        start = _seconds(frame.get("best_effort_timestamp_time"))
+        start = frame.get("best_effort_timestamp_time")
         if start is not None:
             duration = frame.get("duration_time", frame.get("pkt_duration_time"))  # 6.0 renamed it
-            ends.append(start + (_seconds(duration) or 0.0))
+            ends.append(float(start) + float(duration or 0))
     return max(ends) if ends else None
-
-
-def _read_packets(source: Path, since: float | None) -> list[Packet]:
-    interval = [] if since is None else ["-read_intervals", f"{since:.6f}%"]
-    entries = ffprobe_entries(
-        source,
-        [*interval, "-show_entries", "packet=stream_index,pts_time,dts_time,duration_time,flags"],
-    )
-    return parse_packets(entries.get("packets", []))
-
-
-def _tail_and_anchor(source: Path, span: Span, video: int) -> tuple[list[Packet], Packet | None]:
-    """The packets from a video keyframe at or before the tail to the end, and that keyframe
-    (None when the file has no keyframe flags at all: decode it from the start)."""
-    tail_start = span.end - TAIL_SECONDS
-    window = 2 * TAIL_SECONDS
-    while True:
-        since = span.end - window
-        if since <= span.start:  # the whole file: decode from its first keyframe
-            packets = _read_packets(source, None)
-            anchor = last_keyframe_before(packets, video, tail_start)
-            return packets, anchor or first_keyframe(packets, video)
-        packets = _read_packets(source, since)
-        anchor = last_keyframe_before(packets, video, tail_start)
-        if anchor is not None:
-            return packets, anchor
-        window *= WINDOW_GROWTH
 
 
 def _decoded_end(source: Path, video: int, anchor: Packet | None) -> float | None:
@@ -162,7 +86,10 @@ def check_source_is_whole(source: Path, probe: dict[str, Any], video: int) -> No
     """BadInputError when the source's data stops before its declared end, or its last
     seconds of video do not decode."""
     span = declared_span(probe)
-    packets, anchor = _tail_and_anchor(source, span, video)
+    # Decoding starts at the last keyframe before the tail (none: at the start), and the
+    # packets are read from there too, so both cover the same stretch.
+    anchor = keyframe_at_or_before(source, video, span.end - TAIL_SECONDS, span.start)
+    packets = read_packets(source, None if anchor is None else anchor.decode_time)
 
     def at(time: float | None) -> str:
         return f"{max(0.0, (time or span.start) - span.start):.1f} s of {span.duration:.1f} s"
