@@ -57,15 +57,17 @@ def last_keyframe_before(packets: Sequence[Packet], stream: int, time: float) ->
     return max(keyframes, key=lambda p: p.start) if keyframes else None
 
 
-def read_packets(source: Path, since: float | None, until: float | None = None) -> list[Packet]:
-    """Packets from about `since` (None: the start) to `until` (None: the end), in the file's
-    own timestamps; as far as the file can be read."""
-    interval = (
-        f"{'' if since is None else f'{since:.6f}'}%{'' if until is None else f'{until:.6f}'}"
-    )
+def read_packets(
+    source: Path, since: float | None, until: float | None = None, stream: int | None = None
+) -> list[Packet]:
+    """Packets (of every stream, or of `stream`) from about `since` (None: the start) to
+    `until` (None: the end), in the file's own timestamps; as far as the file can be read."""
+    interval = "%".join("" if t is None else f"{t:.6f}" for t in (since, until))
+    # ffprobe stops at the first packet past `until`: of any stream, unless one is selected.
+    selected = [] if stream is None else ["-select_streams", str(stream)]
     entries = ffprobe_entries(
         source,
-        ["-read_intervals", interval,
+        [*selected, "-read_intervals", interval,
          "-show_entries", "packet=stream_index,pts_time,dts_time,duration_time,flags"],
     )  # fmt: skip
     return parse_packets(entries.get("packets", []))
@@ -78,9 +80,8 @@ def keyframe_at_or_before(source: Path, stream: int, time: float, start: float) 
     while True:
         since = time - window
         whole = since <= start
-        found = last_keyframe_before(
-            read_packets(source, None if whole else since, time), stream, time
-        )
+        packets = read_packets(source, None if whole else since, time, stream)
+        found = last_keyframe_before(packets, stream, time)
         if found is not None or whole:
             return found
         window *= WINDOW_GROWTH
