@@ -1,7 +1,7 @@
 """Is the whole source there? A check of its last seconds that does not depend on where its
 keyframes fall, and reads only the end of the file, so it stays cheap for long sources.
 
-Two questions, each answered by an ffprobe read of the tail:
+Two questions, answered by ffprobe reading the tail (never the whole file unless it is short):
 
 1. Do the packets reach the end the container declares? A file cut short often keeps what
    declares its length (an MP4 index written first, Matroska's duration) but loses the packets
