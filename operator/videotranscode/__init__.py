@@ -3,7 +3,12 @@
 Imports pydantic only, so every deployable (and the transcoder image) can depend on it.
 """
 
-from videotranscode.hls import build_master_playlist, default_variant_index
+from videotranscode.hls import (
+    build_master_playlist,
+    default_variant_index,
+    target_duration,
+    target_duration_errors,
+)
 from videotranscode.renditions import (
     DEFAULT_LADDER,
     RenditionSpec,
@@ -59,4 +64,6 @@ __all__ = [
     "default_variant_index",
     "parse_bitrate",
     "select_ladder",
+    "target_duration",
+    "target_duration_errors",
 ]

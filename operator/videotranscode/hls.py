@@ -1,6 +1,8 @@
-"""The HLS master playlist, written from measured rendition results."""
+"""HLS playlists: the master, written from measured rendition results, and the rule every
+media playlist's target duration keeps."""
 
-from collections.abc import Sequence
+import math
+from collections.abc import Iterable, Sequence
 
 from videotranscode.results import RenditionResult
 
@@ -38,3 +40,47 @@ def build_master_playlist(variants: Sequence[RenditionResult]) -> str:
     for variant in [variants[first], *rest]:
         lines += [_stream_inf(variant), variant.uri]
     return "\n".join(lines) + "\n"
+
+
+def target_duration(segment_seconds: Iterable[float]) -> int:
+    """EXT-X-TARGETDURATION for segments of these lengths (RFC 8216 section 4.3.3.1): the
+    longest rounded to the nearest integer, halves up (the strictest reading of "nearest"), and
+    never below 1."""
+    durations = list(segment_seconds)
+    if not durations:
+        raise ValueError("a media playlist needs at least one segment")
+    return max(1, *(_rounded_half_up(duration) for duration in durations))
+
+
+def _rounded_half_up(seconds: float) -> int:
+    return math.floor(seconds + 0.5)
+
+
+def target_duration_errors(media_playlist: str) -> list[str]:
+    """Where a media playlist breaks the target-duration rule; empty when it keeps it."""
+    targets: list[int] = []
+    segments: list[tuple[str, str]] = []  # (EXTINF duration as written, URI)
+    duration: str | None = None
+    for raw in media_playlist.splitlines():
+        line = raw.strip()
+        if line.startswith("#EXT-X-TARGETDURATION:"):
+            targets.append(int(line.partition(":")[2]))
+        elif line.startswith("#EXTINF:"):
+            duration = line.partition(":")[2].partition(",")[0].strip()
+        elif line and not line.startswith("#") and duration is not None:
+            segments.append((duration, line))
+            duration = None
+    if not targets:
+        return ["no EXT-X-TARGETDURATION"]
+    if len(targets) > 1:
+        return [f"more than one EXT-X-TARGETDURATION: {targets}"]
+    if not segments:
+        return ["no segment"]
+    errors = [f"EXT-X-TARGETDURATION {targets[0]} is below 1"] if targets[0] < 1 else []
+    for number, (written, uri) in enumerate(segments, start=1):
+        rounded = _rounded_half_up(float(written))
+        if rounded > targets[0]:
+            errors.append(
+                f"segment {number} ({uri}): {written} s rounds to {rounded} > {targets[0]}"
+            )
+    return errors

@@ -18,6 +18,7 @@ class VideoStreamInfo(_Reported):
     frame_rate: str  # exact rational, e.g. "30000/1001"
     pixel_format: str
     rotation: int  # display-matrix rotation, counter-clockwise degrees: 0/90/180/270
+    interlaced: bool = False  # the renditions are deinterlaced (older results lack it)
 
 
 class AudioStreamInfo(_Reported):

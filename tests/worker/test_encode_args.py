@@ -1,3 +1,4 @@
+import dataclasses
 from fractions import Fraction
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from transcode_worker.encode import (
     output_frame_rate,
     output_size,
 )
+from transcode_worker.interlace import Scan
 from transcode_worker.probe import ProbedSource
 from videotranscode import DEFAULT_LADDER, SourceInfo, VideoStreamInfo
 
@@ -87,3 +89,14 @@ def test_audio_less_source_maps_no_audio() -> None:
         probed(audio_index=None), DEFAULT_LADDER[:1], Packaging(), Path("/o"), "fast"
     )
     assert "-c:a" not in args
+
+
+def test_an_interlaced_source_is_deinterlaced_before_anything_else() -> None:
+    source = dataclasses.replace(probed(), scan=Scan(interlaced=True, field_first="bff"))
+    args = build_encode_args(source, DEFAULT_LADDER[:2], Packaging(6, 2), Path("/o"), "fast")
+    graph = args[args.index("-filter_complex") + 1]
+    assert graph.startswith(
+        "[0:2]bwdif=mode=send_frame:parity=bff:deint=all,fps=30000/1001,format=yuv420p,split=2"
+    )
+    progressive = build_encode_args(probed(), DEFAULT_LADDER[:1], Packaging(), Path("/o"), "fast")
+    assert "bwdif" not in progressive[progressive.index("-filter_complex") + 1]

@@ -94,7 +94,7 @@ def test_probe_reports_metadata_and_writes_a_poster_past_a_black_opening(
     assert info["sizeBytes"] == source.stat().st_size
     assert info["video"] == {
         "codec": "h264", "width": 1280, "height": 720, "fps": 30.0, "frameRate": "30/1",
-        "pixelFormat": "yuv420p", "rotation": 0,
+        "pixelFormat": "yuv420p", "rotation": 0, "interlaced": False,
     }  # fmt: skip
     assert info["audio"] == {"codec": "aac", "channels": 1, "sampleRate": 44100}
     poster = out / "poster.jpg"

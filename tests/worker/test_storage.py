@@ -24,6 +24,8 @@ from hlsforge_dev.loopback import free_port
 from moto.server import ThreadedMotoServer
 from mypy_boto3_s3.client import S3Client
 
+from videotranscode import target_duration_errors
+
 SOURCE_BUCKET = "src-bucket"
 OUTPUT_BUCKET = "out-bucket"
 SOURCE_KEY = "uploads/a.mp4"
@@ -224,7 +226,9 @@ def test_rendition_to_s3(
         assert head["ContentLength"] > 0, key
 
     # Every URI the stored playlist names is a stored object, and nothing is left unnamed.
-    playlist = m3u8.loads(_text(s3, OUTPUT_BUCKET, playlist_key))
+    playlist_text = _text(s3, OUTPUT_BUCKET, playlist_key)
+    assert target_duration_errors(playlist_text) == []
+    playlist = m3u8.loads(playlist_text)
     named = {f"{prefix}/360p/{segment.uri}" for segment in playlist.segments}
     if segment_type == "fmp4":
         [segment_map] = playlist.segment_map
@@ -294,7 +298,9 @@ def test_ladder_to_s3(s3: S3Client, env: dict[str, str], scratch: Path, tmp_path
     for uri in uris:
         assert f"{prefix}/{uri}" in keys
         rung = uri.split("/")[0]
-        media = m3u8.loads(_text(s3, OUTPUT_BUCKET, f"{prefix}/{uri}"))
+        media_text = _text(s3, OUTPUT_BUCKET, f"{prefix}/{uri}")
+        assert target_duration_errors(media_text) == []
+        media = m3u8.loads(media_text)
         assert media.segments
         for segment in media.segments:
             assert f"{prefix}/{rung}/{segment.uri}" in keys

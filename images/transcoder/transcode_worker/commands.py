@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from transcode_worker import ffmpeg
-from transcode_worker.encode import Packaging, build_encode_args, output_frame_rate
+from transcode_worker.encode import PLAYLIST, Packaging, build_encode_args, output_frame_rate
 from transcode_worker.errors import BadInputError
 from transcode_worker.measure import measure_rendition
+from transcode_worker.playlist import rewrite_target_duration
 from transcode_worker.probe import PosterOptions, ProbedSource, probe_source, write_poster
 from transcode_worker.progress import ProgressTracker
 from transcode_worker.settings import WorkerSettings
@@ -116,6 +117,8 @@ def encode(
             for rung in rungs
         ]
         _check_complete(results, probed.info.duration_seconds)
+        for rung in rungs:
+            rewrite_target_duration(staging / rung.name / PLAYLIST)
         names = [rung.name for rung in rungs]
         if ladder:
             (staging / MASTER).write_text(build_master_playlist(results))

@@ -91,9 +91,9 @@ def build_encode_args(
     rate = output_frame_rate(Fraction(source.info.video.frame_rate))
     gop = gop_frames(rate, packaging.gop_seconds)
     branches = [f"[s{i}]" for i in range(len(rungs))]
-    graph = [
-        f"[0:{source.video_index}]fps={rate},format=yuv420p,split={len(rungs)}{''.join(branches)}"
-    ]
+    # Deinterlacing comes first: it needs the source's own frames and field order.
+    shared = [*source.progressive_filters(), f"fps={rate}", "format=yuv420p", f"split={len(rungs)}"]
+    graph = [f"[0:{source.video_index}]{','.join(shared)}{''.join(branches)}"]
     for i, rung in enumerate(rungs):
         width, height = output_size(source.info.video.width, source.info.video.height, rung.height)
         graph.append(f"[s{i}]scale={width}:{height},setsar=1[v{i}]")

@@ -62,9 +62,20 @@ def ffprobe(source: Path) -> dict[str, Any]:
     return data
 
 
-def ffmpeg(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
+def ffprobe_entries(source: Path, args: Sequence[str]) -> dict[str, Any]:
+    """ffprobe's JSON for `args` (e.g. `-show_entries packet=...`), read as far as the file
+    allows: what a damaged file yields is for the caller to judge, so errors are not raised."""
+    result = _run(["ffprobe", "-v", "error", "-print_format", "json", *args, str(source)])
+    try:
+        data = json.loads(result.stdout or "{}")
+    except json.JSONDecodeError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def ffmpeg(args: Sequence[str], *, loglevel: str = "error") -> subprocess.CompletedProcess[str]:
     """One short FFmpeg run (poster frames, checks); output in `.stdout`/`.stderr`."""
-    return _run(["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", *args])
+    return _run(["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", loglevel, *args])
 
 
 def run_with_progress(

@@ -7,6 +7,9 @@ from typing import Any
 
 from transcode_worker.errors import BadInputError
 from transcode_worker.ffmpeg import ffmpeg, ffprobe, last_line
+from transcode_worker.integrity import check_source_is_whole, declared_span
+from transcode_worker.interlace import PROGRESSIVE, Scan, deinterlace_filter, detect_scan
+from transcode_worker.packets import keyframe_at_or_before
 from videotranscode import AudioStreamInfo, SourceInfo, VideoStreamInfo
 
 # Demuxers that read single pictures rather than video.
@@ -43,6 +46,11 @@ def _first_stream(streams: list[dict[str, Any]], codec_type: str) -> dict[str, A
 def video_stream_index(probe: dict[str, Any]) -> int | None:
     stream = _first_stream(probe.get("streams", []), "video")
     return None if stream is None else int(stream["index"])
+
+
+def video_field_order(probe: dict[str, Any]) -> str | None:
+    stream = _first_stream(probe.get("streams", []), "video")
+    return None if stream is None else stream.get("field_order")
 
 
 def audio_stream_index(probe: dict[str, Any]) -> int | None:
@@ -105,38 +113,19 @@ def check_duration(info: SourceInfo, *, minimum: float, maximum: float) -> None:
         raise BadInputError(f"the video is too long ({seconds:g} s; at most {maximum:g} s)")
 
 
-def check_decodes_to_the_end(source: Path, info: SourceInfo, video_index: int) -> None:
-    """Decode one frame near the end: a file cut short fails here, before any encoding."""
-    near_end = max(0.0, info.duration_seconds - 1.0)
-    result = ffmpeg(
-        [
-            "-ss",
-            f"{near_end:.3f}",
-            "-i",
-            str(source),
-            "-map",
-            f"0:{video_index}",
-            "-frames:v",
-            "1",
-            "-f",
-            "framemd5",
-            "-",
-        ]
-    )
-    decoded = any(line and not line.startswith("#") for line in result.stdout.splitlines())
-    if not decoded:
-        raise BadInputError(
-            f"the video is truncated or corrupt: nothing decodes near its end "
-            f"({last_line(result.stderr)})"
-        )
-
-
 @dataclass(frozen=True)
 class ProbedSource:
     path: Path
     info: SourceInfo
     video_index: int
     audio_index: int | None
+    scan: Scan = PROGRESSIVE
+    start_seconds: float = 0.0  # the container's first timestamp (MPEG-TS rarely starts at 0)
+
+    def progressive_filters(self) -> list[str]:
+        """The filters that turn the source's frames into progressive pictures (maybe none)."""
+        deinterlace = deinterlace_filter(self.scan)
+        return [] if deinterlace is None else [deinterlace]
 
 
 def poster_size(width: int, height: int, long_side: int) -> tuple[int, int]:
@@ -155,23 +144,23 @@ def write_poster(source: ProbedSource, target: Path, options: PosterOptions) -> 
     """A JPEG at `at_percent` of the duration, skipping black frames for up to 10 s."""
     info = source.info
     width, height = poster_size(info.video.width, info.video.height, options.long_side)
-    scale = f"scale={width}:{height},setsar=1"
+    picture = ",".join([*source.progressive_filters(), f"scale={width}:{height},setsar=1"])
     not_black = (
         "blackframe=amount=0:threshold=32,"
         "metadata=mode=select:key=lavfi.blackframe.pblack:value=90:function=less"
     )
-    start = [
-        "-ss",
-        f"{info.duration_seconds * options.at_percent / 100:.3f}",
-        "-i",
-        str(source.path),
-        "-map",
-        f"0:{source.video_index}",
-    ]
+    at = info.duration_seconds * options.at_percent / 100
+    # Decode from the keyframe before that point and drop frames up to it: a seek alone may
+    # land mid-GOP, after which nothing decodes until the next keyframe.
+    first = source.start_seconds
+    keyframe = keyframe_at_or_before(source.path, source.video_index, first + at, first)
+    seek = 0.0 if keyframe is None else max(0.0, keyframe.decode_time - first)
+    start = ["-ss", f"{seek:.3f}", "-i", str(source.path), "-map", f"0:{source.video_index}",
+             "-ss", f"{at - seek:.3f}"]  # fmt: skip
     end = ["-frames:v", "1", "-q:v", "3", "-y", str(target)]
-    ffmpeg([*start, "-t", str(POSTER_SCAN_SECONDS), "-vf", f"{not_black},{scale}", *end])
+    ffmpeg([*start, "-t", str(POSTER_SCAN_SECONDS), "-vf", f"{not_black},{picture}", *end])
     if not target.exists():  # every frame in the window is black: take the first anyway
-        result = ffmpeg([*start, "-vf", scale, *end])
+        result = ffmpeg([*start, "-vf", picture, *end])
         if not target.exists():
             raise BadInputError(
                 f"no frame could be decoded for the poster ({last_line(result.stderr)})"
@@ -187,5 +176,9 @@ def probe_source(source: Path, *, min_duration: float, max_duration: float) -> P
     video_index = video_stream_index(raw)
     assert video_index is not None  # parse_probe has rejected sources without video
     check_duration(info, minimum=min_duration, maximum=max_duration)
-    check_decodes_to_the_end(source, info, video_index)
-    return ProbedSource(source, info, video_index, audio_stream_index(raw))
+    check_source_is_whole(source, raw, video_index)
+    scan = detect_scan(source, video_index, video_field_order(raw))
+    video = info.video.model_copy(update={"interlaced": scan.interlaced})
+    info = info.model_copy(update={"video": video})
+    start = declared_span(raw).start
+    return ProbedSource(source, info, video_index, audio_stream_index(raw), scan, start)
