@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from transcode_operator.jobs import ROLE_PROBE, job_name
 from videotranscode import (
     DEFAULT_LADDER,
+    MUTABLE_SPEC_FIELDS,
     Condition,
     Phase,
     Playback,
@@ -26,6 +27,10 @@ from videotranscode import (
 
 RETRY_ANNOTATION = "hlsforge.dev/retry"
 MASTER = "master.m3u8"
+SPEC_CHANGED = (
+    f"the spec changed after the transcode started (only {' and '.join(MUTABLE_SPEC_FIELDS)} "
+    "may change): delete and create a new VideoTranscode"
+)
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,18 @@ def rendition_job_name(resource: str, rung: str, token: str | None) -> str:
 def choose_ladder(spec: VideoTranscodeSpec, source: SourceInfo) -> list[RenditionSpec]:
     short_side = min(source.video.width, source.video.height)
     return select_ladder(spec.renditions or list(DEFAULT_LADDER), short_side)
+
+
+def spec_changed(spec: VideoTranscodeSpec, status: VideoTranscodeStatus) -> bool:
+    """Whether the spec no longer describes the transcode that started (where the API server
+    lacks the CRD's immutability rule, an edit gets through)."""
+    if status.spec_hash is not None and status.spec_hash != spec.fingerprint():
+        return True
+    # Started before specHash was recorded: the ladder at least must still be the spec's.
+    if status.source is None or not status.renditions:
+        return False
+    ladder = {rung.name for rung in choose_ladder(spec, status.source)}
+    return {rung.name for rung in status.renditions} != ladder
 
 
 def _rung_status(
@@ -205,6 +222,9 @@ def reconcile(
         "observed_generation": generation,
         "started_at": status.started_at or now,
     }
+    if spec_changed(spec, status):
+        return _as_started(status, base, jobs, live_progress, now)
+    base["spec_hash"] = status.spec_hash or spec.fingerprint()
 
     if status.source is None:
         probe = jobs.get(probe_job_name(name, token))
@@ -252,6 +272,30 @@ def reconcile(
         }
     )
     return _finish(new, status, now, write_master=phase == Phase.PACKAGING)
+
+
+def _as_started(
+    status: VideoTranscodeStatus,
+    base: dict[str, Any],
+    jobs: Mapping[str, JobState],
+    live_progress: Mapping[str, float],
+    now: str,
+) -> Outcome:
+    """A changed spec: the Jobs already started are still rolled up, nothing new starts (no
+    probe, no rung, no retry), and an unfinished transcode fails saying what to do."""
+    renditions = [
+        _rung_status(rung, jobs.get(rung.job_name or ""), live_progress.get(rung.name))
+        for rung in status.renditions
+    ]
+    new = status.model_copy(
+        update={
+            **base,
+            "phase": status.phase if status.phase.finished else Phase.FAILED,
+            "renditions": renditions,
+            "message": SPEC_CHANGED,
+        }
+    )
+    return _finish(new, status, now)
 
 
 def _finish(

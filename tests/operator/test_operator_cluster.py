@@ -3,6 +3,7 @@ as real worker processes, outputs in moto S3."""
 
 import asyncio
 import contextlib
+import logging
 import re
 import shutil
 import subprocess
@@ -368,3 +369,41 @@ def test_the_retry_annotation_reruns_what_failed(
         JOBS, NAMESPACE, labels="hlsforge.dev/role=probe,hlsforge.dev/transcode=fox"
     )
     assert sorted(job["status"].get("succeeded", 0) for job in probes) == [0, 1]  # one new Job
+
+
+def test_a_spec_edited_after_the_probe_fails_the_resource_readably(
+    cluster: EmulatedCluster, s3: Any, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    """A cluster without CEL lets the edit through: the operator neither crash-loops nor mixes
+    two specs. It fails the resource with what to do; no rung of the edited ladder starts."""
+    monkeypatch.setenv("HLSFORGE_MAX_RUNNING_JOBS", "1")  # 240p waits while 144p runs
+    release = asyncio.Event()
+
+    async def run_pod(run: PodRun) -> PodExit:
+        if run.args[0] == "rendition":
+            await release.wait()
+        return PodExit(0, worker_message(run))
+
+    with JobRunner(cluster, run_pod=run_pod), operator() as kopf:
+        create(cluster, "elk", "any.mp4")
+        wait_phase(cluster, "elk", "Transcoding")
+        edited = [LADDER[0], {"name": "480p", "height": 480, "videoBitrate": "900k"}]
+        cluster.patch(VIDEOTRANSCODES, NAMESPACE, "elk", {"spec": {"renditions": edited}})
+        cluster.loop.call_soon_threadsafe(release.set)
+        failed = wait_phase(cluster, "elk", "Failed", "Succeeded", timeout=30)
+        cluster.wait_for(  # the running rung is still rolled up
+            VIDEOTRANSCODES, NAMESPACE, "elk",
+            lambda body: (body or {})["status"]["renditions"][0]["phase"] == "Succeeded",
+        )  # fmt: skip
+        jobs = sorted(j["metadata"]["name"] for j in cluster.list(JOBS, NAMESPACE))
+    status = failed["status"]
+    assert status["phase"] == "Failed"
+    assert status["message"] == (
+        "the spec changed after the transcode started (only priority and "
+        "output.cleanupOnDelete may change): delete and create a new VideoTranscode"
+    )
+    assert [r["name"] for r in status["renditions"]] == ["144p", "240p"]  # as started
+    assert jobs == ["elk-144p", "elk-probe"]
+    assert "Traceback" not in kopf.output + caplog.text
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
