@@ -180,6 +180,9 @@ class Controller:
             self.queue.pop(key, None)
             return
         rungs = {rung.name: rung for rung in spec.renditions or DEFAULT_LADDER}
+        if status.source is None:  # still probing: no rung yet
+            self.queue.pop(key, None)
+            return
         waiting = []
         for index, rendition in enumerate(status.renditions):
             job_name = rendition.job_name or ""
@@ -193,8 +196,9 @@ class Controller:
                 rendition=rendition.name, job_name=job_name,
             )  # fmt: skip
             job = build_rendition_job(
-                meta["name"], spec, rungs[rendition.name], self.settings.job, name=job_name
-            )
+                meta["name"], spec, rungs[rendition.name], self.settings.job, name=job_name,
+                source=status.source,
+            )  # fmt: skip
             waiting.append((entry, owned(job, body)))
         self.queue[key] = waiting
 
