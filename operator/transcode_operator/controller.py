@@ -26,6 +26,7 @@ from transcode_operator.publish import Realtime, VideoStore, video_update
 from transcode_operator.reconcile import (
     MASTER,
     RETRY_ANNOTATION,
+    PhaseEvent,
     parse_spec,
     probe_job_name,
     reconcile,
@@ -132,7 +133,7 @@ class Controller:
                 "phase": Phase.FAILED, "message": str(exc),
                 "completed_at": status.completed_at or now(),
             })  # fmt: skip
-            await self._write(body, status, failed, [f"Failed: {exc}"])
+            await self._write(body, status, failed, [PhaseEvent(Phase.FAILED, f"Failed: {exc}")])
             raise kopf.PermanentError(str(exc)) from exc
 
         self.owners[key] = {k: v for k in ("videoId", "owner") if (v := body["spec"].get(k))}
@@ -242,7 +243,7 @@ class Controller:
 
     async def _write(
         self, body: Mapping[str, Any], old: VideoTranscodeStatus, new: VideoTranscodeStatus,
-        events: list[str],
+        events: list[PhaseEvent],
     ) -> None:  # fmt: skip
         meta = body["metadata"]
         key = (meta["namespace"], meta["name"])
@@ -250,9 +251,11 @@ class Controller:
             return
         await self.kube.patch_status(meta["namespace"], meta["name"], new)
         self.last_flush[key] = time.monotonic()
-        for message in events:
-            kind = "Warning" if new.phase == Phase.FAILED else "Normal"
-            kopf.event(cast(kopf.Body, body), type=kind, reason=new.phase.value, message=message)
+        for event in events:
+            kind = "Warning" if event.phase == Phase.FAILED else "Normal"
+            kopf.event(
+                cast(kopf.Body, body), type=kind, reason=event.phase.value, message=event.message
+            )
         if new.phase != old.phase:
             metrics.PHASE_CHANGES.labels(new.phase.value).inc()
             if new.phase == Phase.SUCCEEDED and new.started_at and new.completed_at:

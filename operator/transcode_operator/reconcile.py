@@ -58,11 +58,19 @@ class JobState:
 
 
 @dataclass(frozen=True)
+class PhaseEvent:
+    """A Kubernetes Event announcing a phase: its reason is that phase, whatever comes next."""
+
+    phase: Phase
+    message: str
+
+
+@dataclass(frozen=True)
 class Outcome:
     status: VideoTranscodeStatus
     create_probe: bool = False
     write_master: bool = False
-    events: list[str] = field(default_factory=list)
+    events: list[PhaseEvent] = field(default_factory=list)
 
 
 def parse_spec(spec: Mapping[str, Any]) -> VideoTranscodeSpec:
@@ -313,9 +321,6 @@ def _finish(
             "conditions": [_ready_condition(new.phase, new.message, now, old.conditions)],
         }
     )
-    events = (
-        [f"{new.phase.value}: {new.message}" if new.message else new.phase.value]
-        if new.phase != old.phase
-        else []
-    )
+    message = f"{new.phase.value}: {new.message}" if new.message else new.phase.value
+    events = [PhaseEvent(new.phase, message)] if new.phase != old.phase else []
     return Outcome(new, create_probe=create_probe, write_master=write_master, events=events)

@@ -137,7 +137,9 @@ def test_a_resource_applied_with_kubectl_becomes_a_playable_ladder(
     events = [
         e for e in cluster.list("v1/events", NAMESPACE) if e["involvedObject"]["name"] == "cat"
     ]
-    assert {"Probing", "Queued", "Succeeded"} <= {e["reason"] for e in events}
+    assert {"Probing", "Queued", "Packaging", "Succeeded"} <= {e["reason"] for e in events}
+    for event in events:  # each says what it reports: "Packaging" is not a "Succeeded" event
+        assert event["message"].split(":")[0] == event["reason"], event
     status = body["status"]
     assert status["phase"] == "Succeeded", status
     assert any(0 < progress < 100 for phase, progress in seen if phase == "Transcoding"), seen

@@ -7,6 +7,7 @@ from transcode_operator.reconcile import (
     SPEC_CHANGED,
     JobState,
     Outcome,
+    PhaseEvent,
     parse_spec,
     probe_job_name,
     reconcile,
@@ -69,7 +70,7 @@ def test_a_new_resource_starts_probing() -> None:
     assert outcome.create_probe
     assert outcome.status.phase == Phase.PROBING
     assert outcome.status.started_at == "2026-11-24T10:00:00Z"
-    assert outcome.events == ["Probing"]
+    assert outcome.events == [PhaseEvent(Phase.PROBING, "Probing")]
     running = step(outcome.status, {"v1-probe": JobState("v1-probe", active=1)})
     assert not running.create_probe
     assert running.events == []
@@ -234,7 +235,7 @@ def test_a_changed_spec_fails_the_transcode_and_starts_nothing_new() -> None:
         ("540p", RenditionPhase.PENDING, 0.0),
         ("720p", RenditionPhase.PENDING, 0.0),
     ]
-    assert outcome.events == [f"Failed: {SPEC_CHANGED}"]
+    assert outcome.events == [PhaseEvent(Phase.FAILED, f"Failed: {SPEC_CHANGED}")]
     assert not outcome.create_probe
     assert not outcome.write_master
 
