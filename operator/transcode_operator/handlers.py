@@ -104,9 +104,9 @@ def transcode_jobs(
 def transcode_pods(
     *, namespace: str | None, name: str, labels: kopf.Labels, status: kopf.Status, **_: Any
 ) -> dict[tuple[str | None, str], dict[str, Any]] | None:
-    """Our finished pods (exit code, termination message), by (namespace, job)."""
-    job, entry = pod_job_name(labels), pod_entry(name, status)
-    return {(namespace, job): entry} if job and entry else None
+    """Our pods (phase, why not started, exit code, termination message), by (namespace, job)."""
+    job = pod_job_name(labels)
+    return {(namespace, job): pod_entry(name, status)} if job else None
 
 
 def _indexes(kwargs: dict[str, Any]) -> tuple[JobsIndex, PodsIndex]:
@@ -141,15 +141,12 @@ async def job_changed(
         await memo.controller.reconcile(namespace, resource, *_indexes(kwargs))
 
 
-def _finished(*, name: str, status: kopf.Status, **_: Any) -> bool:
-    return pod_entry(name, status) is not None
-
-
-@kopf.on.event("v1", "pods", labels=MANAGED, when=_finished)
-async def pod_finished(
+@kopf.on.event("v1", "pods", labels=MANAGED)
+async def pod_changed(
     *, namespace: str | None, labels: kopf.Labels, memo: Any, **kwargs: Any
 ) -> None:
-    """A worker ended: its result (termination message) may complete a rung."""
+    """A worker was scheduled, started or ended: its rung may be Pending (with the
+    scheduler's reason), Running, or complete (its termination message)."""
     if namespace is not None and (resource := labels.get(LABEL_TRANSCODE)):
         await memo.controller.reconcile(namespace, resource, *_indexes(kwargs))
 

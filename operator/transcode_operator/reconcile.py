@@ -45,6 +45,7 @@ class JobState:
     failed_for_good: bool = False
     reason: str = ""  # the Job's Failed condition message, e.g. BackoffLimitExceeded
     result: Mapping[str, Any] | None = None  # the worker's termination message
+    waiting: str | None = None  # why its active pod has not started (scheduler); None: runs
 
     @property
     def attempts(self) -> int:
@@ -147,9 +148,15 @@ def _rung_status(
         return previous.model_copy(
             update={"phase": RenditionPhase.FAILED, "attempts": job.attempts, "message": job.error}
         )
-    progress = max(previous.progress, live_progress or 0.0)
+    # A Job whose pod has not started (unschedulable, pulling its image) is still Pending.
+    started = job.waiting is None
     return previous.model_copy(
-        update={"phase": RenditionPhase.RUNNING, "attempts": job.attempts, "progress": progress}
+        update={
+            "phase": RenditionPhase.RUNNING if started else RenditionPhase.PENDING,
+            "attempts": job.attempts,
+            "progress": max(previous.progress, live_progress or 0.0),
+            "message": job.waiting or None,
+        }
     )
 
 

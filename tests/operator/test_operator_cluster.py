@@ -409,3 +409,36 @@ def test_a_spec_edited_after_the_probe_fails_the_resource_readably(
     assert jobs == ["elk-144p", "elk-probe"]
     assert "Traceback" not in kopf.output + caplog.text
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def test_a_rung_whose_pod_cannot_be_scheduled_shows_pending_with_the_reason(
+    cluster: EmulatedCluster, s3: Any
+) -> None:
+    """The emulated node runs one pod at a time: the second rung's pod stays Pending with
+    PodScheduled=False (Unschedulable), and its rung says so instead of Running."""
+    release = asyncio.Event()
+
+    async def run_pod(run: PodRun) -> PodExit:
+        if run.args[0] == "rendition":
+            await release.wait()
+        return PodExit(0, worker_message(run))
+
+    def rung(body: dict[str, Any] | None, name: str) -> dict[str, Any]:
+        rungs = (body or {}).get("status", {}).get("renditions", [])
+        return next((r for r in rungs if r["name"] == name), {})
+
+    with JobRunner(cluster, run_pod=run_pod, max_parallel=1), operator():
+        create(cluster, "yak", "any.mp4")
+        body = cluster.wait_for(
+            VIDEOTRANSCODES, NAMESPACE, "yak",
+            lambda b: rung(b, "144p").get("phase") == "Running" and "message" in rung(b, "240p"),
+        )  # fmt: skip
+        waiting = rung(body, "240p")
+        (pod,) = cluster.list(PODS, NAMESPACE, labels="job-name=yak-240p")
+        cluster.loop.call_soon_threadsafe(release.set)
+        assert phase_of(wait_phase(cluster, "yak", "Succeeded", "Failed")) == "Succeeded"
+    (scheduled,) = [c for c in pod["status"]["conditions"] if c["type"] == "PodScheduled"]
+    assert (scheduled["status"], scheduled["reason"]) == ("False", "Unschedulable")
+    assert waiting["phase"] == "Pending"
+    assert waiting["message"] == scheduled["message"]
+    assert waiting["message"].startswith("0/1 nodes are available")

@@ -261,3 +261,18 @@ def test_a_resource_started_before_spec_hashes_is_checked_by_its_ladder() -> Non
     changed = step(legacy, spec=edited(renditions=ladder)).status
     assert changed.phase == Phase.FAILED
     assert changed.spec_hash is None  # the edited spec is not adopted
+
+
+def test_a_rung_whose_pod_waits_is_pending_with_the_reason() -> None:
+    status = probed()
+    reason = "0/3 nodes are available: 3 Insufficient cpu."
+    jobs = {"v1-360p": JobState("v1-360p", active=1, waiting=reason)}
+    new = step(status, jobs).status
+    assert (new.renditions[0].phase, new.renditions[0].message) == (RenditionPhase.PENDING, reason)
+    assert new.renditions[0].attempts == 1
+    assert new.phase == Phase.QUEUED  # nothing runs yet
+    started = step(new, {"v1-360p": JobState("v1-360p", active=1)}).status
+    assert (started.renditions[0].phase, started.renditions[0].message) == (
+        RenditionPhase.RUNNING, None,
+    )  # fmt: skip
+    assert started.phase == Phase.TRANSCODING
