@@ -20,7 +20,7 @@ import kopf
 
 from transcode_operator import metrics
 from transcode_operator.jobs import ROLE_RENDITION, build_probe_job, build_rendition_job
-from transcode_operator.kube import Kube
+from transcode_operator.kube import Kube, describe_error
 from transcode_operator.observe import job_states
 from transcode_operator.publish import Realtime, VideoStore, video_update
 from transcode_operator.reconcile import (
@@ -347,8 +347,8 @@ class Controller:
 
     def _task_done(self, name: tuple[str, ...], task: asyncio.Task[None]) -> None:
         self.tasks.pop(name, None)
-        if not task.cancelled() and task.exception() is not None:
-            logger.warning("%s failed: %s", task.get_name(), task.exception())
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            logger.warning("%s failed: %s", task.get_name(), describe_error(exc))
 
     def stop(self) -> None:
         for task in self.tasks.values():

@@ -66,7 +66,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         controller.realtime = Realtime(config.api_url, config.service_token.get_secret_value())
         memo.tasks.append(asyncio.create_task(controller.realtime.connect_forever()))
     memo.controller = controller
-    memo.metrics_server = prometheus_client.start_http_server(config.metrics_port)[0]
+    memo.metrics_server = prometheus_client.start_http_server(
+        config.metrics_port, addr=config.bind_address
+    )[0]
 
 
 async def _retry_mongo_writes(videos: VideoStore) -> None:

@@ -72,5 +72,8 @@ class OperatorSettings(BaseSettings):
     service_token: SecretStr | None = None  # accepted by the API's /internal namespace
     public_base_url: str | None = None  # plain playback URLs (a CDN); else the API signs them
     status_interval_seconds: float = 2.0
+    # Where the liveness and metrics servers listen: every IPv4 address by default (what a
+    # pod's probes and Prometheus reach); "::" on IPv6 clusters, 127.0.0.1 to keep them local.
+    bind_address: str = "0.0.0.0"  # noqa: S104
     liveness_port: int = 8080
     metrics_port: int = 9090
