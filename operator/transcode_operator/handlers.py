@@ -30,6 +30,7 @@ from videotranscode import GROUP, PLURAL, VERSION
 MANAGED = {LABEL_MANAGED_BY: MANAGED_BY}
 FINALIZER = "hlsforge.dev/cleanup"
 MONGO_RETRY_SECONDS = 10
+STOP_CHECK_SECONDS, STOP_CHECKS = 1.0, 120  # deleting with cleanup: waiting for pods to stop
 
 
 @kopf.on.login()
@@ -180,11 +181,22 @@ async def delete_outputs(
     jobs, _ = _indexes(kwargs)
     kube = memo.controller.kube
     assert namespace is not None  # VideoTranscodes are namespaced
-    names = [job["name"] for job in jobs.get((namespace, name), [])]  # the index is live
-    for job_name in names:
-        await kube.delete_job(namespace, job_name)
-    if names or await kube.pods_still_running(namespace, name):
-        raise kopf.TemporaryError("stopping the transcode before deleting its outputs", delay=1)
+    # Waiting for the pods to stop is expected, so it is logged at INFO in here: a
+    # TemporaryError would be logged (and posted as an Event) as an error on each retry.
+    for check in range(STOP_CHECKS):
+        names = [job["name"] for job in jobs.get((namespace, name), [])]  # the index is live
+        for job_name in names:
+            await kube.delete_job(namespace, job_name)
+        running = names or await kube.pods_still_running(namespace, name)
+        if not running:
+            break
+        if check == 0:
+            logger.info(
+                "stopping the transcode before deleting its outputs: %s", ", ".join(running)
+            )
+        await asyncio.sleep(STOP_CHECK_SECONDS)
+    else:  # pods that outlive their grace period: worth an error, and a retry later
+        raise kopf.TemporaryError("the transcode's pods have not stopped yet", delay=10)
     output = spec["output"]
     count = await asyncio.to_thread(
         memo.controller.delete_outputs, output["bucket"], output["prefix"]

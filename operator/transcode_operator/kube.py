@@ -112,11 +112,17 @@ class Kube:
                 if pod.status.phase not in ("Succeeded", "Failed")]  # fmt: skip
 
     def follow_log(self, namespace: str, pod: str) -> Iterator[str]:
-        """The pod's log lines as they come, until its container ends (blocking)."""
-        response: Any = self.core.read_namespaced_pod_log(
-            pod, namespace, follow=True, _preload_content=False,
-            _request_timeout=(10, LOG_SILENCE_SECONDS),
-        )  # fmt: skip
+        """The pod's log lines as they come, until its container ends (blocking); none if
+        the pod is gone (deleted with its resource)."""
+        try:
+            response: Any = self.core.read_namespaced_pod_log(
+                pod, namespace, follow=True, _preload_content=False,
+                _request_timeout=(10, LOG_SILENCE_SECONDS),
+            )  # fmt: skip
+        except ApiException as exc:
+            if exc.status == NOT_FOUND:
+                return
+            raise
         try:
             buffer = b""
             for chunk in response.stream(amt=4096, decode_content=True):

@@ -39,3 +39,19 @@ async def test_a_failed_log_follow_is_one_readable_line(
         'pod/default/v1-720p-abcde failed: 400 Bad Request: container "worker" in pod '
         '"v1-720p-abcde" is waiting to start: ContainerCreating'
     )
+
+
+@pytest.mark.usefixtures("operator_env", "cluster")
+async def test_following_a_pod_that_is_gone_is_not_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Pods are deleted under their followers (the resource was deleted): nothing to report."""
+    controller = Controller(settings=OperatorSettings(), kube=Kube(api_client()), s3=None)
+    caplog.set_level(logging.INFO, logger="transcode_operator")
+    try:
+        controller.follow(NAMESPACE, "v1-720p-gone1", (NAMESPACE, "v1"), {}, {})
+        await asyncio.wait([controller.tasks[("pod", NAMESPACE, "v1-720p-gone1")]])
+        await asyncio.sleep(0)
+    finally:
+        controller.stop()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
