@@ -249,7 +249,10 @@ def reconcile(
             )
             return _finish(new, status, now)
         if probe is None or not probe.complete or probe.result is None:
-            new = status.model_copy(update={**base, "phase": Phase.PROBING, "message": None})
+            waiting = probe.waiting if probe is not None else None  # e.g. unschedulable
+            new = status.model_copy(
+                update={**base, "phase": Phase.PROBING, "message": waiting or None}
+            )
             return _finish(new, status, now, create_probe=probe is None)
         try:
             source = SourceInfo.model_validate((probe.result or {}).get("source", {}))

@@ -276,3 +276,12 @@ def test_a_rung_whose_pod_waits_is_pending_with_the_reason() -> None:
         RenditionPhase.RUNNING, None,
     )  # fmt: skip
     assert started.phase == Phase.TRANSCODING
+
+
+def test_a_probe_whose_pod_waits_says_why() -> None:
+    reason = "0/3 nodes are available: 3 Insufficient ephemeral-storage."
+    probe = JobState("v1-probe", active=1, waiting=reason)
+    status = step(step(VideoTranscodeStatus()).status, {"v1-probe": probe}).status
+    assert (status.phase, status.message) == (Phase.PROBING, reason)
+    running = step(status, {"v1-probe": JobState("v1-probe", active=1)}).status
+    assert (running.phase, running.message) == (Phase.PROBING, None)
