@@ -180,10 +180,10 @@ class Controller:
         if status.phase.finished:  # a failed resource starts nothing more until retried
             self.queue.pop(key, None)
             return
-        rungs = {rung.name: rung for rung in spec.renditions or DEFAULT_LADDER}
         if status.source is None:  # still probing: no rung yet
             self.queue.pop(key, None)
             return
+        rungs = {rung.name: rung for rung in spec.renditions or DEFAULT_LADDER}
         waiting = []
         for index, rendition in enumerate(status.renditions):
             job_name = rendition.job_name or ""
