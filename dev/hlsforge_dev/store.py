@@ -18,9 +18,12 @@ and runs on the emulator's event loop, which makes each write atomic):
   for it); pod logs that followers stream live;
 - the checks operators trip on: DNS-1123 names (Jobs at most 63 characters), label syntax;
   new pods start `Pending`; Secrets' `stringData` is stored as base64 `data`;
-- CRDs: creating one serves its resource (as a real API server does).
+- CRDs: creating one serves its resource (as a real API server does), and updates of its
+  objects must pass its CEL transition rules (`hlsforge_dev.validation`): 422 with the
+  rule's message.
 
-Not emulated: admission, RBAC, defaulting and schema validation/pruning, strategic-merge list
+Not emulated: admission, RBAC, defaulting and schema validation/pruning (and the CEL rules
+that are not transition rules), strategic-merge list
 semantics (treated as a JSON merge patch), server-side apply, Foreground deletion (treated as
 Background), deleting dependents whose owner never existed, namespace lifecycle, event TTL.
 """
@@ -42,6 +45,8 @@ from typing import Any
 
 import jsonpatch
 import jsonpointer
+
+from hlsforge_dev.validation import transition_failures
 
 Body = dict[str, Any]
 Selector = Callable[[Mapping[str, Any]], bool]
@@ -336,6 +341,7 @@ class Store:
         self._forgotten_rv = 0  # the newest resourceVersion dropped from the history
         self._watches: set[Watch] = set()
         self._logs: dict[tuple[str, str], PodLog] = {}
+        self._schemas: dict[tuple[str, str, str], Body] = {}  # from CRDs: (group, version, plural)
 
     # Resources
 
@@ -487,6 +493,7 @@ class Store:
         if new == old:  # a no-op write: no new resourceVersion, no watch event
             return old
         _validate(resource, new)
+        self._check_transitions(resource, new, old)
         if _spec_part(new) != _spec_part(old):
             new["metadata"]["generation"] = int(old_meta.get("generation") or 0) + 1
         new["metadata"]["resourceVersion"] = str(self._next_rv())
@@ -728,12 +735,30 @@ class Store:
             else:
                 self.delete(*key, propagation="Background")
 
+    def _check_transitions(self, resource: ResourceType, new: Body, old: Body) -> None:
+        """A CRD's transition rules, on every update of its objects."""
+        schema = self._schemas.get((resource.group, resource.version, resource.plural))
+        if schema is None:
+            return
+        failures = transition_failures(schema, new, old)
+        if failures:
+            causes = [f'{path}: Invalid value: "object": {message}' for path, message in failures]
+            listed = causes[0] if len(causes) == 1 else f"[{', '.join(causes)}]"
+            kind = f"{resource.kind}.{resource.group}"
+            raise _invalid(f'{kind} "{new["metadata"]["name"]}" is invalid: {listed}')
+
     def _serve_crd(self, crd: Body) -> None:
         """A CustomResourceDefinition serves its resource at once (the real server's
         establishing controller); its schema is not enforced."""
         spec = crd.get("spec") or {}
         names = spec.get("names") or {}
         for version in spec.get("versions") or []:
+            schema = (version.get("schema") or {}).get("openAPIV3Schema")
+            key = (spec.get("group", ""), version["name"], names.get("plural", ""))
+            if schema:
+                self._schemas[key] = schema
+            else:
+                self._schemas.pop(key, None)
             if version.get("served", True):
                 self.register(
                     ResourceType(

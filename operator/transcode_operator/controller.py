@@ -20,12 +20,13 @@ import kopf
 
 from transcode_operator import metrics
 from transcode_operator.jobs import ROLE_RENDITION, build_probe_job, build_rendition_job
-from transcode_operator.kube import Kube
+from transcode_operator.kube import Kube, describe_error
 from transcode_operator.observe import job_states
 from transcode_operator.publish import Realtime, VideoStore, video_update
 from transcode_operator.reconcile import (
     MASTER,
     RETRY_ANNOTATION,
+    PhaseEvent,
     parse_spec,
     probe_job_name,
     reconcile,
@@ -132,7 +133,7 @@ class Controller:
                 "phase": Phase.FAILED, "message": str(exc),
                 "completed_at": status.completed_at or now(),
             })  # fmt: skip
-            await self._write(body, status, failed, [f"Failed: {exc}"])
+            await self._write(body, status, failed, [PhaseEvent(Phase.FAILED, f"Failed: {exc}")])
             raise kopf.PermanentError(str(exc)) from exc
 
         self.owners[key] = {k: v for k in ("videoId", "owner") if (v := body["spec"].get(k))}
@@ -179,6 +180,9 @@ class Controller:
         if status.phase.finished:  # a failed resource starts nothing more until retried
             self.queue.pop(key, None)
             return
+        if status.source is None:  # still probing: no rung yet
+            self.queue.pop(key, None)
+            return
         rungs = {rung.name: rung for rung in spec.renditions or DEFAULT_LADDER}
         waiting = []
         for index, rendition in enumerate(status.renditions):
@@ -193,8 +197,9 @@ class Controller:
                 rendition=rendition.name, job_name=job_name,
             )  # fmt: skip
             job = build_rendition_job(
-                meta["name"], spec, rungs[rendition.name], self.settings.job, name=job_name
-            )
+                meta["name"], spec, rungs[rendition.name], self.settings.job, name=job_name,
+                source=status.source,
+            )  # fmt: skip
             waiting.append((entry, owned(job, body)))
         self.queue[key] = waiting
 
@@ -238,7 +243,7 @@ class Controller:
 
     async def _write(
         self, body: Mapping[str, Any], old: VideoTranscodeStatus, new: VideoTranscodeStatus,
-        events: list[str],
+        events: list[PhaseEvent],
     ) -> None:  # fmt: skip
         meta = body["metadata"]
         key = (meta["namespace"], meta["name"])
@@ -246,9 +251,11 @@ class Controller:
             return
         await self.kube.patch_status(meta["namespace"], meta["name"], new)
         self.last_flush[key] = time.monotonic()
-        for message in events:
-            kind = "Warning" if new.phase == Phase.FAILED else "Normal"
-            kopf.event(cast(kopf.Body, body), type=kind, reason=new.phase.value, message=message)
+        for event in events:
+            kind = "Warning" if event.phase == Phase.FAILED else "Normal"
+            kopf.event(
+                cast(kopf.Body, body), type=kind, reason=event.phase.value, message=event.message
+            )
         if new.phase != old.phase:
             metrics.PHASE_CHANGES.labels(new.phase.value).inc()
             if new.phase == Phase.SUCCEEDED and new.started_at and new.completed_at:
@@ -340,8 +347,8 @@ class Controller:
 
     def _task_done(self, name: tuple[str, ...], task: asyncio.Task[None]) -> None:
         self.tasks.pop(name, None)
-        if not task.cancelled() and task.exception() is not None:
-            logger.warning("%s failed: %s", task.get_name(), task.exception())
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            logger.warning("%s failed: %s", task.get_name(), describe_error(exc))
 
     def stop(self) -> None:
         for task in self.tasks.values():

@@ -30,6 +30,7 @@ from videotranscode import GROUP, PLURAL, VERSION
 MANAGED = {LABEL_MANAGED_BY: MANAGED_BY}
 FINALIZER = "hlsforge.dev/cleanup"
 MONGO_RETRY_SECONDS = 10
+STOP_CHECK_SECONDS, STOP_CHECKS = 1.0, 120  # deleting with cleanup: waiting for pods to stop
 
 
 @kopf.on.login()
@@ -66,7 +67,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         controller.realtime = Realtime(config.api_url, config.service_token.get_secret_value())
         memo.tasks.append(asyncio.create_task(controller.realtime.connect_forever()))
     memo.controller = controller
-    memo.metrics_server = prometheus_client.start_http_server(config.metrics_port)[0]
+    memo.metrics_server = prometheus_client.start_http_server(
+        config.metrics_port, addr=config.bind_address
+    )[0]
 
 
 async def _retry_mongo_writes(videos: VideoStore) -> None:
@@ -104,9 +107,9 @@ def transcode_jobs(
 def transcode_pods(
     *, namespace: str | None, name: str, labels: kopf.Labels, status: kopf.Status, **_: Any
 ) -> dict[tuple[str | None, str], dict[str, Any]] | None:
-    """Our finished pods (exit code, termination message), by (namespace, job)."""
-    job, entry = pod_job_name(labels), pod_entry(name, status)
-    return {(namespace, job): entry} if job and entry else None
+    """Our pods (phase, why not started, exit code, termination message), by (namespace, job)."""
+    job = pod_job_name(labels)
+    return {(namespace, job): pod_entry(name, status)} if job else None
 
 
 def _indexes(kwargs: dict[str, Any]) -> tuple[JobsIndex, PodsIndex]:
@@ -141,15 +144,12 @@ async def job_changed(
         await memo.controller.reconcile(namespace, resource, *_indexes(kwargs))
 
 
-def _finished(*, name: str, status: kopf.Status, **_: Any) -> bool:
-    return pod_entry(name, status) is not None
-
-
-@kopf.on.event("v1", "pods", labels=MANAGED, when=_finished)
-async def pod_finished(
+@kopf.on.event("v1", "pods", labels=MANAGED)
+async def pod_changed(
     *, namespace: str | None, labels: kopf.Labels, memo: Any, **kwargs: Any
 ) -> None:
-    """A worker ended: its result (termination message) may complete a rung."""
+    """A worker was scheduled, started or ended: its rung may be Pending (with the
+    scheduler's reason), Running, or complete (its termination message)."""
     if namespace is not None and (resource := labels.get(LABEL_TRANSCODE)):
         await memo.controller.reconcile(namespace, resource, *_indexes(kwargs))
 
@@ -181,11 +181,22 @@ async def delete_outputs(
     jobs, _ = _indexes(kwargs)
     kube = memo.controller.kube
     assert namespace is not None  # VideoTranscodes are namespaced
-    names = [job["name"] for job in jobs.get((namespace, name), [])]  # the index is live
-    for job_name in names:
-        await kube.delete_job(namespace, job_name)
-    if names or await kube.pods_still_running(namespace, name):
-        raise kopf.TemporaryError("stopping the transcode before deleting its outputs", delay=1)
+    # Waiting for the pods to stop is expected, so it is logged at INFO in here: a
+    # TemporaryError would be logged (and posted as an Event) as an error on each retry.
+    for check in range(STOP_CHECKS):
+        names = [job["name"] for job in jobs.get((namespace, name), [])]  # the index is live
+        for job_name in names:
+            await kube.delete_job(namespace, job_name)
+        running = names or await kube.pods_still_running(namespace, name)
+        if not running:
+            break
+        if check == 0:
+            logger.info(
+                "stopping the transcode before deleting its outputs: %s", ", ".join(running)
+            )
+        await asyncio.sleep(STOP_CHECK_SECONDS)
+    else:  # pods that outlive their grace period: worth an error, and a retry later
+        raise kopf.TemporaryError("the transcode's pods have not stopped yet", delay=10)
     output = spec["output"]
     count = await asyncio.to_thread(
         memo.controller.delete_outputs, output["bucket"], output["prefix"]

@@ -1,10 +1,13 @@
 """Pure builders of the probe and rendition Jobs (plain dicts, no I/O)."""
 
 import hashlib
+import math
+from dataclasses import dataclass
 from typing import Any
 
+from transcode_operator.quantity import mebibytes, parse_quantity
 from transcode_operator.settings import JobSettings, ResourceTier
-from videotranscode import RenditionSpec, VideoTranscodeSpec
+from videotranscode import RenditionSpec, SourceInfo, VideoTranscodeSpec
 
 MAX_NAME = 63  # Job names end up in the `job-name` label, limited to 63 characters
 CONTAINER = "worker"
@@ -47,11 +50,42 @@ def tier_for(height: int, tiers: list[ResourceTier]) -> ResourceTier:
     )
 
 
-def _resources(tier: ResourceTier) -> dict[str, Any]:
-    limits = {"memory": tier.memory_limit, "ephemeral-storage": "1Gi"}
+@dataclass(frozen=True)
+class Storage:
+    """Ephemeral storage of a pod, in bytes; the scratch emptyDir's sizeLimit is `limit`."""
+
+    request: int
+    limit: int
+
+
+def rendition_storage(source: SourceInfo, rung: RenditionSpec, tier: ResourceTier) -> Storage:
+    """The downloaded source, the rung's segments (average bitrates x duration, with the
+    tier's headroom) and the tier's base: all known after the probe, so reserved whole."""
+    output = (rung.video_bitrate + rung.audio_bitrate) * source.duration_seconds / 8
+    size = (
+        parse_quantity(tier.scratch_base)
+        + source.size_bytes
+        + math.ceil(output * tier.output_headroom)
+    )
+    return Storage(request=size, limit=size)
+
+
+def probe_storage(settings: JobSettings) -> Storage:
+    """The source's size is what the probe finds out: room for the largest one accepted."""
+    base = parse_quantity(settings.probe_tier.scratch_base)
+    return Storage(request=base, limit=base + parse_quantity(settings.max_source_size))
+
+
+def _resources(tier: ResourceTier, storage: Storage) -> dict[str, Any]:
+    requests = {
+        "cpu": tier.cpu_request,
+        "memory": tier.memory_request,
+        "ephemeral-storage": mebibytes(storage.request),
+    }
+    limits = {"memory": tier.memory_limit, "ephemeral-storage": mebibytes(storage.limit)}
     if tier.cpu_limit:
         limits["cpu"] = tier.cpu_limit
-    return {"requests": {"cpu": tier.cpu_request, "memory": tier.memory_request}, "limits": limits}
+    return {"requests": requests, "limits": limits}
 
 
 def _env(settings: JobSettings) -> list[dict[str, Any]]:
@@ -72,8 +106,9 @@ def _env(settings: JobSettings) -> list[dict[str, Any]]:
 
 
 def build_job(
-    *, name: str, labels: dict[str, str], args: list[str], tier: ResourceTier, settings: JobSettings
-) -> dict[str, Any]:
+    *, name: str, labels: dict[str, str], args: list[str], tier: ResourceTier, storage: Storage,
+    settings: JobSettings,
+) -> dict[str, Any]:  # fmt: skip
     """A Job running `hlsforge-worker ARGS` once, locked down, failing fast on bad input."""
     container = {
         "name": CONTAINER,
@@ -82,7 +117,7 @@ def build_job(
         "command": ["hlsforge-worker"],
         "args": args,
         "env": _env(settings),
-        "resources": _resources(tier),
+        "resources": _resources(tier, storage),
         "volumeMounts": [{"name": "scratch", "mountPath": SCRATCH}],
         # A worker that dies before writing its result still leaves its last log lines.
         "terminationMessagePolicy": "FallbackToLogsOnError",
@@ -105,7 +140,7 @@ def build_job(
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "containers": [container],
-        "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": settings.scratch_size_limit}}],
+        "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": mebibytes(storage.limit)}}],
     }
     return {
         "apiVersion": "batch/v1",
@@ -151,6 +186,7 @@ def build_probe_job(
         labels=job_labels(resource_name, ROLE_PROBE),
         args=args,
         tier=settings.probe_tier,
+        storage=probe_storage(settings),
         settings=settings,
     )
 
@@ -162,7 +198,9 @@ def build_rendition_job(
     settings: JobSettings,
     *,
     name: str,
+    source: SourceInfo,
 ) -> dict[str, Any]:
+    tier = tier_for(rung.height, settings.resource_tiers)
     args = [
         "rendition", spec.source.location, spec.output.location,
         "--name", rung.name,
@@ -178,6 +216,7 @@ def build_rendition_job(
         name=name,
         labels=job_labels(resource_name, ROLE_RENDITION, rung.name),
         args=args,
-        tier=tier_for(rung.height, settings.resource_tiers),
+        tier=tier,
+        storage=rendition_storage(source, rung, tier),
         settings=settings,
     )

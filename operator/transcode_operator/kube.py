@@ -1,6 +1,7 @@
 """The operator's calls to the Kubernetes API (the `kubernetes` client, run in threads)."""
 
 import asyncio
+import json
 import os
 from collections.abc import Iterator
 from typing import Any, cast
@@ -27,6 +28,20 @@ def api_client() -> kubernetes.client.ApiClient:
             config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration
         )
     return kubernetes.client.ApiClient(configuration)
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for a log: an API error as `400 Bad Request: <the API's message>` (the
+    client's own text spans the response headers and body over several lines)."""
+    if not isinstance(exc, ApiException):
+        return " ".join(str(exc).split()) or type(exc).__name__
+    try:
+        body = json.loads(exc.body or "")
+    except (TypeError, ValueError):
+        body = None
+    message = body.get("message") if isinstance(body, dict) else None
+    status = f"{exc.status} {exc.reason}".strip()
+    return f"{status}: {' '.join(str(message).split())}" if message else status
 
 
 def status_patch(status: VideoTranscodeStatus) -> dict[str, Any]:
@@ -97,11 +112,17 @@ class Kube:
                 if pod.status.phase not in ("Succeeded", "Failed")]  # fmt: skip
 
     def follow_log(self, namespace: str, pod: str) -> Iterator[str]:
-        """The pod's log lines as they come, until its container ends (blocking)."""
-        response: Any = self.core.read_namespaced_pod_log(
-            pod, namespace, follow=True, _preload_content=False,
-            _request_timeout=(10, LOG_SILENCE_SECONDS),
-        )  # fmt: skip
+        """The pod's log lines as they come, until its container ends (blocking); none if
+        the pod is gone (deleted with its resource)."""
+        try:
+            response: Any = self.core.read_namespaced_pod_log(
+                pod, namespace, follow=True, _preload_content=False,
+                _request_timeout=(10, LOG_SILENCE_SECONDS),
+            )  # fmt: skip
+        except ApiException as exc:
+            if exc.status == NOT_FOUND:
+                return
+            raise
         try:
             buffer = b""
             for chunk in response.stream(amt=4096, decode_content=True):

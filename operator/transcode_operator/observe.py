@@ -32,18 +32,53 @@ def pod_job_name(labels: Mapping[str, str]) -> str | None:
     return labels.get(JOB_NAME_LABEL) or labels.get(LEGACY_JOB_NAME_LABEL)
 
 
-def pod_entry(name: str, status: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The pod's finished worker container, or None while it runs."""
+def _not_started(status: Mapping[str, Any]) -> str | None:
+    """Why a Pending pod's worker has not started: the scheduler's message, else its
+    container's waiting reason, else "" (no reason yet); None once the pod is past Pending."""
+    if status.get("phase", "Pending") != "Pending":
+        return None
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+            return str(condition.get("message") or condition.get("reason") or "")
+    for container in status.get("containerStatuses") or []:
+        if waiting := (container.get("state") or {}).get("waiting"):
+            reason, message = waiting.get("reason") or "", waiting.get("message") or ""
+            return f"{reason}: {message}" if reason and message else str(reason or message)
+    return ""
+
+
+def pod_entry(name: str, status: Mapping[str, Any]) -> dict[str, Any]:
+    """What a pod tells: its phase, why its worker has not started yet (None once it has),
+    and, once the worker has ended, its exit code and termination message."""
+    entry: dict[str, Any] = {
+        "name": name,
+        "phase": status.get("phase", "Pending"),
+        "waiting": _not_started(status),
+    }
     for container in status.get("containerStatuses") or []:
         terminated = (container.get("state") or {}).get("terminated")
         if terminated:
-            return {
-                "name": name,
-                "exitCode": terminated.get("exitCode"),
-                "message": terminated.get("message") or "",
-                "finishedAt": terminated.get("finishedAt") or "",
-            }
-    return None
+            entry.update(
+                exitCode=terminated.get("exitCode"),
+                message=terminated.get("message") or "",
+                finishedAt=terminated.get("finishedAt") or "",
+            )
+            break
+    return entry
+
+
+def finished(pod: Mapping[str, Any]) -> bool:
+    """Whether the pod's worker has ended (its entry has an exit code)."""
+    return "exitCode" in pod
+
+
+def _waiting(job: Mapping[str, Any], pods: list[Mapping[str, Any]]) -> str | None:
+    """Why an active Job's worker is not running: None when one of its pods runs (or
+    the Job has no active pod), else the first reason a pending pod gives (or "")."""
+    if not job["active"] or any(pod["phase"] == "Running" for pod in pods):
+        return None
+    reasons = [pod["waiting"] for pod in pods if not finished(pod) and pod["waiting"]]
+    return reasons[0] if reasons else ""
 
 
 def parse_termination_message(message: str) -> dict[str, Any]:
@@ -64,10 +99,10 @@ def parse_termination_message(message: str) -> dict[str, Any]:
 def _result_pod(
     job: Mapping[str, Any], pods: Iterable[Mapping[str, Any]]
 ) -> Mapping[str, Any] | None:
-    finished = sorted(pods, key=lambda pod: str(pod["finishedAt"]))
+    ended = sorted((pod for pod in pods if finished(pod)), key=lambda pod: str(pod["finishedAt"]))
     if job["complete"]:
-        finished = [pod for pod in finished if pod["exitCode"] == 0]
-    return finished[-1] if finished else None
+        ended = [pod for pod in ended if pod["exitCode"] == 0]
+    return ended[-1] if ended else None
 
 
 def job_states(
@@ -75,7 +110,8 @@ def job_states(
 ) -> dict[str, JobState]:
     states = {}
     for job in jobs:
-        pod = _result_pod(job, pods_by_job.get(job["name"], []))
+        pods = list(pods_by_job.get(job["name"], []))
+        pod = _result_pod(job, pods)
         states[job["name"]] = JobState(
             name=job["name"],
             active=job["active"],
@@ -85,5 +121,6 @@ def job_states(
             failed_for_good=job["failedForGood"],
             reason=job["reason"],
             result=parse_termination_message(pod["message"]) if pod else None,
+            waiting=_waiting(job, pods),
         )
     return states

@@ -42,14 +42,20 @@ class VideoStore:
         self._client: MongoClient[dict[str, Any]] = MongoClient(uri, serverSelectionTimeoutMS=2000)
         self._videos = self._client[database]["videos"]
         self._pending: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        self._failing = False  # an outage is a warning once; what fails while it lasts, INFO
 
     def _write(self, video_id: str, query: dict[str, Any], update: dict[str, Any]) -> None:
         try:
             self._videos.update_one({"_id": video_id, **query}, update)
         except PyMongoError as exc:
-            logger.warning("MongoDB update of video %s failed, will retry: %s", video_id, exc)
+            level = logging.INFO if self._failing else logging.WARNING
+            logger.log(level, "MongoDB update of video %s failed, will retry: %s", video_id, exc)
+            self._failing = True
             self._pending[video_id] = (query, update)
         else:
+            if self._failing:
+                logger.info("MongoDB updates work again")
+                self._failing = False
             self._pending.pop(video_id, None)
 
     async def publish(self, video_id: str, query: dict[str, Any], update: dict[str, Any]) -> None:

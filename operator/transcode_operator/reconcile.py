@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from transcode_operator.jobs import ROLE_PROBE, job_name
 from videotranscode import (
     DEFAULT_LADDER,
+    MUTABLE_SPEC_FIELDS,
     Condition,
     Phase,
     Playback,
@@ -26,6 +27,10 @@ from videotranscode import (
 
 RETRY_ANNOTATION = "hlsforge.dev/retry"
 MASTER = "master.m3u8"
+SPEC_CHANGED = (
+    f"the spec changed after the transcode started (only {' and '.join(MUTABLE_SPEC_FIELDS)} "
+    "may change): delete and create a new VideoTranscode"
+)
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,7 @@ class JobState:
     failed_for_good: bool = False
     reason: str = ""  # the Job's Failed condition message, e.g. BackoffLimitExceeded
     result: Mapping[str, Any] | None = None  # the worker's termination message
+    waiting: str | None = None  # why its active pod has not started (scheduler); None: runs
 
     @property
     def attempts(self) -> int:
@@ -53,11 +59,19 @@ class JobState:
 
 
 @dataclass(frozen=True)
+class PhaseEvent:
+    """A Kubernetes Event announcing a phase: its reason is that phase, whatever comes next."""
+
+    phase: Phase
+    message: str
+
+
+@dataclass(frozen=True)
 class Outcome:
     status: VideoTranscodeStatus
     create_probe: bool = False
     write_master: bool = False
-    events: list[str] = field(default_factory=list)
+    events: list[PhaseEvent] = field(default_factory=list)
 
 
 def parse_spec(spec: Mapping[str, Any]) -> VideoTranscodeSpec:
@@ -88,6 +102,18 @@ def rendition_job_name(resource: str, rung: str, token: str | None) -> str:
 def choose_ladder(spec: VideoTranscodeSpec, source: SourceInfo) -> list[RenditionSpec]:
     short_side = min(source.video.width, source.video.height)
     return select_ladder(spec.renditions or list(DEFAULT_LADDER), short_side)
+
+
+def spec_changed(spec: VideoTranscodeSpec, status: VideoTranscodeStatus) -> bool:
+    """Whether the spec no longer describes the transcode that started (where the API server
+    lacks the CRD's immutability rule, an edit gets through)."""
+    if status.spec_hash is not None and status.spec_hash != spec.fingerprint():
+        return True
+    # Started before specHash was recorded: the ladder at least must still be the spec's.
+    if status.source is None or not status.renditions:
+        return False
+    ladder = {rung.name for rung in choose_ladder(spec, status.source)}
+    return {rung.name for rung in status.renditions} != ladder
 
 
 def _rung_status(
@@ -122,9 +148,15 @@ def _rung_status(
         return previous.model_copy(
             update={"phase": RenditionPhase.FAILED, "attempts": job.attempts, "message": job.error}
         )
-    progress = max(previous.progress, live_progress or 0.0)
+    # A Job whose pod has not started (unschedulable, pulling its image) is still Pending.
+    started = job.waiting is None
     return previous.model_copy(
-        update={"phase": RenditionPhase.RUNNING, "attempts": job.attempts, "progress": progress}
+        update={
+            "phase": RenditionPhase.RUNNING if started else RenditionPhase.PENDING,
+            "attempts": job.attempts,
+            "progress": max(previous.progress, live_progress or 0.0),
+            "message": job.waiting or None,
+        }
     )
 
 
@@ -205,6 +237,9 @@ def reconcile(
         "observed_generation": generation,
         "started_at": status.started_at or now,
     }
+    if spec_changed(spec, status):
+        return _as_started(status, base, jobs, live_progress, now)
+    base["spec_hash"] = status.spec_hash or spec.fingerprint()
 
     if status.source is None:
         probe = jobs.get(probe_job_name(name, token))
@@ -214,7 +249,10 @@ def reconcile(
             )
             return _finish(new, status, now)
         if probe is None or not probe.complete or probe.result is None:
-            new = status.model_copy(update={**base, "phase": Phase.PROBING, "message": None})
+            waiting = probe.waiting if probe is not None else None  # e.g. unschedulable
+            new = status.model_copy(
+                update={**base, "phase": Phase.PROBING, "message": waiting or None}
+            )
             return _finish(new, status, now, create_probe=probe is None)
         try:
             source = SourceInfo.model_validate((probe.result or {}).get("source", {}))
@@ -254,6 +292,30 @@ def reconcile(
     return _finish(new, status, now, write_master=phase == Phase.PACKAGING)
 
 
+def _as_started(
+    status: VideoTranscodeStatus,
+    base: dict[str, Any],
+    jobs: Mapping[str, JobState],
+    live_progress: Mapping[str, float],
+    now: str,
+) -> Outcome:
+    """A changed spec: the Jobs already started are still rolled up, nothing new starts (no
+    probe, no rung, no retry), and an unfinished transcode fails saying what to do."""
+    renditions = [
+        _rung_status(rung, jobs.get(rung.job_name or ""), live_progress.get(rung.name))
+        for rung in status.renditions
+    ]
+    new = status.model_copy(
+        update={
+            **base,
+            "phase": status.phase if status.phase.finished else Phase.FAILED,
+            "renditions": renditions,
+            "message": SPEC_CHANGED,
+        }
+    )
+    return _finish(new, status, now)
+
+
 def _finish(
     new: VideoTranscodeStatus,
     old: VideoTranscodeStatus,
@@ -269,9 +331,6 @@ def _finish(
             "conditions": [_ready_condition(new.phase, new.message, now, old.conditions)],
         }
     )
-    events = (
-        [f"{new.phase.value}: {new.message}" if new.message else new.phase.value]
-        if new.phase != old.phase
-        else []
-    )
+    message = f"{new.phase.value}: {new.message}" if new.message else new.phase.value
+    events = [PhaseEvent(new.phase, message)] if new.phase != old.phase else []
     return Outcome(new, create_probe=create_probe, write_master=write_master, events=events)

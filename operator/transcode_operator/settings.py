@@ -1,17 +1,35 @@
 """Operator settings, read once at startup from `HLSFORGE_*` environment variables."""
 
-from pydantic import BaseModel, Field, SecretStr
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from transcode_operator.quantity import parse_quantity
+
+
+def _quantity(text: str) -> str:
+    parse_quantity(text)
+    return text
+
+
+Quantity = Annotated[str, AfterValidator(_quantity)]  # e.g. 20Gi, 5G, 512Mi
 
 
 class ResourceTier(BaseModel):
-    """Pod resources for rungs up to `max_height` (short side) pixels."""
+    """Pod resources for rungs up to `max_height` (short side) pixels.
+
+    Ephemeral storage (the scratch emptyDir counts against it) is the downloaded source, plus
+    the rung's expected output (average bitrates x duration) times `output_headroom`, plus
+    `scratch_base` for everything else (FFmpeg's log, the container's log)."""
 
     max_height: int
     cpu_request: str
     memory_request: str
     memory_limit: str
     cpu_limit: str | None = None
+    scratch_base: Quantity = "1Gi"
+    output_headroom: float = Field(default=1.5, ge=1)  # VBR overshoot, container overhead
 
 
 DEFAULT_TIERS = [
@@ -33,7 +51,9 @@ class JobSettings(BaseModel):
     active_deadline_seconds: int = Field(default=6 * 3600, ge=60)
     ttl_seconds_after_finished: int = Field(default=3600, ge=0)
     max_duration_seconds: int = Field(default=4 * 3600, ge=1)
-    scratch_size_limit: str = "20Gi"
+    # The probe downloads a source of unknown size: its ephemeral-storage limit is this plus
+    # its tier's base (its request, what the scheduler reserves, is the base alone).
+    max_source_size: Quantity = "20Gi"
     resource_tiers: list[ResourceTier] = DEFAULT_TIERS
     probe_tier: ResourceTier = ResourceTier(
         max_height=0, cpu_request="250m", memory_request="256Mi", memory_limit="512Mi"
@@ -52,5 +72,8 @@ class OperatorSettings(BaseSettings):
     service_token: SecretStr | None = None  # accepted by the API's /internal namespace
     public_base_url: str | None = None  # plain playback URLs (a CDN); else the API signs them
     status_interval_seconds: float = 2.0
+    # Where the liveness and metrics servers listen: every IPv4 address by default (what a
+    # pod's probes and Prometheus reach); "::" on IPv6 clusters, 127.0.0.1 to keep them local.
+    bind_address: str = "0.0.0.0"  # noqa: S104
     liveness_port: int = 8080
     metrics_port: int = 9090

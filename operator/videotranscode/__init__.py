@@ -16,6 +16,8 @@ from videotranscode.renditions import (
     select_ladder,
 )
 from videotranscode.resource import (
+    MUTABLE_SPEC_FIELDS,
+    SPEC_IMMUTABLE,
     Condition,
     OutputSpec,
     Phase,
@@ -43,7 +45,9 @@ __all__ = [
     "DEFAULT_LADDER",
     "GROUP",
     "KIND",
+    "MUTABLE_SPEC_FIELDS",
     "PLURAL",
+    "SPEC_IMMUTABLE",
     "VERSION",
     "AudioStreamInfo",
     "Condition",

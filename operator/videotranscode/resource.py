@@ -1,5 +1,7 @@
 """The VideoTranscode custom resource: spec and status, as on the wire (camelCase)."""
 
+import hashlib
+import json
 from enum import StrEnum
 from typing import Literal, Self
 
@@ -12,6 +14,10 @@ from videotranscode.results import SourceInfo
 # S3 bucket naming rules (3-63 lowercase letters, digits, dots and hyphens).
 BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 MAX_RENDITIONS = 10
+# What may change after creation (the CRD's transition rule allows these and nothing else):
+# the queue order, and whether deleting the resource also deletes its outputs.
+MUTABLE_SPEC_FIELDS = ("priority", "output.cleanupOnDelete")
+SPEC_IMMUTABLE = "spec is immutable: delete and create a new VideoTranscode"
 
 
 class SourceSpec(CamelModel):
@@ -74,6 +80,20 @@ class VideoTranscodeSpec(CamelModel):
         if len(names) != len(set(names)):
             raise ValueError("rendition names must be unique")
         return self
+
+    def fingerprint(self) -> str:
+        """A digest of the fields that may not change once created (all but
+        MUTABLE_SPEC_FIELDS). Rungs count in name order, as the API server compares a list
+        keyed by name; fields at their default count as absent, so a newer model with more
+        defaulted fields gives an existing resource the same digest."""
+        immutable = self.model_dump(
+            mode="json", by_alias=True, exclude_defaults=True,
+            exclude={"priority": True, "output": {"cleanup_on_delete"}},
+        )  # fmt: skip
+        if "renditions" in immutable:
+            immutable["renditions"].sort(key=lambda rung: rung["name"])
+        text = json.dumps(immutable, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 class Phase(StrEnum):
@@ -144,3 +164,4 @@ class VideoTranscodeStatus(_StatusModel):
     completed_at: str | None = None
     observed_generation: int | None = None
     message: str | None = None
+    spec_hash: str | None = None  # VideoTranscodeSpec.fingerprint() of the spec as started

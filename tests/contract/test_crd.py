@@ -8,7 +8,10 @@ translated here, the way the apiserver behaves with `kubectl apply` (strict fiel
 - `x-kubernetes-int-or-string`: an integer or a string (`pattern` applies to strings only);
 - `x-kubernetes-list-type: map`: entries are unique by their `x-kubernetes-list-map-keys`;
 - `x-kubernetes-validations` (CEL): each rule has a Python equivalent keyed by its message, and
-  the real expression is evaluated too (the `cel` package) and must agree with it.
+  the real expression is evaluated too (the `cel` package) and must agree with it. Transition
+  rules (those using `oldSelf`) are skipped on create and checked on update wherever the old
+  object has a value at the rule's path; a list keyed by `x-kubernetes-list-map-keys` compares
+  as a map (in any order), which the `cel` package is given by sorting such lists by key.
 """
 
 import copy
@@ -34,7 +37,9 @@ from pydantic_core import PydanticUndefined
 from videotranscode import (
     GROUP,
     KIND,
+    MUTABLE_SPEC_FIELDS,
     PLURAL,
+    SPEC_IMMUTABLE,
     VERSION,
     AudioStreamInfo,
     Condition,
@@ -115,10 +120,58 @@ CEL_RULES: dict[str, CelRule] = {
 }
 
 
-def _evaluate_cel(rule: str, value: dict[str, Any]) -> bool:
+def _without_mutable(spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec minus MUTABLE_SPEC_FIELDS, rungs keyed by name (their order does not count)."""
+    kept = copy.deepcopy(spec)
+    for dotted in MUTABLE_SPEC_FIELDS:
+        *parents, leaf = dotted.split(".")
+        node = kept
+        for parent in parents:
+            node = node.get(parent, {})
+        node.pop(leaf, None)
+    if "renditions" in kept:
+        kept["renditions"] = {rung.get("name"): rung for rung in kept["renditions"]}
+    return kept
+
+
+class TransitionRule(NamedTuple):
+    rule: str
+    check: Callable[[dict[str, Any], dict[str, Any]], bool]  # (self, oldSelf)
+
+
+TRANSITION_RULES: dict[str, TransitionRule] = {
+    SPEC_IMMUTABLE: TransitionRule(
+        " && ".join(
+            [
+                "self.source == oldSelf.source",
+                "self.output.bucket == oldSelf.output.bucket",
+                "self.output.prefix == oldSelf.output.prefix",
+                "has(self.renditions) == has(oldSelf.renditions)",
+                "(!has(self.renditions) || self.renditions == oldSelf.renditions)",
+                "self.segmentSeconds == oldSelf.segmentSeconds",
+                "self.gopSeconds == oldSelf.gopSeconds",
+                "self.segmentType == oldSelf.segmentType",
+                "self.thumbnail == oldSelf.thumbnail",
+                "has(self.videoId) == has(oldSelf.videoId)",
+                "(!has(self.videoId) || self.videoId == oldSelf.videoId)",
+                "has(self.owner) == has(oldSelf.owner)",
+                "(!has(self.owner) || self.owner == oldSelf.owner)",
+            ]
+        ),
+        lambda spec, old: _without_mutable(spec) == _without_mutable(old),
+    ),
+}
+
+
+def _is_transition(rule: str) -> bool:
+    return re.search(r"\boldSelf\b", rule) is not None
+
+
+def _evaluate_cel(rule: str, value: dict[str, Any], old: dict[str, Any] | None = None) -> bool:
     """The real expression; a runtime error (no such key, bad types) fails it, as in Kubernetes."""
+    context = {"self": value} if old is None else {"self": value, "oldSelf": old}
     try:
-        return cel.evaluate(rule, {"self": value}) is True
+        return cel.evaluate(rule, context) is True
     except Exception:  # KeyError, TypeError, ZeroDivisionError...: the rule fails
         return False
 
@@ -158,6 +211,8 @@ def _cel_validations(
     if not isinstance(instance, dict):
         return
     for rule in rules:
+        if _is_transition(rule["rule"]):  # on create there is no oldSelf: not evaluated
+            continue
         known = CEL_RULES[rule["message"]]
         passed = known.check(instance)
         assert passed == _evaluate_cel(rule["rule"], instance), (rule, instance)
@@ -239,6 +294,50 @@ def crd_errors(schema: Schema, value: Json) -> list[str]:
         for path in _error_paths(error)
     ]
     return list(dict.fromkeys(errors))
+
+
+def _as_map_lists(schema: Schema, value: Json) -> Json:
+    """Lists with map keys sorted by their keys: how the API server's CEL compares them."""
+    if isinstance(value, dict) and "properties" in schema:
+        return {
+            k: _as_map_lists(schema["properties"][k], v) if k in schema["properties"] else v
+            for k, v in value.items()
+        }
+    if isinstance(value, list) and "items" in schema:
+        items = [_as_map_lists(schema["items"], item) for item in value]
+        if schema.get("x-kubernetes-list-type") == "map":
+            keys = schema["x-kubernetes-list-map-keys"]
+            items.sort(key=lambda item: json.dumps([item.get(key) for key in keys]))
+        return items
+    return value
+
+
+def _transition_errors(schema: Schema, new: Json, old: Json, path: str) -> Iterator[str]:
+    """Transition rules wherever both objects have a value (object properties only)."""
+    if not (isinstance(new, dict) and isinstance(old, dict)):
+        return
+    for validation in schema.get("x-kubernetes-validations", []):
+        if not _is_transition(validation["rule"]):
+            continue
+        known = TRANSITION_RULES[validation["message"]]
+        passed = known.check(new, old)
+        real = _evaluate_cel(
+            validation["rule"], _as_map_lists(schema, new), _as_map_lists(schema, old)
+        )
+        assert passed == real, (validation, new, old)
+        if not passed:
+            yield f"{path or '<root>'}: {validation['message']}"
+    for name, node in schema.get("properties", {}).items():
+        if name in new and name in old:
+            yield from _transition_errors(node, new[name], old[name], f"{path}.{name}".strip("."))
+
+
+def crd_update_errors(schema: Schema, old: Json, new: Json) -> list[str]:
+    """The apiserver's verdict on updating the stored `old` to `new`: the rules of a create,
+    then the transition rules."""
+    errors = crd_errors(schema, new)
+    transitions = _transition_errors(schema, admit(schema, new), admit(schema, old), "")
+    return errors + [error for error in transitions if error not in errors]
 
 
 # --- the models' shape --------------------------------------------------------------------------
@@ -573,7 +672,113 @@ def test_every_cel_rule_has_a_python_equivalent() -> None:
         for _, node in all_nodes(SCHEMA)
         for validation in node.get("x-kubernetes-validations", [])
     }
-    assert declared == {(message, known.rule) for message, known in CEL_RULES.items()}
+    known = {message: rule.rule for message, rule in CEL_RULES.items()}
+    known |= {message: rule.rule for message, rule in TRANSITION_RULES.items()}
+    assert declared == set(known.items())
+    assert all(_is_transition(rule.rule) for rule in TRANSITION_RULES.values())
+    assert not any(_is_transition(rule.rule) for rule in CEL_RULES.values())
+
+
+def test_transition_rules_sit_on_objects_outside_lists() -> None:
+    """Where `_transition_errors` looks for them (inside a list, Kubernetes would correlate
+    items by their map keys: teach it that before adding one there)."""
+    for path, node in all_nodes(SCHEMA):
+        if any(_is_transition(v["rule"]) for v in node.get("x-kubernetes-validations", [])):
+            assert "[]" not in path
+            assert node["type"] == "object"
+
+
+# --- updates: the spec is immutable but for a few fields ------------------------------------
+
+
+def _full_resource() -> dict[str, Any]:
+    resource = load(FIXTURES / "valid" / "priority-and-owner.yaml")
+    resource["spec"]["renditions"] = [
+        {"name": "360p", "height": 360, "videoBitrate": "365k"},
+        {"name": "720p", "height": 720, "videoBitrate": "3000k"},
+    ]
+    return resource
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def change(spec: dict[str, Any]) -> None:
+        *parents, leaf = path.split(".")
+        node = spec
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        if value is None:
+            node.pop(leaf, None)
+        else:
+            node[leaf] = value
+
+    return change
+
+
+def _reorder_rungs(spec: dict[str, Any]) -> None:
+    spec["renditions"].reverse()
+
+
+def _retune_rung(spec: dict[str, Any]) -> None:
+    spec["renditions"][1]["videoBitrate"] = "2500k"
+
+
+def _add_rung(spec: dict[str, Any]) -> None:
+    spec["renditions"].append({"name": "1080p", "height": 1080, "videoBitrate": "6M"})
+
+
+SPEC_EDITS: dict[str, tuple[Callable[[dict[str, Any]], None], bool]] = {
+    "nothing": (lambda spec: None, True),
+    "priority": (_set("priority", -5), True),
+    "cleanupOnDelete": (_set("output.cleanupOnDelete", True), True),
+    "rungs-reordered": (_reorder_rungs, True),
+    "rung-retuned": (_retune_rung, False),
+    "rung-added": (_add_rung, False),
+    "renditions-removed": (_set("renditions", None), False),
+    "source-key": (_set("source.key", "uploads/other.mp4"), False),
+    "source-to-url": (lambda spec: spec.update(source={"url": "https://example.com/a.mp4"}), False),
+    "output-prefix": (_set("output.prefix", "videos/elsewhere"), False),
+    "output-bucket": (_set("output.bucket", "other-media"), False),
+    "segmentSeconds": (_set("segmentSeconds", 4), False),
+    "segmentType": (_set("segmentType", "mpegts"), False),
+    "thumbnail": (_set("thumbnail.atPercent", 50), False),
+    "videoId-changed": (_set("videoId", "another-video"), False),
+    "videoId-removed": (_set("videoId", None), False),
+    "owner-removed": (_set("owner", None), False),
+}
+
+
+@pytest.mark.parametrize(("edit", "accepted"), SPEC_EDITS.values(), ids=SPEC_EDITS.keys())
+def test_a_spec_edit_is_accepted_only_for_mutable_fields(
+    edit: Callable[[dict[str, Any]], None], accepted: bool
+) -> None:
+    old = _full_resource()
+    assert crd_errors(SCHEMA, old) == []
+    new = copy.deepcopy(old)
+    edit(new["spec"])
+    errors = crd_update_errors(SCHEMA, old, new)
+    assert errors == ([] if accepted else [f"spec: {SPEC_IMMUTABLE}"])
+    # Where CEL is absent, the operator tells the same edits apart by the spec's fingerprint.
+    fingerprints = {VideoTranscodeSpec.model_validate(r["spec"]).fingerprint() for r in (old, new)}
+    assert (len(fingerprints) == 1) is accepted
+
+
+def test_a_spec_edit_from_the_default_ladder_to_an_explicit_one_is_refused() -> None:
+    old = load(FIXTURES / "valid" / "minimal.yaml")
+    new = copy.deepcopy(old)
+    new["spec"]["renditions"] = [{"name": "360p", "height": 360, "videoBitrate": "365k"}]
+    assert crd_update_errors(SCHEMA, old, new) == [f"spec: {SPEC_IMMUTABLE}"]
+
+
+def test_spelling_out_a_default_keeps_the_fingerprint() -> None:
+    """Defaults count as absent, so a newer model with more defaulted fields (or a client that
+    writes the defaults out) gives a running resource the same fingerprint."""
+    minimal = load(FIXTURES / "valid" / "minimal.yaml")["spec"]
+    stored = admit(SPEC_SCHEMA, minimal)
+    assert stored != minimal
+    assert (
+        VideoTranscodeSpec.model_validate(stored).fingerprint()
+        == VideoTranscodeSpec.model_validate(minimal).fingerprint()
+    )
 
 
 # --- status -------------------------------------------------------------------------------------

@@ -166,6 +166,8 @@ def test_notes_tell_how_to_open_the_app_and_apply_a_valid_sample(
         ({"mongodb.image.tag": ""}, "/mongodb/image/tag"),
         ({"api.transcodePriority": "5000"}, "/api/transcodePriority"),
         ({"api.replicas": "2"}, "additional properties 'replicas' not allowed"),  # always 1
+        ({"operator.bindAddress": ""}, "/operator/bindAddress"),
+        ({"operator.job.maxSourceSize": "20GB"}, "/operator/job/maxSourceSize"),
     ],
 )
 def test_values_schema_rejects(helm: str, sets: dict[str, str], message: str) -> None:

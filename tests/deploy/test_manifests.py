@@ -593,11 +593,12 @@ def test_operator_settings_read_the_rendered_environment(
         assert s3_endpoint == f"http://{name}-minio.{NAMESPACE}.svc:9000"
     assert env["AWS_ACCESS_KEY_ID"]
     assert env["AWS_SECRET_ACCESS_KEY"]
-    # The Job settings come from operator.job.* (values.yaml defaults, kind: smaller scratch).
-    assert settings.job.scratch_size_limit == ("5Gi" if rendered.name == "kind" else "20Gi")
+    # The Job settings come from operator.job.* (values.yaml defaults, kind: smaller sources).
+    assert settings.job.max_source_size == ("5Gi" if rendered.name == "kind" else "20Gi")
     assert (settings.job.backoff_limit, settings.job.active_deadline_seconds) == (2, 21600)
     assert settings.job.ttl_seconds_after_finished == 3600
     assert settings.job.max_duration_seconds == 14400
+    assert settings.bind_address == "0.0.0.0"  # noqa: S104 (what the probes reach in a pod)
     assert settings.max_running_jobs == {"kind": 2, "cluster-wide": 16}.get(rendered.name, 4)
 
 

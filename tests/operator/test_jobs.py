@@ -1,13 +1,16 @@
 from typing import Any
 
+import pytest
+
 from transcode_operator.jobs import (
     build_probe_job,
     build_rendition_job,
     job_name,
     tier_for,
 )
-from transcode_operator.settings import DEFAULT_TIERS, JobSettings
-from videotranscode import DEFAULT_LADDER, VideoTranscodeSpec
+from transcode_operator.quantity import mebibytes, parse_quantity
+from transcode_operator.settings import DEFAULT_TIERS, JobSettings, ResourceTier
+from videotranscode import DEFAULT_LADDER, RenditionSpec, SourceInfo, VideoTranscodeSpec
 
 SPEC = VideoTranscodeSpec.model_validate(
     {
@@ -17,6 +20,12 @@ SPEC = VideoTranscodeSpec.model_validate(
     }
 )
 SETTINGS = JobSettings(image="registry.example/transcoder:1.0", s3_endpoint_url="http://minio:9000")
+GiB, MiB = 1024**3, 1024**2
+SOURCE = SourceInfo.model_validate({
+    "durationSeconds": 600.0, "container": "mov,mp4", "sizeBytes": 3 * GiB,
+    "video": {"codec": "h264", "width": 1920, "height": 1080, "fps": 30.0, "frameRate": "30/1",
+              "pixelFormat": "yuv420p", "rotation": 0},
+})  # fmt: skip
 
 
 def container(job: dict[str, Any]) -> dict[str, Any]:
@@ -37,7 +46,7 @@ def test_job_names_are_deterministic_and_fit_in_63_characters() -> None:
 
 def test_rendition_job_runs_the_worker_with_the_rung_and_packaging() -> None:
     rung = DEFAULT_LADDER[2]
-    job = build_rendition_job("v1", SPEC, rung, SETTINGS, name="v1-720p")
+    job = build_rendition_job("v1", SPEC, rung, SETTINGS, name="v1-720p", source=SOURCE)
     assert job["metadata"]["name"] == "v1-720p"
     assert job["metadata"]["labels"] == {
         "app.kubernetes.io/managed-by": "hlsforge-operator",
@@ -55,7 +64,9 @@ def test_rendition_job_runs_the_worker_with_the_rung_and_packaging() -> None:
         "--max-bitrate", "4500000", "--audio-bitrate", "128000",
         "--segment-seconds", "6", "--gop-seconds", "2", "--segment-type", "mpegts",
     ]  # fmt: skip
-    assert worker["resources"]["requests"] == {"cpu": "1", "memory": "1Gi"}
+    assert worker["resources"]["requests"] == {
+        "cpu": "1", "memory": "1Gi", "ephemeral-storage": "4432Mi",
+    }  # fmt: skip
 
 
 def test_jobs_fail_fast_on_bad_input_and_are_locked_down() -> None:
@@ -85,7 +96,6 @@ def test_jobs_fail_fast_on_bad_input_and_are_locked_down() -> None:
         "capabilities": {"drop": ["ALL"]},
     }
     assert worker["volumeMounts"] == [{"name": "scratch", "mountPath": "/scratch"}]
-    assert pod["volumes"][0]["emptyDir"]["sizeLimit"] == "20Gi"
     assert "limits" in worker["resources"]
 
 
@@ -121,3 +131,70 @@ def test_resource_tiers_grow_with_the_rung() -> None:
     assert tier_for(360, DEFAULT_TIERS).max_height == 540
     assert tier_for(1080, DEFAULT_TIERS).max_height == 1080
     assert tier_for(8000, DEFAULT_TIERS).max_height == 4320
+
+
+def storage(job: dict[str, Any]) -> tuple[int, int, int]:
+    """(request, limit, scratch emptyDir sizeLimit) of ephemeral storage, in bytes."""
+    resources = container(job)["resources"]
+    (volume,) = job["spec"]["template"]["spec"]["volumes"]
+    return (
+        parse_quantity(resources["requests"]["ephemeral-storage"]),
+        parse_quantity(resources["limits"]["ephemeral-storage"]),
+        parse_quantity(volume["emptyDir"]["sizeLimit"]),
+    )
+
+
+def test_a_rendition_job_has_room_for_the_source_its_output_and_a_base() -> None:
+    """The kubelet counts the scratch emptyDir against the pod's ephemeral-storage limit: the
+    downloaded source, the rung's segments and the rest must all fit, or the pod is evicted."""
+    rung = DEFAULT_LADDER[2]  # 720p: 3000k video + 128k audio
+    job = build_rendition_job("v1", SPEC, rung, SETTINGS, name="v1-720p", source=SOURCE)
+    output = (3_000_000 + 128_000) * 600 / 8  # bits/s x s / 8 = 234.6 MB
+    expected = 1 * GiB + 3 * GiB + output * 1.5  # tier base + source + output with headroom
+    request, limit, scratch = storage(job)
+    assert expected <= limit < expected + MiB  # rounded up to whole MiB
+    assert request == limit == scratch
+
+
+def test_rendition_storage_follows_the_tier() -> None:
+    tier = ResourceTier(max_height=8000, cpu_request="1", memory_request="1Gi",
+                        memory_limit="2Gi", scratch_base="512Mi", output_headroom=2.0)  # fmt: skip
+    settings = SETTINGS.model_copy(update={"resource_tiers": [tier]})
+    rung = RenditionSpec(name="4k", height=2160, video_bitrate="16M", audio_bitrate="192k")
+    job = build_rendition_job("v1", SPEC, rung, settings, name="v1-4k", source=SOURCE)
+    output = (16_000_000 + 192_000) * 600 / 8
+    expected = 512 * MiB + 3 * GiB + output * 2.0
+    request, limit, _ = storage(job)
+    assert expected <= limit < expected + MiB
+    assert request == limit
+
+
+def test_a_probe_job_may_download_the_largest_source_accepted() -> None:
+    """Before the probe the size is unknown: the limit allows `max_source_size`, the request
+    (what the scheduler reserves) is the probe tier's base alone."""
+    request, limit, scratch = storage(build_probe_job("v1", SPEC, SETTINGS, name="v1-probe"))
+    assert (request, limit, scratch) == (1 * GiB, 21 * GiB, 21 * GiB)
+    small = SETTINGS.model_copy(update={"max_source_size": "5G"})
+    _, limit, _ = storage(build_probe_job("v1", SPEC, small, name="v1-probe"))
+    assert 1 * GiB + 5 * 10**9 <= limit < 1 * GiB + 5 * 10**9 + MiB
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [("20Gi", 20 * GiB), ("512Mi", 512 * MiB), ("5G", 5 * 10**9), ("1.5Gi", 3 * GiB // 2),
+     ("300M", 300 * 10**6), ("10k", 10_000), ("4096", 4096), ("1e3", 1000), ("2Ti", 2 * 1024**4)],
+)  # fmt: skip
+def test_quantities_parse_as_kubernetes_does(text: str, number: int) -> None:
+    assert parse_quantity(text) == number
+
+
+@pytest.mark.parametrize("text", ["", "Gi", "1GB", "-1Gi", "1 Gi", "1.2.3"])
+def test_malformed_quantities_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="quantity"):
+        parse_quantity(text)
+
+
+def test_sizes_are_written_in_whole_mebibytes_rounded_up() -> None:
+    assert mebibytes(MiB) == "1Mi"
+    assert mebibytes(MiB + 1) == "2Mi"
+    assert mebibytes(21 * GiB) == "21504Mi"

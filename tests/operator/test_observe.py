@@ -1,6 +1,8 @@
 import json
+from typing import Any
 
 from transcode_operator.observe import (
+    finished,
     job_entry,
     job_states,
     parse_termination_message,
@@ -32,18 +34,18 @@ def test_job_entry_reads_counts_and_final_conditions() -> None:
     ]
 
 
-def test_pod_entries_exist_only_once_the_worker_has_finished() -> None:
-    assert (
-        pod_entry("p", {"phase": "Running", "containerStatuses": [{"state": {"running": {}}}]})
-        is None
-    )
+def test_pod_entries_say_whether_the_worker_runs_and_how_it_ended() -> None:
+    running = {"phase": "Running", "containerStatuses": [{"state": {"running": {}}}]}
+    assert pod_entry("p", running) == {"name": "p", "phase": "Running", "waiting": None}
     done = pod_entry(
         "p",
-        {"containerStatuses": [{"state": {"terminated": {
+        {"phase": "Succeeded", "containerStatuses": [{"state": {"terminated": {
             "exitCode": 0, "message": "{}", "finishedAt": "2026-11-24T10:00:00Z"}}}]},
     )  # fmt: skip
     assert done == {
         "name": "p",
+        "phase": "Succeeded",
+        "waiting": None,
         "exitCode": 0,
         "message": "{}",
         "finishedAt": "2026-11-24T10:00:00Z",
@@ -76,3 +78,41 @@ def test_a_completed_job_takes_its_successful_pods_result() -> None:
     assert state.complete
     assert state.attempts == 2
     assert state.result == {"name": "720p"}
+
+
+UNSCHEDULABLE: dict[str, Any] = {
+    "phase": "Pending",
+    "conditions": [{
+        "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+        "message": "0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are "
+                   "available: 3 No preemption victims found for incoming pod.",
+    }],
+}  # fmt: skip
+IMAGE_PULL: dict[str, Any] = {
+    "phase": "Pending",
+    "conditions": [{"type": "PodScheduled", "status": "True"}],
+    "containerStatuses": [{"state": {"waiting": {
+        "reason": "ImagePullBackOff", "message": 'Back-off pulling image "hlsforge/x:1"'}}}],
+}  # fmt: skip
+
+
+def test_a_pending_pod_says_why_its_worker_has_not_started() -> None:
+    assert pod_entry("p", UNSCHEDULABLE)["waiting"] == UNSCHEDULABLE["conditions"][0]["message"]
+    assert pod_entry("p", IMAGE_PULL)["waiting"] == (
+        'ImagePullBackOff: Back-off pulling image "hlsforge/x:1"'
+    )
+    assert pod_entry("p", {"phase": "Pending"})["waiting"] == ""  # not scheduled yet: no reason
+    assert not finished(pod_entry("p", UNSCHEDULABLE))
+
+
+def test_a_job_whose_pod_has_not_started_is_waiting_with_the_schedulers_reason() -> None:
+    job = job_entry("v1-720p", LABELS, {"active": 1})
+    pending = job_states([job], {"v1-720p": [pod_entry("v1-720p-a", UNSCHEDULABLE)]})
+    assert pending["v1-720p"].waiting == UNSCHEDULABLE["conditions"][0]["message"]
+    unseen = job_states([job], {})  # the pod's event has not arrived yet
+    assert unseen["v1-720p"].waiting == ""
+    running = pod_entry("v1-720p-b", {"phase": "Running"})
+    retried = job_states([job], {"v1-720p": [running]})  # a later attempt runs
+    assert retried["v1-720p"].waiting is None
+    done = job_entry("v1-720p", LABELS, {"succeeded": 1})
+    assert job_states([done], {})["v1-720p"].waiting is None

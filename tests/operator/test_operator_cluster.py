@@ -3,6 +3,7 @@ as real worker processes, outputs in moto S3."""
 
 import asyncio
 import contextlib
+import logging
 import re
 import shutil
 import subprocess
@@ -99,8 +100,10 @@ def wait_phase(
 def test_a_resource_applied_with_kubectl_becomes_a_playable_ladder(
     cluster: EmulatedCluster, runner: JobRunner, s3: Any, clip: ClipFactory, tmp_path: Path,
     operator_env: dict[str, str], mongodb_uri: str, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:  # fmt: skip
-    """Also: the videos document follows, and an unreachable API stops nothing."""
+    """Also: the videos document follows, and an unreachable API stops nothing (nor is it
+    an error: the operator retries in the background)."""
     monkeypatch.setenv("HLSFORGE_MONGODB_URI", mongodb_uri)
     monkeypatch.setenv("HLSFORGE_MONGODB_DATABASE", "operator_test")
     monkeypatch.setenv("HLSFORGE_API_URL", f"http://127.0.0.1:{free_port()}")
@@ -136,7 +139,9 @@ def test_a_resource_applied_with_kubectl_becomes_a_playable_ladder(
     events = [
         e for e in cluster.list("v1/events", NAMESPACE) if e["involvedObject"]["name"] == "cat"
     ]
-    assert {"Probing", "Queued", "Succeeded"} <= {e["reason"] for e in events}
+    assert {"Probing", "Queued", "Packaging", "Succeeded"} <= {e["reason"] for e in events}
+    for event in events:  # each says what it reports: "Packaging" is not a "Succeeded" event
+        assert event["message"].split(":")[0] == event["reason"], event
     status = body["status"]
     assert status["phase"] == "Succeeded", status
     assert any(0 < progress < 100 for phase, progress in seen if phase == "Transcoding"), seen
@@ -177,6 +182,7 @@ def test_a_resource_applied_with_kubectl_becomes_a_playable_ladder(
     assert video["playback"]["masterPlaylist"] == "videos/cat/master.m3u8"
     assert video["transcode"] == {"namespace": NAMESPACE, "name": "cat"}
     mongo.close()
+    assert errors(caplog) == []
 
 
 def test_a_corrupt_source_fails_once_with_a_readable_reason(
@@ -202,6 +208,10 @@ def test_an_invalid_spec_is_rejected_with_its_reason(
         status = wait_phase(cluster, "bad", "Failed", timeout=30)["status"]
     assert "segmentSeconds must be a multiple of gopSeconds" in status["message"]
     assert cluster.list(JOBS, NAMESPACE) == []
+
+
+def errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [f"{r.name}: {r.getMessage()}" for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 def running_pod(cluster: EmulatedCluster, job: str, timeout: float = 60) -> str:
@@ -281,9 +291,12 @@ def test_cleanup_on_delete_removes_the_outputs(
     assert s3.list_objects_v2(Bucket="media", Prefix="videos/ant/")["KeyCount"] == 0
 
 
-def test_cleanup_while_transcoding_stops_the_jobs_first(cluster: EmulatedCluster, s3: Any) -> None:
+def test_cleanup_while_transcoding_stops_the_jobs_first(
+    cluster: EmulatedCluster, s3: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     """The outputs go only once no worker can upload any more: here each rendition "worker"
-    uploads a segment as it is stopped, as a real one finishing at that moment would."""
+    uploads a segment as it is stopped, as a real one finishing at that moment would.
+    Waiting for that is expected: nothing is logged as an error."""
 
     async def run_pod(run: PodRun) -> PodExit:
         if run.args[0] != "rendition":
@@ -307,6 +320,10 @@ def test_cleanup_while_transcoding_stops_the_jobs_first(cluster: EmulatedCluster
             assert time.monotonic() < deadline, "the pods were not removed"
             time.sleep(0.05)
     assert s3.list_objects_v2(Bucket="media", Prefix="videos/bee/")["KeyCount"] == 0
+    assert errors(caplog) == []
+    waits = [r for r in caplog.records if "stopping the transcode" in r.getMessage()]
+    assert waits
+    assert all(r.levelno == logging.INFO for r in waits)
 
 
 def test_twenty_resources_share_two_job_slots_in_priority_order(
@@ -368,3 +385,74 @@ def test_the_retry_annotation_reruns_what_failed(
         JOBS, NAMESPACE, labels="hlsforge.dev/role=probe,hlsforge.dev/transcode=fox"
     )
     assert sorted(job["status"].get("succeeded", 0) for job in probes) == [0, 1]  # one new Job
+
+
+def test_a_spec_edited_after_the_probe_fails_the_resource_readably(
+    cluster: EmulatedCluster, s3: Any, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    """A cluster without CEL lets the edit through: the operator neither crash-loops nor mixes
+    two specs. It fails the resource with what to do; no rung of the edited ladder starts."""
+    monkeypatch.setenv("HLSFORGE_MAX_RUNNING_JOBS", "1")  # 240p waits while 144p runs
+    release = asyncio.Event()
+
+    async def run_pod(run: PodRun) -> PodExit:
+        if run.args[0] == "rendition":
+            await release.wait()
+        return PodExit(0, worker_message(run))
+
+    with JobRunner(cluster, run_pod=run_pod), operator() as kopf:
+        create(cluster, "elk", "any.mp4")
+        wait_phase(cluster, "elk", "Transcoding")
+        edited = [LADDER[0], {"name": "480p", "height": 480, "videoBitrate": "900k"}]
+        cluster.patch(VIDEOTRANSCODES, NAMESPACE, "elk", {"spec": {"renditions": edited}})
+        cluster.loop.call_soon_threadsafe(release.set)
+        failed = wait_phase(cluster, "elk", "Failed", "Succeeded", timeout=30)
+        cluster.wait_for(  # the running rung is still rolled up
+            VIDEOTRANSCODES, NAMESPACE, "elk",
+            lambda body: (body or {})["status"]["renditions"][0]["phase"] == "Succeeded",
+        )  # fmt: skip
+        jobs = sorted(j["metadata"]["name"] for j in cluster.list(JOBS, NAMESPACE))
+    status = failed["status"]
+    assert status["phase"] == "Failed"
+    assert status["message"] == (
+        "the spec changed after the transcode started (only priority and "
+        "output.cleanupOnDelete may change): delete and create a new VideoTranscode"
+    )
+    assert [r["name"] for r in status["renditions"]] == ["144p", "240p"]  # as started
+    assert jobs == ["elk-144p", "elk-probe"]
+    assert "Traceback" not in kopf.output + caplog.text
+    assert errors(caplog) == []
+
+
+def test_a_rung_whose_pod_cannot_be_scheduled_shows_pending_with_the_reason(
+    cluster: EmulatedCluster, s3: Any
+) -> None:
+    """The emulated node runs one pod at a time: the second rung's pod stays Pending with
+    PodScheduled=False (Unschedulable), and its rung says so instead of Running."""
+    release = asyncio.Event()
+
+    async def run_pod(run: PodRun) -> PodExit:
+        if run.args[0] == "rendition":
+            await release.wait()
+        return PodExit(0, worker_message(run))
+
+    def rung(body: dict[str, Any] | None, name: str) -> dict[str, Any]:
+        rungs = (body or {}).get("status", {}).get("renditions", [])
+        return next((r for r in rungs if r["name"] == name), {})
+
+    with JobRunner(cluster, run_pod=run_pod, max_parallel=1), operator():
+        create(cluster, "yak", "any.mp4")
+        body = cluster.wait_for(
+            VIDEOTRANSCODES, NAMESPACE, "yak",
+            lambda b: rung(b, "144p").get("phase") == "Running" and "message" in rung(b, "240p"),
+        )  # fmt: skip
+        waiting = rung(body, "240p")
+        (pod,) = cluster.list(PODS, NAMESPACE, labels="job-name=yak-240p")
+        cluster.loop.call_soon_threadsafe(release.set)
+        assert phase_of(wait_phase(cluster, "yak", "Succeeded", "Failed")) == "Succeeded"
+    (scheduled,) = [c for c in pod["status"]["conditions"] if c["type"] == "PodScheduled"]
+    assert (scheduled["status"], scheduled["reason"]) == ("False", "Unschedulable")
+    assert waiting["phase"] == "Pending"
+    assert waiting["message"] == scheduled["message"]
+    assert waiting["message"].startswith("0/1 nodes are available")

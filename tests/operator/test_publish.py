@@ -2,6 +2,7 @@
 (a real python-socketio server under uvicorn)."""
 
 import asyncio
+import logging
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -53,11 +54,17 @@ async def test_updates_never_create_missing_videos(mongodb_uri: str, videos: Any
     store.close()
 
 
-async def test_an_unreachable_mongodb_is_retried_later(tmp_path: Path) -> None:
+async def test_an_unreachable_mongodb_is_retried_later(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     port = free_port()
     store = VideoStore(f"mongodb://127.0.0.1:{port}/", "hlsforge_test")
+    caplog.set_level(logging.INFO, logger="transcode_operator")
     await store.publish("vid-2", *update("Transcoding", 10, seq=1))  # logs, does not raise
     await store.publish("vid-2", *update("Transcoding", 55, seq=2))
+    # The outage is a warning once; writes retried while it lasts are expected (INFO).
+    levels = [r.levelno for r in caplog.records if r.name.startswith("transcode_operator")]
+    assert levels == [logging.WARNING, logging.INFO]
     server = subprocess.Popen(
         secantus_command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

@@ -4,15 +4,24 @@ import pytest
 
 from transcode_operator.reconcile import (
     RETRY_ANNOTATION,
+    SPEC_CHANGED,
     JobState,
     Outcome,
+    PhaseEvent,
     parse_spec,
     probe_job_name,
     reconcile,
     rendition_job_name,
 )
 from transcode_operator.scheduling import WaitingRung, rungs_to_start
-from videotranscode import Phase, Playback, RenditionPhase, VideoTranscodeStatus
+from videotranscode import (
+    Phase,
+    Playback,
+    RenditionPhase,
+    RenditionSpec,
+    VideoTranscodeSpec,
+    VideoTranscodeStatus,
+)
 
 SPEC = parse_spec(
     {
@@ -43,9 +52,10 @@ def step(
     *,
     live: dict[str, float] | None = None,
     annotations: dict[str, str] | None = None,
+    spec: VideoTranscodeSpec = SPEC,
 ) -> Outcome:
     return reconcile(
-        name="v1", spec=SPEC, status=status, annotations=annotations or {}, jobs=jobs or {},
+        name="v1", spec=spec, status=status, annotations=annotations or {}, jobs=jobs or {},
         live_progress=live or {}, generation=1, now="2026-11-24T10:00:00Z",
     )  # fmt: skip
 
@@ -60,7 +70,7 @@ def test_a_new_resource_starts_probing() -> None:
     assert outcome.create_probe
     assert outcome.status.phase == Phase.PROBING
     assert outcome.status.started_at == "2026-11-24T10:00:00Z"
-    assert outcome.events == ["Probing"]
+    assert outcome.events == [PhaseEvent(Phase.PROBING, "Probing")]
     running = step(outcome.status, {"v1-probe": JobState("v1-probe", active=1)})
     assert not running.create_probe
     assert running.events == []
@@ -200,3 +210,78 @@ def test_a_complete_job_whose_pod_is_not_seen_yet_is_still_running() -> None:
     assert rung.phase == RenditionPhase.RUNNING
     probe = JobState("v1-probe", succeeded=1, complete=True, result=None)
     assert step(VideoTranscodeStatus(), {"v1-probe": probe}).status.phase == Phase.PROBING
+
+
+def edited(**changes: Any) -> VideoTranscodeSpec:
+    return SPEC.model_copy(update=changes)
+
+
+def test_the_spec_a_transcode_started_with_is_recorded() -> None:
+    status = step(VideoTranscodeStatus()).status
+    assert status.spec_hash == SPEC.fingerprint()
+    assert step(status, spec=edited(priority=9)).status.spec_hash == SPEC.fingerprint()
+
+
+def test_a_changed_spec_fails_the_transcode_and_starts_nothing_new() -> None:
+    status = probed()
+    jobs = {"v1-360p": JobState("v1-360p", active=1)}
+    ladder = [RenditionSpec(name="360p", height=360, video_bitrate=400_000)]
+    outcome = step(status, jobs, spec=edited(renditions=ladder), live={"360p": 30.0})
+    new = outcome.status
+    assert (new.phase, new.message) == (Phase.FAILED, SPEC_CHANGED)
+    assert new.spec_hash == SPEC.fingerprint()  # what was started, still
+    assert [(r.name, r.phase, r.progress) for r in new.renditions] == [
+        ("360p", RenditionPhase.RUNNING, 30.0),
+        ("540p", RenditionPhase.PENDING, 0.0),
+        ("720p", RenditionPhase.PENDING, 0.0),
+    ]
+    assert outcome.events == [PhaseEvent(Phase.FAILED, f"Failed: {SPEC_CHANGED}")]
+    assert not outcome.create_probe
+    assert not outcome.write_master
+
+
+def test_a_spec_changed_while_probing_creates_no_probe_for_it() -> None:
+    probing = step(VideoTranscodeStatus()).status
+    moved = edited(output=SPEC.output.model_copy(update={"prefix": "v/2"}))
+    outcome = step(probing, spec=moved, annotations={RETRY_ANNOTATION: "1"})
+    assert outcome.status.phase == Phase.FAILED
+    assert not outcome.create_probe
+
+
+def test_a_finished_transcode_keeps_its_phase_when_its_spec_changes() -> None:
+    done = probed().model_copy(update={"phase": Phase.SUCCEEDED})
+    later = step(done, spec=edited(segment_type="mpegts")).status
+    assert (later.phase, later.message) == (Phase.SUCCEEDED, SPEC_CHANGED)
+
+
+def test_a_resource_started_before_spec_hashes_is_checked_by_its_ladder() -> None:
+    legacy = probed().model_copy(update={"spec_hash": None})
+    assert step(legacy).status.phase == Phase.QUEUED
+    ladder = [RenditionSpec(name="360p", height=360, video_bitrate=400_000)]
+    changed = step(legacy, spec=edited(renditions=ladder)).status
+    assert changed.phase == Phase.FAILED
+    assert changed.spec_hash is None  # the edited spec is not adopted
+
+
+def test_a_rung_whose_pod_waits_is_pending_with_the_reason() -> None:
+    status = probed()
+    reason = "0/3 nodes are available: 3 Insufficient cpu."
+    jobs = {"v1-360p": JobState("v1-360p", active=1, waiting=reason)}
+    new = step(status, jobs).status
+    assert (new.renditions[0].phase, new.renditions[0].message) == (RenditionPhase.PENDING, reason)
+    assert new.renditions[0].attempts == 1
+    assert new.phase == Phase.QUEUED  # nothing runs yet
+    started = step(new, {"v1-360p": JobState("v1-360p", active=1)}).status
+    assert (started.renditions[0].phase, started.renditions[0].message) == (
+        RenditionPhase.RUNNING, None,
+    )  # fmt: skip
+    assert started.phase == Phase.TRANSCODING
+
+
+def test_a_probe_whose_pod_waits_says_why() -> None:
+    reason = "0/3 nodes are available: 3 Insufficient ephemeral-storage."
+    probe = JobState("v1-probe", active=1, waiting=reason)
+    status = step(step(VideoTranscodeStatus()).status, {"v1-probe": probe}).status
+    assert (status.phase, status.message) == (Phase.PROBING, reason)
+    running = step(status, {"v1-probe": JobState("v1-probe", active=1)}).status
+    assert (running.phase, running.message) == (Phase.PROBING, None)
