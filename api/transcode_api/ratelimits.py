@@ -1,6 +1,6 @@
 """Fixed-window attempt counters in MongoDB's `rate_limits`, shared by every API replica.
 
-An attempt is counted before it is tried (one atomic `$inc` upsert per counter), and refused
+An attempt is counted before it is tried (one atomic `$inc` per counter), and refused
 when that makes the count exceed the limit: parallel requests cannot get more attempts than
 the limit between them. An attempt that must not count (a login that succeeded) is given
 back. Each counter document is one window of one subject (`<limit>:<sha256>:<window start>`;
@@ -8,6 +8,7 @@ emails and addresses are stored only hashed) and expires through a TTL index onc
 window is over; its expiry is never needed for correctness, the window is in its id.
 """
 
+import contextlib
 import hashlib
 import math
 import time
@@ -17,6 +18,7 @@ from typing import Any
 
 from pymongo import ReturnDocument
 from pymongo.collection import Collection
+from pymongo.errors import DuplicateKeyError
 
 from transcode_api.errors import TooManyError
 from transcode_api.settings import ApiSettings
@@ -89,14 +91,27 @@ class RateLimits:
         current = window(now, limit.seconds)
         key = counter_id(limit, subject, current.start)
         expires = datetime.fromtimestamp(current.start + limit.seconds, UTC)
-        counter = self.collection.find_one_and_update(
-            {"_id": key}, {"$inc": {"count": 1}, "$setOnInsert": {"expiresAt": expires}},
-            upsert=True, return_document=ReturnDocument.AFTER,
-        )  # fmt: skip
-        assert counter is not None  # an upsert returning the document after it
+        counter = self._increment(key, expires)
         if counter["count"] > limit.count:
             raise RateLimitedError(limit.refusal, current.retry_after)
         return Taken(counter_id=key)
+
+    def _increment(self, key: str, expires: datetime) -> dict[str, Any]:
+        """The counter after one more attempt.
+
+        The counter is made to exist first, and then counted on without an upsert: concurrent
+        upserts of one new document are where servers differ (MongoDB before 4.2 fails the
+        loser with a duplicate key; SecantusDB counts but returns no document)."""
+        with contextlib.suppress(DuplicateKeyError):  # another attempt created it
+            self.collection.update_one(
+                {"_id": key}, {"$setOnInsert": {"count": 0, "expiresAt": expires}}, upsert=True
+            )
+        counter = self.collection.find_one_and_update(
+            {"_id": key}, {"$inc": {"count": 1}}, return_document=ReturnDocument.AFTER
+        )
+        if counter is None:  # expired between the two calls: the window is over anyway
+            raise RuntimeError(f"the attempt counter {key} vanished")
+        return counter
 
     def give_back(self, *taken: Taken) -> None:
         ids = [attempt.counter_id for attempt in taken]
