@@ -10,7 +10,8 @@ and runs on the emulator's event loop, which makes each write atomic):
   `test` op gives 422 (Kopf's finalizer patches rely on both);
 - the `status` subresource: writes to `.../status` change only `status`, other writes keep it;
 - finalizers (deletion only sets `deletionTimestamp` until the last one is removed; no new
-  finalizers while deleting) and ownerReference garbage collection (Background or Orphan,
+  finalizers while deleting), graceful deletion of pods a kubelet runs (marked, then removed
+  by the kubelet once stopped), and ownerReference garbage collection (Background or Orphan,
   cascading; deleting a batch/v1 Job without a propagationPolicy orphans its pods, as the
   real API does);
 - watches that start after a `resourceVersion` (replayed from a bounded history; older ones get
@@ -326,6 +327,9 @@ class Store:
     def __init__(self, *, on_register: Callable[[ResourceType], None] | None = None) -> None:
         self.types: dict[tuple[str, str, str], ResourceType] = {}
         self.listeners: list[Callable[[Change], None]] = []  # e.g. the JobRunner's wake-up
+        # Whether a kubelet runs this pod: deleting it then only marks it, and the kubelet
+        # removes it once its containers have stopped (graceful deletion). Set by the JobRunner.
+        self.runs_pod: Callable[[Body], bool] = lambda _: False
         self._on_register = on_register
         self._objects: dict[ResourceType, dict[tuple[str | None, str], Body]] = {}
         self._by_uid: dict[str, Key] = {}
@@ -492,7 +496,8 @@ class Store:
         new["metadata"]["resourceVersion"] = str(self._next_rv())
         self._put(key, new)
         self._emit("MODIFIED", resource, new, old)
-        if new["metadata"].get("deletionTimestamp") and not finalizers:
+        stopping = (resource.group, resource.plural) == ("", "pods") and self.runs_pod(new)
+        if new["metadata"].get("deletionTimestamp") and not finalizers and not stopping:
             return self._remove(key, self._policies.get(new["metadata"]["uid"], "Background"))
         if (resource.group, resource.plural) == (
             "apiextensions.k8s.io",
@@ -563,7 +568,9 @@ class Store:
         if policy not in ("Background", "Foreground", "Orphan"):
             raise ApiError(400, "BadRequest", f"unknown propagationPolicy {policy!r}")
         meta = obj["metadata"]
-        if not meta.get("finalizers"):
+        pod = (resource.group, resource.plural) == ("", "pods")
+        graceful = pod and self.runs_pod(obj)  # once stopped, deleting again removes it
+        if not meta.get("finalizers") and not graceful:
             return self._remove(key, policy)
         if meta.get("deletionTimestamp"):
             return obj
