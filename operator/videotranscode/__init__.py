@@ -11,6 +11,8 @@ from videotranscode.renditions import (
     select_ladder,
 )
 from videotranscode.resource import (
+    CANCEL_ANNOTATION,
+    RETRY_ANNOTATION,
     Condition,
     OutputSpec,
     Phase,
@@ -35,10 +37,12 @@ PLURAL = "videotranscodes"
 KIND = "VideoTranscode"
 
 __all__ = [
+    "CANCEL_ANNOTATION",
     "DEFAULT_LADDER",
     "GROUP",
     "KIND",
     "PLURAL",
+    "RETRY_ANNOTATION",
     "VERSION",
     "AudioStreamInfo",
     "Condition",
