@@ -1,10 +1,9 @@
 """Cancel, retry and delete through the API, with the real operator in Kopf's thread and the
 emulated cluster. Rendition "workers" are JobRunner hooks: the first 1080p Job runs until it is
-stopped, so each request arrives while a rung is encoding; every other Job succeeds at once."""
+stopped (tests/operated.py), so each request arrives while a rung is encoding."""
 
-import asyncio
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -12,37 +11,12 @@ import pytest
 import socketio
 from conftest import ClipFactory
 from helpers import Api, Signup, create_and_upload
-from hlsforge_dev import VIDEOTRANSCODES, EmulatedCluster, JobRunner, PodExit, PodRun
-from hlsforge_dev.simulated import worker_message
-from kopf.testing import KopfRunner
+from hlsforge_dev import VIDEOTRANSCODES, EmulatedCluster
+from operated import held_1080p, operated, wait_encoding
 from pymongo.database import Database
 
 pytestmark = pytest.mark.usefixtures("operator_env")
 NAMESPACE = "default"
-Hook = Callable[[PodRun], Any]
-
-
-def held_1080p(s3: Any, release: threading.Event, seen: dict[str, bool]) -> Hook:
-    """The probe leaves a poster in the outputs. The first 1080p Job encodes until stopped;
-    once `release` is set it notes whether the poster was still there, and uploads one more
-    segment (a worker finishing just then)."""
-
-    async def run_pod(run: PodRun) -> PodExit:
-        prefix = run.args[2].removeprefix("s3://media/")
-        if run.args[0] == "probe":
-            s3.put_object(Bucket="media", Key=f"{prefix}/poster.jpg", Body=b"\xff\xd8")
-        elif run.job_name and run.job_name.endswith("-1080p"):
-            try:
-                await asyncio.sleep(3600)
-            finally:
-                await asyncio.to_thread(release.wait, 60)
-                seen["poster"] = "Contents" in s3.list_objects_v2(
-                    Bucket="media", Prefix=f"{prefix}/poster.jpg"
-                )
-                s3.put_object(Bucket="media", Key=f"{prefix}/1080p/seg_00009.m4s", Body=b"late")
-        return PodExit(0, worker_message(run))
-
-    return run_pod
 
 
 @pytest.fixture
@@ -60,21 +34,9 @@ def operator(
     api: Api, cluster: EmulatedCluster, s3: Any, release: threading.Event, seen: dict[str, bool],
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[None]:  # fmt: skip
-    settings = api.settings
-    assert settings.service_token is not None
-    for key, value in {
-        "HLSFORGE_MONGODB_URI": settings.mongodb_uri.get_secret_value(),
-        "HLSFORGE_MONGODB_DATABASE": settings.mongodb_database,
-        "HLSFORGE_API_URL": api.url,
-        "HLSFORGE_SERVICE_TOKEN": settings.service_token.get_secret_value(),
-    }.items():
-        monkeypatch.setenv(key, value)
-    args = ["run", "--standalone", "-A", "-m", "transcode_operator.handlers"]
-    with (JobRunner(cluster, run_pod=held_1080p(s3, release, seen)),
-          KopfRunner(args, timeout=120) as kopf_runner):  # fmt: skip
+    with operated(api, cluster, held_1080p(s3, release, seen), monkeypatch):
         yield
         release.set()  # let a held worker end
-    assert kopf_runner.exception is None, kopf_runner.output
 
 
 def connect(api: Api, token: str) -> socketio.SimpleClient:
@@ -91,16 +53,6 @@ def until(sock: socketio.SimpleClient, event: str) -> dict[str, Any]:
             return dict(payload)
 
 
-def encoding(cluster: EmulatedCluster, video_id: str) -> None:
-    """Wait until the 1080p rung runs."""
-
-    def running(body: dict[str, Any] | None) -> bool:
-        rungs = ((body or {}).get("status") or {}).get("renditions") or []
-        return any(r["name"] == "1080p" and r["phase"] == "Running" for r in rungs)
-
-    cluster.wait_for(VIDEOTRANSCODES, NAMESPACE, f"video-{video_id}", running, timeout=60)
-
-
 @pytest.mark.usefixtures("operator")
 def test_cancel_stops_the_transcode_and_retry_finishes_it(
     api: Api, signup: Signup, clip: ClipFactory, cluster: EmulatedCluster, s3: Any
@@ -111,7 +63,7 @@ def test_cancel_stops_the_transcode_and_retry_finishes_it(
         with api.client(token) as client:
             video_id = create_and_upload(client, clip("trip.mp4", seconds=1))
             assert client.post(f"/api/v1/videos/{video_id}/complete").status_code == 202
-            encoding(cluster, video_id)
+            wait_encoding(cluster, video_id)
             cancel = client.post(f"/api/v1/videos/{video_id}/cancel")
             assert cancel.status_code == 202, cancel.text
             assert cancel.json()["id"] == video_id
@@ -153,7 +105,7 @@ def test_deleting_a_video_while_a_rung_encodes_leaves_its_outputs_to_the_operato
         with api.client(token) as client:
             video_id = create_and_upload(client, clip("trip.mp4", seconds=1))
             assert client.post(f"/api/v1/videos/{video_id}/complete").status_code == 202
-            encoding(cluster, video_id)
+            wait_encoding(cluster, video_id)
             source = cluster.get(VIDEOTRANSCODES, NAMESPACE, f"video-{video_id}")["spec"]["source"]
             assert client.delete(f"/api/v1/videos/{video_id}").status_code == 204
             assert client.get(f"/api/v1/videos/{video_id}").status_code == 404
