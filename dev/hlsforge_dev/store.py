@@ -19,11 +19,13 @@ and runs on the emulator's event loop, which makes each write atomic):
   for it); pod logs that followers stream live;
 - the checks operators trip on: DNS-1123 names (Jobs at most 63 characters), label syntax;
   new pods start `Pending`; Secrets' `stringData` is stored as base64 `data`;
-- CRDs: creating one serves its resource (as a real API server does).
+- CRDs: creating one serves its resource (as a real API server does);
+- namespace deletion: `Terminating`, everything in it deleted, gone once empty; no new
+  content meanwhile (403).
 
 Not emulated: admission, RBAC, defaulting and schema validation/pruning, strategic-merge list
 semantics (treated as a JSON merge patch), server-side apply, Foreground deletion (treated as
-Background), deleting dependents whose owner never existed, namespace lifecycle, event TTL.
+Background), deleting dependents whose owner never existed, event TTL.
 """
 
 from __future__ import annotations
@@ -410,6 +412,13 @@ class Store:
                     "not match the namespace sent on the request",
                 )
             meta["namespace"] = namespace
+            if self._terminating(namespace):
+                raise ApiError(
+                    403,
+                    "Forbidden",
+                    f"unable to create new content in namespace {namespace} "
+                    "because it is being terminated",
+                )
         else:
             namespace = None
             meta.pop("namespace", None)
@@ -567,6 +576,8 @@ class Store:
         policy = propagation or ("Orphan" if jobs else "Background")
         if policy not in ("Background", "Foreground", "Orphan"):
             raise ApiError(400, "BadRequest", f"unknown propagationPolicy {policy!r}")
+        if (resource.group, resource.plural) == ("", "namespaces"):
+            return self._terminate_namespace(key, obj)
         meta = obj["metadata"]
         pod = (resource.group, resource.plural) == ("", "pods")
         graceful = pod and self.runs_pod(obj)  # once stopped, deleting again removes it
@@ -715,7 +726,45 @@ class Store:
         ):
             log.close()
         self._collect_garbage(uid, policy)
+        if key[1] is not None:
+            self._remove_namespace_if_emptied(key[1])
         return gone
+
+    # The namespace controller
+
+    def _namespace_key(self, name: str) -> Key | None:
+        namespaces = self.find("", "v1", "namespaces")
+        return None if namespaces is None else (namespaces, None, name)
+
+    def _terminating(self, namespace: str) -> bool:
+        key = self._namespace_key(namespace)
+        found = None if key is None else self._find(key)
+        return found is not None and bool(found["metadata"].get("deletionTimestamp"))
+
+    def _terminate_namespace(self, key: Key, obj: Body) -> Body:
+        """Phase Terminating, then every object in it deleted (finalizers and graceful pod
+        deletion still hold them); the namespace goes once nothing is left in it."""
+        if not obj["metadata"].get("deletionTimestamp"):
+            meta = {**obj["metadata"], "deletionTimestamp": now_iso(),
+                    "resourceVersion": str(self._next_rv())}  # fmt: skip
+            marked = {**obj, "metadata": meta, "status": {"phase": "Terminating"}}
+            self._put(key, marked)
+            self._emit("MODIFIED", key[0], marked, obj)
+            obj = marked
+        name = key[2]
+        for resource, objects in list(self._objects.items()):
+            for namespace, object_name in [k for k in objects if k[0] == name]:
+                if self._find((resource, namespace, object_name)) is not None:  # not cascaded
+                    self.delete(resource, namespace, object_name, propagation="Background")
+        return self._remove_namespace_if_emptied(name) or obj
+
+    def _remove_namespace_if_emptied(self, name: str) -> Body | None:
+        key = self._namespace_key(name)
+        if key is None or not self._terminating(name):
+            return None
+        if any(k[0] == name for objects in self._objects.values() for k in objects):
+            return None
+        return self._remove(key, "Background")
 
     def _collect_garbage(self, owner_uid: str, policy: str) -> None:
         """What the garbage collector does once an owner is gone: delete its dependents

@@ -64,14 +64,14 @@ def stopped(cluster: EmulatedCluster) -> Iterator[list[str]]:
         yield names
 
 
-def create(cluster: EmulatedCluster, name: str, video_id: str) -> None:
+def create(cluster: EmulatedCluster, name: str, video_id: str, namespace: str = NAMESPACE) -> None:
     cluster.create(VIDEOTRANSCODES, {
         "apiVersion": "hlsforge.dev/v1alpha1", "kind": "VideoTranscode",
         "metadata": {"name": name},
         "spec": {"source": {"bucket": "uploads", "key": "a.mp4"},
                  "output": {"bucket": "media", "prefix": f"videos/{name}"},
                  "renditions": LADDER, "videoId": video_id, "owner": "u1"},
-    }, namespace=NAMESPACE)  # fmt: skip
+    }, namespace=namespace)  # fmt: skip
 
 
 def kubectl(cluster: EmulatedCluster, *args: str) -> None:
@@ -84,8 +84,8 @@ def kubectl(cluster: EmulatedCluster, *args: str) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def status_of(cluster: EmulatedCluster, name: str) -> dict[str, Any]:
-    return dict((cluster.find(VIDEOTRANSCODES, NAMESPACE, name) or {}).get("status") or {})
+def status_of(cluster: EmulatedCluster, name: str, namespace: str = NAMESPACE) -> dict[str, Any]:
+    return dict((cluster.find(VIDEOTRANSCODES, namespace, name) or {}).get("status") or {})
 
 
 def rungs(status: dict[str, Any]) -> dict[str, str]:
@@ -99,11 +99,13 @@ def eventually(check: Callable[[], bool], what: str, timeout: float = 60) -> Non
         time.sleep(0.05)
 
 
-def wait_transcoding(cluster: EmulatedCluster, name: str) -> None:
+def wait_transcoding(cluster: EmulatedCluster, name: str, namespace: str = NAMESPACE) -> None:
     """144p done, 240p running."""
     eventually(
-        lambda: rungs(status_of(cluster, name)) == {"144p": "Succeeded", "240p": "Running"},
-        f"{name} never got to transcoding: {status_of(cluster, name)}",
+        lambda: (
+            rungs(status_of(cluster, name, namespace)) == {"144p": "Succeeded", "240p": "Running"}
+        ),
+        f"{name} never got to transcoding: {status_of(cluster, name, namespace)}",
     )
 
 
@@ -162,6 +164,22 @@ def test_kubectl_delete_of_an_unfinished_resource_leaves_its_video_cancelled(
     assert {r["name"]: r["phase"] for r in video["renditions"]} == {
         "144p": "Succeeded", "240p": "Cancelled"
     }  # fmt: skip
+
+
+def test_deleting_its_namespace_leaves_an_unfinished_video_cancelled(
+    cluster: EmulatedCluster, stopped: list[str], videos: Videos
+) -> None:
+    cluster.create("v1/namespaces", {"metadata": {"name": "media"}})
+    cluster.create("v1/secrets", {"metadata": {"name": "hlsforge-s3"}, "stringData": {
+        "accessKeyId": "testing", "secretAccessKey": "testing"}}, namespace="media")  # fmt: skip
+    videos.insert_one({"_id": "vid-n", "phase": "queued"})
+    with operator():
+        create(cluster, "eel", "vid-n", namespace="media")
+        wait_transcoding(cluster, "eel", "media")
+        kubectl(cluster, "delete", "namespace", "media")
+        eventually(lambda: phase_of(videos, "vid-n") == "cancelled", "videos not cancelled")
+    assert cluster.find("v1/namespaces", None, "media") is None
+    assert stopped == ["eel-240p"]
 
 
 def test_resources_deleted_while_the_operator_was_down_are_cancelled_at_startup(
