@@ -15,7 +15,6 @@ from hlsforge_dev import VIDEOTRANSCODES, EmulatedCluster
 from operated import held_1080p, operated, wait_encoding
 from pymongo.database import Database
 
-pytestmark = pytest.mark.usefixtures("operator_env")
 NAMESPACE = "default"
 
 
@@ -32,8 +31,9 @@ def seen() -> dict[str, bool]:
 @pytest.fixture
 def operator(
     api: Api, cluster: EmulatedCluster, s3: Any, release: threading.Event, seen: dict[str, bool],
-    monkeypatch: pytest.MonkeyPatch,
+    operator_env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[None]:  # fmt: skip
+    """(Needs `operator_env` itself: a usefixtures mark on the test would set it up after.)"""
     with operated(api, cluster, held_1080p(s3, release, seen), monkeypatch):
         yield
         release.set()  # let a held worker end

@@ -13,7 +13,6 @@ from hlsforge_dev import EmulatedCluster
 from operated import held_1080p, operated, wait_encoding
 from playwright.sync_api import Page, expect, sync_playwright
 
-pytestmark = pytest.mark.usefixtures("operator_env")
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
@@ -21,8 +20,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 @pytest.fixture
 def page(
-    api: Api, cluster: EmulatedCluster, s3: Any, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Page]:
+    api: Api, cluster: EmulatedCluster, s3: Any, operator_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Page]:  # fmt: skip
     """The web app of an API whose operator runs; fails the test on a script error."""
     assert CHROMIUM.exists(), f"{CHROMIUM} is missing: `make test` installs it (apt chromium)"
     release = threading.Event()
