@@ -122,7 +122,7 @@ def test_kubectl_cancel_stops_the_jobs_and_a_retry_runs_only_the_cancelled_rungs
     with operator():
         create(cluster, "cat", "vid-c")
         wait_transcoding(cluster, "cat")
-        kubectl(cluster, "annotate", "videotranscodes", "cat", "hlsforge.dev/cancel=true")
+        kubectl(cluster, "annotate", "vt", "cat", "hlsforge.dev/cancel=true")
         eventually(lambda: status_of(cluster, "cat").get("phase") == "Cancelled", "no Cancelled")
         status = status_of(cluster, "cat")
         assert rungs(status) == {"144p": "Succeeded", "240p": "Cancelled"}
@@ -139,7 +139,7 @@ def test_kubectl_cancel_stops_the_jobs_and_a_retry_runs_only_the_cancelled_rungs
         assert video is not None
         assert video["error"] == "cancelled on request"
 
-        kubectl(cluster, "annotate", "videotranscodes", "cat", "hlsforge.dev/cancel-",
+        kubectl(cluster, "annotate", "vt", "cat", "hlsforge.dev/cancel-",
                 "hlsforge.dev/retry=1", "--overwrite")  # fmt: skip
         eventually(lambda: status_of(cluster, "cat").get("phase") == "Succeeded", "no success")
         eventually(lambda: phase_of(videos, "vid-c") == "succeeded", "videos not succeeded")
@@ -156,7 +156,7 @@ def test_kubectl_delete_of_an_unfinished_resource_leaves_its_video_cancelled(
         create(cluster, "dog", "vid-d")
         wait_transcoding(cluster, "dog")
         eventually(lambda: phase_of(videos, "vid-d") == "transcoding", "videos not transcoding")
-        kubectl(cluster, "delete", "videotranscodes", "dog")
+        kubectl(cluster, "delete", "vt", "dog")
         eventually(lambda: phase_of(videos, "vid-d") == "cancelled", "videos not cancelled")
     video = videos.find_one({"_id": "vid-d"})
     assert video is not None
