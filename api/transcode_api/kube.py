@@ -1,4 +1,5 @@
-"""The API's calls to the Kubernetes API: create, delete and check `VideoTranscode`s."""
+"""The API's calls to the Kubernetes API: create, annotate, delete and check
+`VideoTranscode`s."""
 
 import os
 from typing import Any
@@ -42,6 +43,18 @@ class Kube:
             )
         except ApiException as exc:
             if exc.status == CONFLICT:
+                return False
+            raise
+        return True
+
+    def patch_transcode(self, name: str, patch: dict[str, Any]) -> bool:
+        """Merge-patch it; False when it does not exist."""
+        try:
+            self.custom.patch_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, PLURAL, name, patch
+            )
+        except ApiException as exc:
+            if exc.status == NOT_FOUND:
                 return False
             raise
         return True

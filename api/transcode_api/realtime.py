@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 INTERNAL_NAMESPACE = "/internal"
 RELAYED_EVENTS = ("transcode.progress", "transcode.phase", "transcode.succeeded",
-                  "transcode.failed")  # fmt: skip
+                  "transcode.failed", "transcode.cancelled")  # fmt: skip
 _VIDEO_ID = re.compile(VIDEO_ID_PATTERN)
 
 OwnsVideo = Callable[[str, str], Awaitable[bool]]  # (user id, video id) → owned?

@@ -4,7 +4,6 @@ Two clients: `s3` calls the internal endpoint; `signer` only signs URLs for the 
 endpoint (what a browser outside the cluster reaches) and never makes a request.
 """
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -162,19 +161,3 @@ class Storage:
 
     def delete_object(self, *, bucket: str, key: str) -> None:
         self.s3.delete_object(Bucket=bucket, Key=key)
-
-    def delete_prefix(self, *, bucket: str, prefix: str) -> int:
-        """Delete every object under `prefix/`; returns how many."""
-        deleted = 0
-        for keys in self._keys_in_pages(bucket, prefix.rstrip("/") + "/"):
-            self.s3.delete_objects(
-                Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True}
-            )
-            deleted += len(keys)
-        return deleted
-
-    def _keys_in_pages(self, bucket: str, prefix: str) -> Iterator[list[str]]:
-        paginator = self.s3.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-            if keys := [item["Key"] for item in page.get("Contents", [])]:
-                yield keys

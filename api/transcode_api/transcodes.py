@@ -3,7 +3,7 @@
 import re
 from typing import Any
 
-from videotranscode import GROUP, KIND, VERSION
+from videotranscode import CANCEL_ANNOTATION, GROUP, KIND, RETRY_ANNOTATION, VERSION
 from videotranscode.resource import OutputSpec, SourceSpec, VideoTranscodeSpec
 
 LABEL_VIDEO = "hlsforge.dev/video-id"
@@ -43,3 +43,13 @@ def build_video_transcode(
         },
         "spec": spec.model_dump(mode="json", by_alias=True, exclude_none=True),
     }
+
+
+def cancel_patch() -> dict[str, Any]:
+    """Asks the operator to stop what has not finished (kept until a retry)."""
+    return {"metadata": {"annotations": {CANCEL_ANNOTATION: "true"}}}
+
+
+def retry_patch(token: str) -> dict[str, Any]:
+    """One merge patch, so the operator never sees the new token with the old cancel."""
+    return {"metadata": {"annotations": {CANCEL_ANNOTATION: None, RETRY_ANNOTATION: token}}}

@@ -247,7 +247,7 @@ def _check_upload(ctx: AppContext, video: Document) -> None:
     raise RejectedError(problem)
 
 
-def _transcode(ctx: AppContext, video: Document) -> dict[str, Any]:
+def transcode_for(ctx: AppContext, video: Document) -> dict[str, Any]:
     return build_video_transcode(
         video_id=video["_id"],
         owner=video["owner"],
@@ -268,7 +268,7 @@ def complete_upload(ctx: AppContext, *, owner: str, video_id: str) -> VideoPubli
         raise ConflictError(f"the upload ended ({video.get('error')}); create a new video")
     if video["phase"] == VideoPhase.AWAITING_UPLOAD:
         _check_upload(ctx, video)
-        body = _transcode(ctx, video)
+        body = transcode_for(ctx, video)
         transcode = {"namespace": ctx.kube.namespace, "name": body["metadata"]["name"]}
         fields = {"transcode": transcode, "output": body["spec"]["output"]}
         queued = ctx.repo.move_phase(
@@ -279,7 +279,7 @@ def complete_upload(ctx: AppContext, *, owner: str, video_id: str) -> VideoPubli
     if video["phase"] != VideoPhase.QUEUED or "transcodeSeq" in video:
         return VideoPublic.from_document(video)  # already past the API's part
     try:
-        created = ctx.kube.create_transcode(_transcode(ctx, video))
+        created = ctx.kube.create_transcode(transcode_for(ctx, video))
     except KUBE_ERRORS as exc:
         logger.error("creating the VideoTranscode for video %s failed: %s", video_id, exc)
         raise UnavailableError("could not start the transcode; try again shortly") from exc
@@ -289,8 +289,10 @@ def complete_upload(ctx: AppContext, *, owner: str, video_id: str) -> VideoPubli
 
 
 def delete_video(ctx: AppContext, *, owner: str, video_id: str) -> None:
-    """The resource (its Jobs go with it), the stored objects, then the document. Each step
-    can be repeated, so a failed delete is retried by deleting again."""
+    """The resource, the uploaded source, then the document. Each step can be repeated, so a
+    failed delete is retried by deleting again. The outputs are the operator's: its finalizer
+    (`cleanupOnDelete`) stops the Jobs first, so no worker uploads after they are removed. The
+    source may go at once: a worker still reading it is being stopped anyway."""
     video = owned_video(ctx, owner=owner, video_id=video_id)
     try:
         ctx.kube.delete_transcode(resource_name(video_id))
@@ -303,9 +305,6 @@ def delete_video(ctx: AppContext, *, owner: str, video_id: str) -> None:
                 bucket=source["bucket"], key=source["key"], upload_id=upload["uploadId"]
             )
         ctx.storage.delete_object(bucket=source["bucket"], key=source["key"])
-        output = video.get("output") or {"bucket": ctx.settings.media_bucket,
-                                         "prefix": output_prefix(video_id)}  # fmt: skip
-        ctx.storage.delete_prefix(bucket=output["bucket"], prefix=output["prefix"])
     except S3_ERRORS as exc:
         raise UnavailableError("could not delete the stored files; try again shortly") from exc
     ctx.repo.delete_video(owner=owner, video_id=video_id)

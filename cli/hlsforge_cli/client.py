@@ -146,6 +146,14 @@ class ApiClient:
         """The file is uploaded: the API checks it (422 if rejected) and starts the transcode."""
         return self._parse(Video, self._request("POST", f"/api/v1/videos/{video_id}/complete"))
 
+    def cancel(self, video_id: str) -> Video:
+        """Stop the transcode (409 if it has ended); the video stays and can be retried."""
+        return self._parse(Video, self._request("POST", f"/api/v1/videos/{video_id}/cancel"))
+
+    def retry(self, video_id: str) -> Video:
+        """Run again what failed or was cancelled (409 otherwise)."""
+        return self._parse(Video, self._request("POST", f"/api/v1/videos/{video_id}/retry"))
+
     def playback(self, video_id: str) -> Playback:
         return self._parse(Playback, self._request("GET", f"/api/v1/videos/{video_id}/playback"))
 

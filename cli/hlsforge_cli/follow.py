@@ -2,14 +2,16 @@
 
 Live: a Socket.IO connection to the API with the access token, `subscribe {videoId}`, then
 `transcode.progress` (one rendition's percent) and `transcode.phase` / `.succeeded` /
-`.failed` (the whole state). The video is read once after subscribing, so nothing sent before
-is missed (the operator writes the video before it sends the event). When the connection
-cannot be made or drops, it says so and polls `GET /videos/{id}` every 2 s instead.
+`.failed` / `.cancelled` (the whole state). The video is read once after subscribing, so
+nothing sent before is missed (the operator writes the video before it sends the event). When
+the connection cannot be made or drops, it says so and polls `GET /videos/{id}` every 2 s
+instead.
 """
 
 import contextlib
 import queue
 import time
+from datetime import datetime
 from functools import partial
 from typing import Any, Protocol
 
@@ -20,7 +22,8 @@ __all__ = ["TranscodeListener", "follow"]
 
 POLL_SECONDS = 2.0
 QUIET_SECONDS = 15.0  # no event for this long: read the video anyway (events can be dropped)
-EVENTS = ("transcode.progress", "transcode.phase", "transcode.succeeded", "transcode.failed")
+EVENTS = ("transcode.progress", "transcode.phase", "transcode.succeeded", "transcode.failed",
+          "transcode.cancelled")  # fmt: skip
 Event = tuple[str, dict[str, Any]]
 
 
@@ -131,10 +134,11 @@ def _read(client: ApiClient, video_id: str, listener: TranscodeListener) -> Vide
 def follow(
     client: ApiClient, video_id: str, listener: TranscodeListener, *, live: bool = True,
     events_url: str | None = None, poll_seconds: float = POLL_SECONDS,
-    connect_timeout: float = 10,
+    connect_timeout: float = 10, after: datetime | None = None,
 ) -> Video:  # fmt: skip
     """Until the video is `succeeded`, `failed` or `cancelled`; returns it then.
-    `events_url` is where Socket.IO lives (default: the API's URL)."""
+    `events_url` is where Socket.IO lives (default: the API's URL). With `after` (a retry),
+    only an end written later counts: until the operator acts, the old end is still there."""
     stream = None
     if live:
         stream = _live(client, video_id, listener, url=events_url, poll_seconds=poll_seconds,
@@ -143,7 +147,7 @@ def follow(
         video = client.video(video_id)
         _report(listener, video)
         last_read = time.monotonic()
-        while not video.finished:
+        while not (video.finished and (after is None or video.updated_at > after)):
             if stream is None:
                 time.sleep(poll_seconds)
             elif (event := stream.next(timeout=poll_seconds)) is None:

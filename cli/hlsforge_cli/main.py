@@ -9,6 +9,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -45,7 +46,8 @@ PLAYBACK_WAIT_SECONDS = 10
 
 EPILOG = """\
 exit codes:
-  0    done (upload: the video was transcoded; its playback URL is the last line of stdout)
+  0    done (upload, retry: the video was transcoded; its playback URL is the last line of
+       stdout)
   1    the API (5xx) or the storage failed or could not be reached, not signed in or a
        wrong password (401), no such video (404)
   2    wrong usage (bad arguments, not an email address, no such or unreadable file)
@@ -275,13 +277,19 @@ def upload(args: argparse.Namespace, out: Output) -> int:
             out.info(f"video {video_id} is {video.phase}; follow it with: hlsforge status "
                      f"{video_id}")  # fmt: skip
             return OK
-        try:
-            with out.transcode_progress() as bars:
-                video = follow(client, video_id, bars)
-        except KeyboardInterrupt:
-            out.info(f"stopped following; the transcode goes on: hlsforge status {video_id}")
-            raise
-        return _finished(client, video, out)
+        return _follow(client, video_id, out)
+
+
+def _follow(client: ApiClient, video_id: str, out: Output, after: datetime | None = None) -> int:
+    """Follow the transcode to its end (one written after `after`); print the playback URL
+    if it succeeded."""
+    try:
+        with out.transcode_progress() as bars:
+            video = follow(client, video_id, bars, after=after)
+    except KeyboardInterrupt:
+        out.info(f"stopped following; the transcode goes on: hlsforge status {video_id}")
+        raise
+    return _finished(client, video, out)
 
 
 def _retryable(exc: ApiError) -> bool:
@@ -318,6 +326,25 @@ def status(args: argparse.Namespace, out: Output) -> int:
     else:
         out.video(video, playback)
     return OK
+
+
+def cancel(args: argparse.Namespace, out: Output) -> int:
+    """Stop a transcode; the video and its source stay, so it can be retried."""
+    with signed_in_client() as client:
+        client.cancel(args.id)
+    out.info(f"cancelling the transcode of video {args.id}; run it again with: hlsforge retry "
+             f"{args.id}")  # fmt: skip
+    return OK
+
+
+def retry(args: argparse.Namespace, out: Output) -> int:
+    """Run again what failed or was cancelled, and follow it like an upload."""
+    with signed_in_client() as client:
+        asked = client.retry(args.id)
+        if args.no_follow:
+            out.info(f"retrying video {args.id}; follow it with: hlsforge status {args.id}")
+            return OK
+        return _follow(client, args.id, out, after=asked.updated_at)
 
 
 def delete(args: argparse.Namespace, out: Output) -> int:
@@ -370,6 +397,13 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("id", type=video_id, metavar="ID")
     sub.add_argument("--json", action="store_true",
                      help='print {"video": ..., "playback": ... or null} as JSON')  # fmt: skip
+
+    sub = command("cancel", cancel, "stop a transcode, keeping the video to retry it")
+    sub.add_argument("id", type=video_id, metavar="ID")
+
+    sub = command("retry", retry, "run a failed or cancelled transcode again and follow it")
+    sub.add_argument("id", type=video_id, metavar="ID")
+    sub.add_argument("--no-follow", action="store_true", help="return once it is asked for")
 
     sub = command("delete", delete, "delete a video with its transcode and files")
     sub.add_argument("id", type=video_id, metavar="ID")

@@ -105,9 +105,12 @@ class EmulatedCluster:
         server = ApiServer()
         await server.__aenter__()  # kmock's handler must be entered to serve
         self._server = server
-        server.store.register(
-            ResourceType(GROUP, VERSION, PLURAL, KIND, subresources=frozenset({"status"}))
-        )
+        # As the CRD declares it, with its shortNames (`kubectl get vt`).
+        transcodes = ResourceType(
+            GROUP, VERSION, PLURAL, KIND, subresources=frozenset({"status"}),
+            short_names=frozenset({"vt"}),
+        )  # fmt: skip
+        server.store.register(transcodes)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self._host, self._port))

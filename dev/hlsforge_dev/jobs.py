@@ -20,8 +20,9 @@ with `completions` and `parallelism` of 1:
   mounts are mapped to a per-pod temp dir (also in args and env values). Output (stdout and
   stderr, as `kubectl logs` shows them) streams into the pod's log. On exit the termination
   message (or, with FallbackToLogsOnError, the log's tail), exit code and reason go into the
-  container's `state.terminated`. A deleted pod (or one marked for deletion) gets SIGTERM,
-  then SIGKILL after its grace period (at most `MAX_GRACE` s).
+  container's `state.terminated`. Deleting a pod that runs only marks it (graceful deletion):
+  it gets SIGTERM, then SIGKILL after its grace period (at most `MAX_GRACE` s), and the pod
+  object goes once its process has stopped, so "no pod left" means no worker left.
 
 Not emulated: images (the local environment runs), resources and limits, probes, init and
 sidecar containers, indexed Jobs, completions/parallelism above 1, pod restarts in place.
@@ -321,6 +322,7 @@ class JobRunner:
     async def _loop(self) -> None:
         assert self._wake is not None
         self._store.listeners.append(self._notice)
+        self._store.runs_pod = lambda pod: pod["metadata"]["uid"] in self._runs
         try:
             while True:
                 self._wake.clear()
@@ -340,6 +342,7 @@ class JobRunner:
                 if run.task is not None:
                     run.task.cancel()
             await asyncio.gather(*(r.task for r in runs if r.task), return_exceptions=True)
+            self._store.runs_pod = lambda _: False
 
     def _reconcile(self) -> None:
         """Sync the Jobs that changed (all of them every RESYNC s), then start pending pods."""
@@ -469,6 +472,13 @@ class JobRunner:
             run = self._runs[uid] = _Run(meta["namespace"], meta["name"], grace)
             run.task = asyncio.create_task(self._run_container(pod, env, run))
 
+    def _remove_if_deleted(self, meta: Body) -> None:
+        """A pod deleted while it ran is removed once its container has stopped."""
+        pods = self._store.resolve("v1/pods")
+        with contextlib.suppress(ApiError):  # gone already
+            if _deleting(self._store.get(pods, meta["namespace"], meta["name"])):
+                self._store.delete(pods, meta["namespace"], meta["name"])
+
     def _find_run(self, namespace: str, name: str) -> _Run | None:
         runs = [r for r in self._runs.values() if (r.namespace, r.name) == (namespace, name)]
         return runs[0] if runs else None
@@ -503,6 +513,7 @@ class JobRunner:
             log.close()
             shutil.rmtree(workdir, ignore_errors=True)
             self._runs.pop(meta["uid"], None)
+            self._remove_if_deleted(meta)
             if self._wake is not None:
                 self._wake.set()
 

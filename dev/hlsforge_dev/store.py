@@ -10,7 +10,8 @@ and runs on the emulator's event loop, which makes each write atomic):
   `test` op gives 422 (Kopf's finalizer patches rely on both);
 - the `status` subresource: writes to `.../status` change only `status`, other writes keep it;
 - finalizers (deletion only sets `deletionTimestamp` until the last one is removed; no new
-  finalizers while deleting) and ownerReference garbage collection (Background or Orphan,
+  finalizers while deleting), graceful deletion of pods a kubelet runs (marked, then removed
+  by the kubelet once stopped), and ownerReference garbage collection (Background or Orphan,
   cascading; deleting a batch/v1 Job without a propagationPolicy orphans its pods, as the
   real API does);
 - watches that start after a `resourceVersion` (replayed from a bounded history; older ones get
@@ -20,12 +21,14 @@ and runs on the emulator's event loop, which makes each write atomic):
   new pods start `Pending`; Secrets' `stringData` is stored as base64 `data`;
 - CRDs: creating one serves its resource (as a real API server does), and updates of its
   objects must pass its CEL transition rules (`hlsforge_dev.validation`): 422 with the
-  rule's message.
+  rule's message;
+- namespace deletion: `Terminating`, everything in it deleted, gone once empty; no new
+  content meanwhile (403).
 
 Not emulated: admission, RBAC, defaulting and schema validation/pruning (and the CEL rules
 that are not transition rules), strategic-merge list
 semantics (treated as a JSON merge patch), server-side apply, Foreground deletion (treated as
-Background), deleting dependents whose owner never existed, namespace lifecycle, event TTL.
+Background), deleting dependents whose owner never existed, event TTL.
 """
 
 from __future__ import annotations
@@ -331,6 +334,9 @@ class Store:
     def __init__(self, *, on_register: Callable[[ResourceType], None] | None = None) -> None:
         self.types: dict[tuple[str, str, str], ResourceType] = {}
         self.listeners: list[Callable[[Change], None]] = []  # e.g. the JobRunner's wake-up
+        # Whether a kubelet runs this pod: deleting it then only marks it, and the kubelet
+        # removes it once its containers have stopped (graceful deletion). Set by the JobRunner.
+        self.runs_pod: Callable[[Body], bool] = lambda _: False
         self._on_register = on_register
         self._objects: dict[ResourceType, dict[tuple[str | None, str], Body]] = {}
         self._by_uid: dict[str, Key] = {}
@@ -412,6 +418,13 @@ class Store:
                     "not match the namespace sent on the request",
                 )
             meta["namespace"] = namespace
+            if self._terminating(namespace):
+                raise ApiError(
+                    403,
+                    "Forbidden",
+                    f"unable to create new content in namespace {namespace} "
+                    "because it is being terminated",
+                )
         else:
             namespace = None
             meta.pop("namespace", None)
@@ -499,7 +512,8 @@ class Store:
         new["metadata"]["resourceVersion"] = str(self._next_rv())
         self._put(key, new)
         self._emit("MODIFIED", resource, new, old)
-        if new["metadata"].get("deletionTimestamp") and not finalizers:
+        stopping = (resource.group, resource.plural) == ("", "pods") and self.runs_pod(new)
+        if new["metadata"].get("deletionTimestamp") and not finalizers and not stopping:
             return self._remove(key, self._policies.get(new["metadata"]["uid"], "Background"))
         if (resource.group, resource.plural) == (
             "apiextensions.k8s.io",
@@ -569,8 +583,12 @@ class Store:
         policy = propagation or ("Orphan" if jobs else "Background")
         if policy not in ("Background", "Foreground", "Orphan"):
             raise ApiError(400, "BadRequest", f"unknown propagationPolicy {policy!r}")
+        if (resource.group, resource.plural) == ("", "namespaces"):
+            return self._terminate_namespace(key, obj)
         meta = obj["metadata"]
-        if not meta.get("finalizers"):
+        pod = (resource.group, resource.plural) == ("", "pods")
+        graceful = pod and self.runs_pod(obj)  # once stopped, deleting again removes it
+        if not meta.get("finalizers") and not graceful:
             return self._remove(key, policy)
         if meta.get("deletionTimestamp"):
             return obj
@@ -715,7 +733,45 @@ class Store:
         ):
             log.close()
         self._collect_garbage(uid, policy)
+        if key[1] is not None:
+            self._remove_namespace_if_emptied(key[1])
         return gone
+
+    # The namespace controller
+
+    def _namespace_key(self, name: str) -> Key | None:
+        namespaces = self.find("", "v1", "namespaces")
+        return None if namespaces is None else (namespaces, None, name)
+
+    def _terminating(self, namespace: str) -> bool:
+        key = self._namespace_key(namespace)
+        found = None if key is None else self._find(key)
+        return found is not None and bool(found["metadata"].get("deletionTimestamp"))
+
+    def _terminate_namespace(self, key: Key, obj: Body) -> Body:
+        """Phase Terminating, then every object in it deleted (finalizers and graceful pod
+        deletion still hold them); the namespace goes once nothing is left in it."""
+        if not obj["metadata"].get("deletionTimestamp"):
+            meta = {**obj["metadata"], "deletionTimestamp": now_iso(),
+                    "resourceVersion": str(self._next_rv())}  # fmt: skip
+            marked = {**obj, "metadata": meta, "status": {"phase": "Terminating"}}
+            self._put(key, marked)
+            self._emit("MODIFIED", key[0], marked, obj)
+            obj = marked
+        name = key[2]
+        for resource, objects in list(self._objects.items()):
+            for namespace, object_name in [k for k in objects if k[0] == name]:
+                if self._find((resource, namespace, object_name)) is not None:  # not cascaded
+                    self.delete(resource, namespace, object_name, propagation="Background")
+        return self._remove_namespace_if_emptied(name) or obj
+
+    def _remove_namespace_if_emptied(self, name: str) -> Body | None:
+        key = self._namespace_key(name)
+        if key is None or not self._terminating(name):
+            return None
+        if any(k[0] == name for objects in self._objects.values() for k in objects):
+            return None
+        return self._remove(key, "Background")
 
     def _collect_garbage(self, owner_uid: str, policy: str) -> None:
         """What the garbage collector does once an owner is gone: delete its dependents

@@ -24,9 +24,11 @@ from transcode_operator.kube import Kube, describe_error
 from transcode_operator.observe import job_states
 from transcode_operator.publish import Realtime, VideoStore, video_update
 from transcode_operator.reconcile import (
+    CANCELLED_BY_DELETION,
     MASTER,
     RETRY_ANNOTATION,
     PhaseEvent,
+    cancelled,
     parse_spec,
     probe_job_name,
     reconcile,
@@ -90,6 +92,7 @@ class Controller:
     live_progress: dict[Key, dict[str, float]] = field(default_factory=dict)
     last_flush: dict[Key, float] = field(default_factory=dict)
     owners: dict[Key, dict[str, str]] = field(default_factory=dict)  # videoId/owner, for events
+    gone: dict[Key, Mapping[str, Any]] = field(default_factory=dict)  # last body of the deleted
     # Log followers block for a pod's lifetime: their own threads keep the default executor
     # free for the API calls every reconcile makes.
     log_threads: ThreadPoolExecutor = field(
@@ -118,8 +121,18 @@ class Controller:
         finally:
             self.running.discard(key)
 
+    async def deleted(
+        self, namespace: str, name: str, body: Mapping[str, Any], jobs: JobsIndex, pods: PodsIndex
+    ) -> None:
+        """The resource is gone. Told through a pass of its own, so this comes after the
+        writes of any pass under way and the `videos` record cannot go back."""
+        self.gone[(namespace, name)] = body
+        await self.reconcile(namespace, name, jobs, pods)
+
     async def _reconcile(self, namespace: str, name: str, jobs: JobsIndex, pods: PodsIndex) -> None:
         key = (namespace, name)
+        if (last := self.gone.pop(key, None)) is not None:
+            await self._publish_deleted(last)
         body = await self.kube.get_transcode(namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
             for state in (self.queue, self.live_progress, self.last_flush, self.owners):
@@ -147,6 +160,8 @@ class Controller:
             live_progress=self.live_progress.get(key, {}),
             generation=body["metadata"].get("generation"), now=now(),
         )  # fmt: skip
+        if outcome.stop_jobs:
+            await self._stop_jobs(namespace, jobs.get(key, []))
         if outcome.create_probe:
             probe = probe_job_name(name, annotations.get(RETRY_ANNOTATION))
             job = build_probe_job(name, spec, self.settings.job, name=probe)
@@ -170,6 +185,36 @@ class Controller:
                 new, events = final.status, events + final.events
         await self._write(body, status, new, events)
         self._queue_waiting(body, spec, new, states)
+
+    async def cancel_vanished(self, namespaces: list[str]) -> int:
+        """At start-up: videos under way whose resource was deleted while no operator ran
+        (no DELETED event will come for them) become cancelled; returns how many."""
+        assert self.videos is not None
+        count = 0
+        for video in await asyncio.to_thread(self.videos.unfinished, namespaces):
+            where = video.get("transcode") or {}
+            if await self.kube.get_transcode(where["namespace"], where["name"]) is not None:
+                continue
+            status = VideoTranscodeStatus.model_validate(
+                {"phase": video["phase"].capitalize(), "progress": video.get("progress") or 0,
+                 "renditions": video.get("renditions") or []}
+            )  # fmt: skip
+            body = {"metadata": {"namespace": where["namespace"], "name": where["name"]},
+                    "spec": {"videoId": video["_id"], "owner": video.get("owner")}}  # fmt: skip
+            await self._publish(body, status, cancelled(status, CANCELLED_BY_DELETION))
+            count += 1
+        return count
+
+    async def _stop_jobs(self, namespace: str, jobs: Iterable[Mapping[str, Any]]) -> None:
+        """Delete the Jobs that still run (their pods go too); finished ones stay until TTL."""
+        for job in list(jobs):
+            if not (job["complete"] or job["failedForGood"]):
+                await self.kube.delete_job(namespace, job["name"])
+
+    async def _publish_deleted(self, body: Mapping[str, Any]) -> None:
+        status = VideoTranscodeStatus.model_validate(body.get("status") or {})
+        if not status.phase.finished:
+            await self._publish(body, status, cancelled(status, CANCELLED_BY_DELETION))
 
     def _queue_waiting(
         self, body: Mapping[str, Any], spec: VideoTranscodeSpec, status: VideoTranscodeStatus,
@@ -290,6 +335,8 @@ class Controller:
             )
         if new.phase == Phase.FAILED and old.phase != Phase.FAILED:
             await self.realtime.emit("transcode.failed", {**payload, "message": new.message})
+        if new.phase == Phase.CANCELLED and old.phase != Phase.CANCELLED:
+            await self.realtime.emit("transcode.cancelled", {**payload, "message": new.message})
 
     async def progress(
         self, key: Key, event: Mapping[str, Any], *, jobs: JobsIndex, pods: PodsIndex

@@ -11,6 +11,8 @@ import boto3
 import kopf
 import prometheus_client
 from botocore.config import Config
+from kubernetes.client.exceptions import ApiException
+from pymongo.errors import PyMongoError
 
 from transcode_operator.controller import Controller, JobsIndex, PodsIndex
 from transcode_operator.jobs import (
@@ -23,10 +25,11 @@ from transcode_operator.jobs import (
 from transcode_operator.kube import Kube, api_client
 from transcode_operator.observe import job_entry, pod_entry, pod_job_name
 from transcode_operator.publish import Realtime, VideoStore
-from transcode_operator.reconcile import RETRY_ANNOTATION
+from transcode_operator.reconcile import CANCEL_ANNOTATION, RETRY_ANNOTATION
 from transcode_operator.settings import OperatorSettings
 from videotranscode import GROUP, PLURAL, VERSION
 
+logger = logging.getLogger(__name__)
 MANAGED = {LABEL_MANAGED_BY: MANAGED_BY}
 FINALIZER = "hlsforge.dev/cleanup"
 MONGO_RETRY_SECONDS = 10
@@ -63,6 +66,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
             config.mongodb_uri.get_secret_value(), config.mongodb_database
         )
         memo.tasks.append(asyncio.create_task(_retry_mongo_writes(controller.videos)))
+        memo.tasks.append(asyncio.create_task(_cancel_vanished(controller, config.namespaces)))
     if config.api_url and config.service_token is not None:
         controller.realtime = Realtime(config.api_url, config.service_token.get_secret_value())
         memo.tasks.append(asyncio.create_task(controller.realtime.connect_forever()))
@@ -76,6 +80,19 @@ async def _retry_mongo_writes(videos: VideoStore) -> None:
     while True:
         await asyncio.sleep(MONGO_RETRY_SECONDS)
         await videos.retry_pending()
+
+
+async def _cancel_vanished(controller: Controller, namespaces: list[str]) -> None:
+    while True:
+        try:
+            count = await controller.cancel_vanished(namespaces)
+        except (PyMongoError, ApiException) as exc:
+            logger.warning("looking for videos deleted meanwhile failed, will retry: %s", exc)
+            await asyncio.sleep(MONGO_RETRY_SECONDS)
+        else:
+            if count:
+                logger.info("%d videos whose resource was deleted meanwhile are cancelled", count)
+            return
 
 
 @kopf.on.cleanup()
@@ -133,6 +150,24 @@ async def retry_requested(*, namespace: str | None, name: str, memo: Any, **kwar
     """A VideoTranscode with `hlsforge.dev/retry` changed: failed parts may run again."""
     if namespace is not None and kwargs.get("type") != "DELETED":
         await memo.controller.reconcile(namespace, name, *_indexes(kwargs))
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL, annotations={CANCEL_ANNOTATION: kopf.PRESENT})
+async def cancel_requested(*, namespace: str | None, name: str, memo: Any, **kwargs: Any) -> None:
+    """A VideoTranscode with `hlsforge.dev/cancel`: stop what has not finished."""
+    if namespace is not None and kwargs.get("type") != "DELETED":
+        await memo.controller.reconcile(namespace, name, *_indexes(kwargs))
+
+
+# Not a finalizer (that would block every deletion while the operator is down): the DELETED
+# event, and at start-up `cancel_vanished` for deletions the operator did not see.
+@kopf.on.event(GROUP, VERSION, PLURAL)
+async def transcode_deleted(
+    *, namespace: str | None, name: str, body: kopf.Body, memo: Any, **kwargs: Any
+) -> None:
+    """A VideoTranscode is gone (kubectl, the API, its namespace): unfinished is cancelled."""
+    if namespace is not None and kwargs.get("type") == "DELETED":
+        await memo.controller.deleted(namespace, name, dict(body), *_indexes(kwargs))
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=MANAGED)

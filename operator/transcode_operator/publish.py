@@ -14,6 +14,10 @@ from pymongo.errors import PyMongoError
 logger = logging.getLogger(__name__)
 
 INTERNAL_NAMESPACE = "/internal"
+ENDED = ("Failed", "Cancelled")  # phases whose message is the video's `error`
+# The operator's phases of a transcode under way. `queued` counts only once the operator has
+# written (`transcodeSeq`): before that it is the API's, whose resource may not exist yet.
+UNFINISHED = ("pending", "probing", "queued", "transcoding", "packaging")
 
 
 def video_update(
@@ -26,7 +30,7 @@ def video_update(
         "progress": status.get("progress", 0),
         "renditions": status.get("renditions", []),
         "playback": status.get("playback"),
-        "error": status.get("message") if status.get("phase") == "Failed" else None,
+        "error": status.get("message") if status.get("phase") in ENDED else None,
         "transcode": {"namespace": namespace, "name": name},
         "transcodeSeq": seq,
         "updatedAt": datetime.now(UTC),
@@ -61,6 +65,17 @@ class VideoStore:
     async def publish(self, video_id: str, query: dict[str, Any], update: dict[str, Any]) -> None:
         self._pending[video_id] = (query, update)
         await self.retry_pending()
+
+    def unfinished(self, namespaces: list[str]) -> list[dict[str, Any]]:
+        """Videos the operator has written as under way, in `namespaces` (empty: all)."""
+        query: dict[str, Any] = {
+            "phase": {"$in": list(UNFINISHED)},
+            "transcodeSeq": {"$exists": True},
+        }
+        if namespaces:
+            query["transcode.namespace"] = {"$in": namespaces}
+        fields = {"owner": 1, "transcode": 1, "phase": 1, "progress": 1, "renditions": 1}
+        return list(self._videos.find(query, fields).sort("_id"))
 
     async def retry_pending(self) -> None:
         for video_id, (query, update) in list(self._pending.items()):

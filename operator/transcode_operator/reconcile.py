@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from transcode_operator.jobs import ROLE_PROBE, job_name
+from videotranscode import CANCEL_ANNOTATION as CANCEL_ANNOTATION  # noqa: PLC0414 (re-exported)
 from videotranscode import (
     DEFAULT_LADDER,
     MUTABLE_SPEC_FIELDS,
@@ -24,8 +25,10 @@ from videotranscode import (
     VideoTranscodeStatus,
     select_ladder,
 )
+from videotranscode import RETRY_ANNOTATION as RETRY_ANNOTATION  # noqa: PLC0414
 
-RETRY_ANNOTATION = "hlsforge.dev/retry"
+CANCELLED_BY_REQUEST = "cancelled on request"
+CANCELLED_BY_DELETION = "the VideoTranscode was deleted before it finished"
 MASTER = "master.m3u8"
 SPEC_CHANGED = (
     f"the spec changed after the transcode started (only {' and '.join(MUTABLE_SPEC_FIELDS)} "
@@ -71,6 +74,7 @@ class Outcome:
     status: VideoTranscodeStatus
     create_probe: bool = False
     write_master: bool = False
+    stop_jobs: bool = False  # cancelled: delete the resource's unfinished Jobs
     events: list[PhaseEvent] = field(default_factory=list)
 
 
@@ -161,9 +165,10 @@ def _rung_status(
 
 
 def _retried(rung: RenditionStatus, resource: str, token: str | None) -> RenditionStatus:
-    """A failed rung under a new retry token starts over in a new Job."""
+    """A failed or cancelled rung under a new retry token starts over in a new Job."""
     new_name = rendition_job_name(resource, rung.name, token)
-    if rung.phase != RenditionPhase.FAILED or rung.job_name == new_name:
+    again = (RenditionPhase.FAILED, RenditionPhase.CANCELLED)
+    if rung.phase not in again or rung.job_name == new_name:
         return rung
     return RenditionStatus(name=rung.name, job_name=new_name, attempts=rung.attempts)
 
@@ -197,6 +202,8 @@ def _phase(renditions: list[RenditionStatus], playback: Playback | None) -> Phas
     phases = {r.phase for r in renditions}
     if RenditionPhase.FAILED in phases:
         return Phase.FAILED
+    if RenditionPhase.CANCELLED in phases:  # until a retry token runs them again
+        return Phase.CANCELLED
     if phases == {RenditionPhase.SUCCEEDED}:
         return Phase.SUCCEEDED if playback else Phase.PACKAGING
     if phases & {RenditionPhase.RUNNING, RenditionPhase.SUCCEEDED}:
@@ -230,8 +237,45 @@ def reconcile(
     generation: int | None,
     now: str,
 ) -> Outcome:
-    """The next status of resource `name`, and whether to create its probe Job or write
-    its master playlist. Rendition Jobs are started by the scheduler, not here."""
+    """The next status of resource `name`, and whether to create its probe Job, write its
+    master playlist or stop its Jobs. Rendition Jobs are started by the scheduler, not here.
+    With the cancel annotation, whatever has not finished ends `Cancelled`."""
+    outcome = _advance(
+        name=name, spec=spec, status=status, annotations=annotations, jobs=jobs,
+        live_progress=live_progress, generation=generation, now=now,
+    )  # fmt: skip
+    if CANCEL_ANNOTATION not in annotations or outcome.status.phase in _ENDED:
+        return outcome
+    return _finish(cancelled(outcome.status, CANCELLED_BY_REQUEST), status, now, stop_jobs=True)
+
+
+_ENDED = (Phase.SUCCEEDED, Phase.FAILED)  # a cancel changes nothing any more
+
+
+def cancelled(status: VideoTranscodeStatus, message: str) -> VideoTranscodeStatus:
+    """`status` stopped: rungs that had not finished, and the resource, are Cancelled."""
+    renditions = [
+        rung.model_copy(update={"phase": RenditionPhase.CANCELLED, "message": message})
+        if rung.phase in (RenditionPhase.PENDING, RenditionPhase.RUNNING)
+        else rung
+        for rung in status.renditions
+    ]
+    return status.model_copy(
+        update={"phase": Phase.CANCELLED, "renditions": renditions, "message": message}
+    )
+
+
+def _advance(
+    *,
+    name: str,
+    spec: VideoTranscodeSpec,
+    status: VideoTranscodeStatus,
+    annotations: Mapping[str, str],
+    jobs: Mapping[str, JobState],
+    live_progress: Mapping[str, float],
+    generation: int | None,
+    now: str,
+) -> Outcome:
     token = annotations.get(RETRY_ANNOTATION)
     base: dict[str, Any] = {
         "observed_generation": generation,
@@ -323,6 +367,7 @@ def _finish(
     *,
     create_probe: bool = False,
     write_master: bool = False,
+    stop_jobs: bool = False,
 ) -> Outcome:
     completed = now if new.phase.finished and not old.phase.finished else None
     new = new.model_copy(
@@ -333,4 +378,7 @@ def _finish(
     )
     message = f"{new.phase.value}: {new.message}" if new.message else new.phase.value
     events = [PhaseEvent(new.phase, message)] if new.phase != old.phase else []
-    return Outcome(new, create_probe=create_probe, write_master=write_master, events=events)
+    return Outcome(
+        new, create_probe=create_probe, write_master=write_master, stop_jobs=stop_jobs,
+        events=events,
+    )  # fmt: skip

@@ -16,7 +16,9 @@ from videotranscode.renditions import (
     select_ladder,
 )
 from videotranscode.resource import (
+    CANCEL_ANNOTATION,
     MUTABLE_SPEC_FIELDS,
+    RETRY_ANNOTATION,
     SPEC_IMMUTABLE,
     Condition,
     OutputSpec,
@@ -42,11 +44,13 @@ PLURAL = "videotranscodes"
 KIND = "VideoTranscode"
 
 __all__ = [
+    "CANCEL_ANNOTATION",
     "DEFAULT_LADDER",
     "GROUP",
     "KIND",
     "MUTABLE_SPEC_FIELDS",
     "PLURAL",
+    "RETRY_ANNOTATION",
     "SPEC_IMMUTABLE",
     "VERSION",
     "AudioStreamInfo",

@@ -11,6 +11,11 @@ from videotranscode._model import CamelModel
 from videotranscode.renditions import RenditionSpec
 from videotranscode.results import SourceInfo
 
+# Annotations that ask the operator to act: a new retry value runs again what failed or was
+# cancelled; the cancel annotation (any value) stops what has not finished.
+RETRY_ANNOTATION = "hlsforge.dev/retry"
+CANCEL_ANNOTATION = "hlsforge.dev/cancel"
+
 # S3 bucket naming rules (3-63 lowercase letters, digits, dots and hyphens).
 BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 MAX_RENDITIONS = 10
@@ -116,6 +121,7 @@ class RenditionPhase(StrEnum):
     RUNNING = "Running"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
+    CANCELLED = "Cancelled"  # stopped by a cancel; a retry runs it again
 
 
 class _StatusModel(CamelModel):

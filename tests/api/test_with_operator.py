@@ -19,8 +19,11 @@ LIFECYCLE = ["Pending", "Probing", "Queued", "Transcoding", "Packaging", "Succee
 
 
 @pytest.fixture
-def operator(api: Api, monkeypatch: pytest.MonkeyPatch, runner: JobRunner) -> Iterator[None]:
-    """The operator in Kopf's thread, wired to the API's MongoDB and Socket.IO."""
+def operator(
+    api: Api, monkeypatch: pytest.MonkeyPatch, runner: JobRunner, operator_env: dict[str, str]
+) -> Iterator[None]:
+    """The operator in Kopf's thread, wired to the API's MongoDB and Socket.IO. (It asks for
+    `operator_env` itself: the module's usefixtures mark would set it up after Kopf starts.)"""
     settings = api.settings
     assert settings.service_token is not None
     for key, value in {

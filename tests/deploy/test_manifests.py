@@ -172,8 +172,9 @@ def test_operator_rbac_is_exactly_what_it_calls(rendered: Rendered) -> None:
 def test_api_may_only_manage_videotranscodes_in_its_namespace(rendered: Rendered) -> None:
     role = rendered.by_component("Role", "api")
     assert rules(role) == [
-        (["hlsforge.dev"], ["videotranscodes"], ["create", "list", "delete"])
-    ]  # transcode_api/kube.py: create, delete and list (its readiness check), never get
+        (["hlsforge.dev"], ["videotranscodes"], ["create", "list", "patch", "delete"])
+    ]  # transcode_api/kube.py: create, patch (cancel/retry annotations), delete and list (its
+    # readiness check), never get
     binding = rendered.by_component("RoleBinding", "api")
     assert binding["roleRef"]["kind"] == "Role"
     assert binding["subjects"][0]["name"] == f"{fullname(rendered)}-api"

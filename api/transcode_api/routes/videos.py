@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Request, Response, status
 
-from transcode_api import playback, uploads
+from transcode_api import control, playback, uploads
 from transcode_api.deps import (
     Context,
     CurrentUser,
@@ -71,8 +71,20 @@ def update_video(
 
 @router.delete("/{video_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_video(video_id: VideoId, user: CurrentUser, ctx: Context) -> None:
-    """Delete a video: its transcode, its files and its record."""
+    """Delete a video: its transcode, its files and its record. (To stop but keep it: cancel.)"""
     uploads.delete_video(ctx, owner=user["_id"], video_id=video_id)
+
+
+@router.post("/{video_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
+def cancel_transcode(video_id: VideoId, user: CurrentUser, ctx: Context) -> VideoPublic:
+    """Stop the transcode; the video and its source stay, so it can be retried."""
+    return control.cancel(ctx, owner=user["_id"], video_id=video_id)
+
+
+@router.post("/{video_id}/retry", status_code=status.HTTP_202_ACCEPTED)
+def retry_transcode(video_id: VideoId, user: CurrentUser, ctx: Context) -> VideoPublic:
+    """Run again what failed or was cancelled; finished renditions are kept."""
+    return control.retry(ctx, owner=user["_id"], video_id=video_id)
 
 
 @router.post("/{video_id}/complete", status_code=status.HTTP_202_ACCEPTED)

@@ -17,6 +17,7 @@
     succeeded: "Ready", failed: "Failed", cancelled: "Cancelled",
   };
   const FINISHED = ["succeeded", "failed", "cancelled"];
+  const ENDED = ["failed", "cancelled"];  // with a reason; a retry may run them again
   const BEFORE_TRANSCODING = ["awaiting_upload", "queued", "pending", "probing"];
   // What the API accepts, by extension: used before the browser's guess, which comes from the
   // system and is often wrong for video (`.ts` as Qt Linguist, `.3gp` as audio). The CLI has
@@ -218,6 +219,7 @@
     socket.on("transcode.phase", onPhaseEvent);
     socket.on("transcode.succeeded", (event) => onPhaseEvent({ ...event, phase: "Succeeded" }));
     socket.on("transcode.failed", (event) => onPhaseEvent({ ...event, phase: "Failed" }));
+    socket.on("transcode.cancelled", (event) => onPhaseEvent({ ...event, phase: "Cancelled" }));
   }
 
   async function loadVideos() {
@@ -275,7 +277,7 @@
       progress: typeof event.progress === "number" ? event.progress : entry.video.progress,
       renditions: Array.isArray(event.renditions) ? event.renditions : entry.video.renditions,
     };
-    if (phase === "failed") video.error = typeof event.message === "string" ? event.message : video.error;
+    if (ENDED.includes(phase)) video.error = typeof event.message === "string" ? event.message : video.error;
     renderVideo(video);
   }
 
@@ -292,6 +294,8 @@
     const el = $("video-item-template").content.firstElementChild.cloneNode(true);
     el.dataset.videoId = video.id;
     el.querySelector("[data-testid=delete]").addEventListener("click", () => deleteVideo(video.id));
+    el.querySelector("[data-testid=cancel]").addEventListener("click", () => control(video.id, "cancel"));
+    el.querySelector("[data-testid=retry]").addEventListener("click", () => control(video.id, "retry"));
     entry = { video, el, live: {} };
     state.videos.set(video.id, entry);
     $("video-list").prepend(el);
@@ -310,7 +314,8 @@
   function renderVideo(video) {
     const entry = entryFor(video);
     const finished = FINISHED.includes(video.phase);
-    if (entry.video.phase !== video.phase && video.phase === "succeeded") entry.live = {};
+    const changed = entry.video.phase !== video.phase;
+    if (changed && video.phase === "succeeded") entry.live = {};
     entry.video = video;
     const el = entry.el;
     el.dataset.phase = video.phase;
@@ -323,9 +328,14 @@
     overall.setAttribute("aria-label", `${video.title}: overall progress`);
     for (const rendition of video.renditions || []) renderRendition(entry, rendition);
     renderOverall(entry);
-    const failed = video.phase === "failed" || video.phase === "cancelled";
+    const ended = ENDED.includes(video.phase);
     const reason = video.error || (video.phase === "failed" ? "The transcode failed." : "");
-    showErrorIn(el.querySelector("[data-testid=video-error]"), failed ? reason : "");
+    showErrorIn(el.querySelector("[data-testid=video-error]"), ended ? reason : "");
+    const cancel = el.querySelector("[data-testid=cancel]");
+    const retry = el.querySelector("[data-testid=retry]");
+    cancel.hidden = finished || video.phase === "awaiting_upload";
+    retry.hidden = !ended;
+    if (changed) cancel.disabled = retry.disabled = false;  // the operator has acted
     const play = el.querySelector("[data-testid=play]");
     play.hidden = video.phase !== "succeeded";
     play.href = `#/watch/${encodeURIComponent(video.id)}`;
@@ -354,7 +364,8 @@
     else percent = Math.max(percent, entry.live[rendition.name] || 0);
     item.dataset.phase = phase;
     item.querySelector("progress").value = percent;
-    const label = phase === "succeeded" ? "done" : phase === "failed" ? "failed" : `${Math.floor(percent)}%`;
+    const words = { succeeded: "done", failed: "failed", cancelled: "cancelled" };
+    const label = words[phase] || `${Math.floor(percent)}%`;
     item.querySelector("[data-testid=rendition-percent]").textContent = label;
     renderOverall(entry);
   }
@@ -365,6 +376,21 @@
     const average = bars.length ? bars.reduce((sum, bar) => sum + bar.value, 0) / bars.length : 0;
     const server = entry.video.phase === "succeeded" ? 100 : clampPercent(entry.video.progress);
     entry.el.querySelector("[data-testid=video-progress]").value = Math.max(server, average);
+  }
+
+  /** Cancel or retry: the operator acts, and its events update the video. */
+  async function control(id, action) {
+    const entry = state.videos.get(id);
+    if (!entry) return;
+    const button = entry.el.querySelector(`[data-testid=${action}]`);
+    button.disabled = true;
+    try {
+      await api(`/videos/${encodeURIComponent(id)}/${action}`, { method: "POST" });
+      if (action === "retry") entry.live = {};  // rungs that run again start from nothing
+    } catch (error) {
+      button.disabled = false;
+      showErrorIn(entry.el.querySelector("[data-testid=video-error]"), `Could not ${action}: ${error.message}`);
+    }
   }
 
   async function deleteVideo(id) {
