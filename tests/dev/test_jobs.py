@@ -19,8 +19,8 @@ FLAKY = """
 import os, sys, time
 if os.path.exists(sys.argv[1]):
     sys.exit(0)
-open(sys.argv[1], "w").close()
 print("working", flush=True)
+open(sys.argv[1], "w").close()  # after the print: a test that sees the mark sees the log line
 time.sleep(60)
 """
 
@@ -187,6 +187,7 @@ def test_a_killed_pod_is_retried_under_the_backoff_limit(
 ) -> None:
     cluster.create(JOBS, job("flaky", [PYTHON, "-c", FLAKY, str(tmp_path / "mark")]))
     first = running_pod(cluster, "flaky")
+    eventually(lambda: (tmp_path / "mark").exists())  # a pod runs before its process does
     assert runner.kill_pod("default", first["metadata"]["name"])
     done = finished(cluster, "flaky")
     assert condition(done) == "Complete"
@@ -202,6 +203,7 @@ def test_an_evicted_pod_does_not_count_as_a_failure(
 ) -> None:
     cluster.create(JOBS, job("evicted", [PYTHON, "-c", FLAKY, str(tmp_path / "mark")]))
     first = running_pod(cluster, "evicted")
+    eventually(lambda: (tmp_path / "mark").exists())
     assert runner.evict_pod("default", first["metadata"]["name"])
     done = finished(cluster, "evicted")
     assert condition(done) == "Complete"
