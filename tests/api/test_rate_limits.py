@@ -16,12 +16,16 @@ from transcode_api.settings import ApiSettings
 LOGIN = "/api/v1/auth/login"
 REGISTER = "/api/v1/auth/register"
 PASSWORD = "long enough password"
+# Windows are fixed, so a test running across a window's end would see its counts reset:
+# these windows end in 2033 and 2049 (multiples of their length since the epoch).
+LOGIN_WINDOW = 10**9
+REGISTRATION_WINDOW = 25 * 10**8
 LIMITS = {
     "login_failures_per_account": 3,
     "login_failures_per_address": 5,
-    "login_window_seconds": 600,
+    "login_window_seconds": LOGIN_WINDOW,
     "registrations_per_address": 4,
-    "registration_window_seconds": 3600,
+    "registration_window_seconds": REGISTRATION_WINDOW,
 }
 
 
@@ -61,7 +65,7 @@ def test_failed_logins_are_limited_per_account(api_settings: ApiSettings) -> Non
             wrong = login(client, "victim@example.com", "wrong password", f"203.0.113.{number}")
             assert wrong.status_code == 401
         right = login(client, "victim@example.com", PASSWORD, "192.0.2.50")
-        assert_limited(right, 600)  # not even the right password: guesses must not be checked
+        assert_limited(right, LOGIN_WINDOW)  # even the right password: guesses are not checked
         assert login(client, "other@example.com", PASSWORD, "203.0.113.0").status_code == 200
 
 
@@ -71,7 +75,7 @@ def test_failed_logins_are_limited_per_address(api_settings: ApiSettings) -> Non
         for number in range(5):  # five accounts, one address
             wrong = login(client, f"guess{number}@example.com", "guess", "203.0.113.9")
             assert wrong.status_code == 401
-        assert_limited(login(client, "user@example.com", PASSWORD, "203.0.113.9"), 600)
+        assert_limited(login(client, "user@example.com", PASSWORD, "203.0.113.9"), LOGIN_WINDOW)
         # Someone else, elsewhere, is not held back by that address's failures.
         assert login(client, "user@example.com", PASSWORD, "192.0.2.1").status_code == 200
 
@@ -115,7 +119,7 @@ def test_registrations_are_limited_per_address(api_settings: ApiSettings) -> Non
             register(client, f"new{number}@example.com", "203.0.113.5")
         refused = client.post(REGISTER, json={"email": "new4@example.com", "password": PASSWORD},
                               headers=from_address("203.0.113.5"))  # fmt: skip
-        assert_limited(refused, 3600)
+        assert_limited(refused, REGISTRATION_WINDOW)
         register(client, "new4@example.com", "192.0.2.5")
 
 
@@ -125,7 +129,7 @@ def test_forwarded_for_counts_only_from_a_trusted_proxy(api_settings: ApiSetting
         for number in range(5):
             wrong = login(client, f"guess{number}@example.com", "guess", f"203.0.113.{number}")
             assert wrong.status_code == 401
-        assert_limited(login(client, "someone@example.com", "guess", "192.0.2.99"), 600)
+        assert_limited(login(client, "someone@example.com", "guess", "192.0.2.99"), LOGIN_WINDOW)
 
 
 def test_replicas_share_the_counters(api_settings: ApiSettings) -> None:
@@ -136,7 +140,7 @@ def test_replicas_share_the_counters(api_settings: ApiSettings) -> None:
             with replica.client() as client:
                 assert login(client, "shared@example.com", "nope", "x").status_code == 401
         with second.client() as client:
-            assert_limited(login(client, "shared@example.com", PASSWORD, "x"), 600)
+            assert_limited(login(client, "shared@example.com", PASSWORD, "x"), LOGIN_WINDOW)
 
 
 def test_the_address_is_the_rightmost_hop_not_a_trusted_proxy(api_settings: ApiSettings) -> None:
@@ -147,7 +151,7 @@ def test_the_address_is_the_rightmost_hop_not_a_trusted_proxy(api_settings: ApiS
         for number in range(5):
             chain = f"198.51.100.{number}, 203.0.113.7, 10.1.2.3"
             assert login(client, f"g{number}@example.com", "guess", chain).status_code == 401
-        assert_limited(login(client, "g@example.com", "guess", "203.0.113.7"), 600)
+        assert_limited(login(client, "g@example.com", "guess", "203.0.113.7"), LOGIN_WINDOW)
         assert login(client, "g@example.com", "guess", "203.0.113.8, 10.9.9.9").status_code == 401
 
 
