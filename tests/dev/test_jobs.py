@@ -187,7 +187,7 @@ def test_a_killed_pod_is_retried_under_the_backoff_limit(
 ) -> None:
     cluster.create(JOBS, job("flaky", [PYTHON, "-c", FLAKY, str(tmp_path / "mark")]))
     first = running_pod(cluster, "flaky")
-    eventually(lambda: (tmp_path / "mark").exists())  # a pod runs before its process does
+    eventually((tmp_path / "mark").exists)  # a pod runs before its process does
     assert runner.kill_pod("default", first["metadata"]["name"])
     done = finished(cluster, "flaky")
     assert condition(done) == "Complete"
@@ -203,7 +203,7 @@ def test_an_evicted_pod_does_not_count_as_a_failure(
 ) -> None:
     cluster.create(JOBS, job("evicted", [PYTHON, "-c", FLAKY, str(tmp_path / "mark")]))
     first = running_pod(cluster, "evicted")
-    eventually(lambda: (tmp_path / "mark").exists())
+    eventually((tmp_path / "mark").exists)
     assert runner.evict_pod("default", first["metadata"]["name"])
     done = finished(cluster, "evicted")
     assert condition(done) == "Complete"
