@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from helpers import Api
-from hlsforge_dev import VIDEOTRANSCODES, EmulatedCluster, JobRunner, PodExit, PodRun, RunPod
+from hlsforge_dev import EmulatedCluster, JobRunner, PodExit, PodRun, RunPod
 from hlsforge_dev.simulated import worker_message
 from kopf.testing import KopfRunner
 
@@ -41,10 +41,8 @@ def held_1080p(s3: Any, release: threading.Event, seen: dict[str, bool]) -> RunP
 
 
 @contextlib.contextmanager
-def operated(
-    api: Api, cluster: EmulatedCluster, run_pod: RunPod, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[None]:
-    """The operator wired to the API's MongoDB and Socket.IO, Jobs run by `run_pod`."""
+def operator_of(api: Api, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The operator in Kopf's thread, wired to the API's MongoDB and Socket.IO."""
     settings = api.settings
     assert settings.service_token is not None
     for key, value in {
@@ -55,16 +53,15 @@ def operated(
     }.items():
         monkeypatch.setenv(key, value)
     args = ["run", "--standalone", "-A", "-m", "transcode_operator.handlers"]
-    with JobRunner(cluster, run_pod=run_pod), KopfRunner(args, timeout=120) as kopf_runner:
+    with KopfRunner(args, timeout=120) as kopf_runner:
         yield
     assert kopf_runner.exception is None, kopf_runner.output
 
 
-def wait_encoding(cluster: EmulatedCluster, video_id: str) -> None:
-    """Until the 1080p rung runs."""
-
-    def running(body: dict[str, Any] | None) -> bool:
-        rungs = ((body or {}).get("status") or {}).get("renditions") or []
-        return any(r["name"] == "1080p" and r["phase"] == "Running" for r in rungs)
-
-    cluster.wait_for(VIDEOTRANSCODES, NAMESPACE, f"video-{video_id}", running, timeout=60)
+@contextlib.contextmanager
+def operated(
+    api: Api, cluster: EmulatedCluster, run_pod: RunPod, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """`operator_of` the API, Jobs run by `run_pod`."""
+    with JobRunner(cluster, run_pod=run_pod), operator_of(api, monkeypatch):
+        yield

@@ -12,7 +12,7 @@ import socketio
 from conftest import ClipFactory
 from helpers import Api, Signup, create_and_upload
 from hlsforge_dev import JobRunner
-from kopf.testing import KopfRunner
+from operated import operator_of
 
 pytestmark = pytest.mark.usefixtures("operator_env")
 LIFECYCLE = ["Pending", "Probing", "Queued", "Transcoding", "Packaging", "Succeeded"]
@@ -24,19 +24,8 @@ def operator(
 ) -> Iterator[None]:
     """The operator in Kopf's thread, wired to the API's MongoDB and Socket.IO. (It asks for
     `operator_env` itself: the module's usefixtures mark would set it up after Kopf starts.)"""
-    settings = api.settings
-    assert settings.service_token is not None
-    for key, value in {
-        "HLSFORGE_MONGODB_URI": settings.mongodb_uri.get_secret_value(),
-        "HLSFORGE_MONGODB_DATABASE": settings.mongodb_database,
-        "HLSFORGE_API_URL": api.url,
-        "HLSFORGE_SERVICE_TOKEN": settings.service_token.get_secret_value(),
-    }.items():
-        monkeypatch.setenv(key, value)
-    args = ["run", "--standalone", "-A", "-m", "transcode_operator.handlers"]
-    with KopfRunner(args, timeout=120) as kopf_runner:
+    with operator_of(api, monkeypatch):
         yield
-    assert kopf_runner.exception is None, kopf_runner.output
 
 
 def events_until_finished(sock: socketio.SimpleClient) -> list[tuple[str, dict[str, Any]]]:

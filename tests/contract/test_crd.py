@@ -27,6 +27,7 @@ import annotated_types
 import cel
 import pytest
 import yaml
+from hlsforge_dev.validation import with_defaults
 from jsonschema import Draft202012Validator, validators
 from jsonschema import ValidationError as SchemaError
 from jsonschema.protocols import Validator
@@ -249,25 +250,9 @@ def _drop_nulls(value: Json) -> Json:
     return value
 
 
-def apply_defaults(schema: Schema, value: Json) -> Json:
-    """Structural defaulting: fill in missing properties, then default inside them too."""
-    if isinstance(value, dict) and "properties" in schema:
-        properties: Schema = schema["properties"]
-        filled = dict(value)
-        for name, node in properties.items():
-            if name not in filled and "default" in node:
-                filled[name] = copy.deepcopy(node["default"])
-        return {
-            k: apply_defaults(properties[k], v) if k in properties else v for k, v in filled.items()
-        }
-    if isinstance(value, list) and "items" in schema:
-        return [apply_defaults(schema["items"], item) for item in value]
-    return value
-
-
 def admit(schema: Schema, value: Json) -> Json:
     """What the apiserver stores: nulls pruned, defaults filled in."""
-    return apply_defaults(schema, _drop_nulls(value))
+    return with_defaults(schema, _drop_nulls(value))
 
 
 def _error_paths(error: SchemaError) -> list[str]:
@@ -598,7 +583,7 @@ def test_types_constraints_and_defaults_mirror_the_model(
         declared = {keyword: node[keyword] for keyword in MIRRORED if keyword in node}
         assert declared == expected_keywords(field), field_path
         if isinstance(field.default, BaseModel):
-            assert apply_defaults(node, {}) == field.default.model_dump(by_alias=True), field_path
+            assert with_defaults(node, {}) == field.default.model_dump(by_alias=True), field_path
 
 
 @MODELS
