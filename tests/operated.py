@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from helpers import Api
-from hlsforge_dev import EmulatedCluster, JobRunner, PodExit, PodRun, RunPod
+from hlsforge_dev import VIDEOTRANSCODES, EmulatedCluster, JobRunner, PodExit, PodRun, RunPod
 from hlsforge_dev.simulated import worker_message
 from kopf.testing import KopfRunner
 
@@ -65,3 +65,13 @@ def operated(
     """`operator_of` the API, Jobs run by `run_pod`."""
     with JobRunner(cluster, run_pod=run_pod), operator_of(api, monkeypatch):
         yield
+
+
+def wait_encoding(cluster: EmulatedCluster, video_id: str) -> None:
+    """Until the 1080p rung runs."""
+
+    def running(body: dict[str, Any] | None) -> bool:
+        rungs = ((body or {}).get("status") or {}).get("renditions") or []
+        return any(r["name"] == "1080p" and r["phase"] == "Running" for r in rungs)
+
+    cluster.wait_for(VIDEOTRANSCODES, NAMESPACE, f"video-{video_id}", running, timeout=60)

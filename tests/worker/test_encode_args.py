@@ -100,3 +100,13 @@ def test_an_interlaced_source_is_deinterlaced_before_anything_else() -> None:
     )
     progressive = build_encode_args(probed(), DEFAULT_LADDER[:1], Packaging(), Path("/o"), "fast")
     assert "bwdif" not in progressive[progressive.index("-filter_complex") + 1]
+
+
+def test_pictures_that_stop_early_are_held_to_the_end() -> None:
+    held = dataclasses.replace(probed(), video_shortfall_seconds=4.0)
+    args = build_encode_args(held, DEFAULT_LADDER[:1], Packaging(), Path("/o"), "fast")
+    graph = args[args.index("-filter_complex") + 1]
+    assert "fps=30000/1001,tpad=stop_mode=clone:stop_duration=4.000,format=yuv420p" in graph
+    ordinary = dataclasses.replace(probed(), video_shortfall_seconds=0.04)  # an audio frame
+    args = build_encode_args(ordinary, DEFAULT_LADDER[:1], Packaging(), Path("/o"), "fast")
+    assert "tpad" not in args[args.index("-filter_complex") + 1]

@@ -7,6 +7,7 @@ worker (`rendition` and `ladder` run the same probe before encoding).
 
 import json
 import random
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -208,3 +209,28 @@ def test_decoding_starts_at_the_last_keyframe_before_the_tail() -> None:
     frames = [{"best_effort_timestamp_time": "9.0", "pkt_duration_time": "0.04"}]
     assert decoded_end(frames) == pytest.approx(9.04)
     assert decoded_end([]) is None
+
+
+def test_sound_that_outlasts_the_pictures_keeps_the_last_picture_to_its_end(
+    tmp_path: Path,
+) -> None:
+    """2 s of pictures and 6 s of sound (a recording stopped oddly) is a whole source: the
+    rung lasts 6 s, holding the last picture, and no sound is lost."""
+    source = tmp_path / "talk.mp4"
+    ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={TINY}:rate=25:duration=2",
+           "-f", "lavfi", "-i", "sine=sample_rate=48000:duration=6",
+           "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
+           str(source))  # fmt: skip
+    run = run_worker("ladder", str(source), str(tmp_path / "out"), "--renditions", "tiny:120:200k")
+    assert run.returncode == 0, run.stdout + run.stderr
+    result = _final(run.stdout)["result"]
+    assert isinstance(result, dict)
+    assert result["renditions"][0]["durationSeconds"] == pytest.approx(6, abs=0.1)
+    playlist = str(tmp_path / "out" / "tiny" / "index.m3u8")
+    for stream, seconds in (("v", 6), ("a", 6)):
+        decoded = subprocess.run(
+            ["ffprobe", "-v", "error", "-select_streams", stream, "-show_entries",
+             "frame=best_effort_timestamp_time", "-of", "csv=p=0", playlist],
+            capture_output=True, text=True, check=True,
+        ).stdout.split()  # fmt: skip
+        assert float(decoded[-1]) == pytest.approx(seconds, abs=0.1), stream

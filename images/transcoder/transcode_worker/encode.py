@@ -92,7 +92,10 @@ def build_encode_args(
     gop = gop_frames(rate, packaging.gop_seconds)
     branches = [f"[s{i}]" for i in range(len(rungs))]
     # Deinterlacing comes first: it needs the source's own frames and field order.
-    shared = [*source.progressive_filters(), f"fps={rate}", "format=yuv420p", f"split={len(rungs)}"]
+    shared = [
+        *source.progressive_filters(), f"fps={rate}", *source.padding_filters(),
+        "format=yuv420p", f"split={len(rungs)}",
+    ]  # fmt: skip
     graph = [f"[0:{source.video_index}]{','.join(shared)}{''.join(branches)}"]
     for i, rung in enumerate(rungs):
         width, height = output_size(source.info.video.width, source.info.video.height, rung.height)

@@ -82,9 +82,10 @@ def _decoded_end(source: Path, video: int, anchor: Packet | None) -> float | Non
     return decoded_end(entries.get("frames", []))
 
 
-def check_source_is_whole(source: Path, probe: dict[str, Any], video: int) -> None:
-    """BadInputError when the source's data stops before its declared end, or its last
-    seconds of video do not decode."""
+def check_source_is_whole(source: Path, probe: dict[str, Any], video: int) -> float:
+    """How many seconds before the declared end the video's pictures stop (audio may last
+    longer); BadInputError when the source's data stops before that end, or its last seconds
+    of video do not decode."""
     span = declared_span(probe)
     # Decoding starts at the last keyframe before the tail (none: at the start), and the
     # packets are read from there too, so both cover the same stretch.
@@ -102,3 +103,4 @@ def check_source_is_whole(source: Path, probe: dict[str, Any], video: int) -> No
     decoded = _decoded_end(source, video, anchor)
     if decoded is None or video_present is None or decoded < video_present - END_SLACK_SECONDS:
         raise BadInputError(f"the video is corrupt: its pictures stop decoding at {at(decoded)}")
+    return max(0.0, span.end - decoded)

@@ -15,6 +15,9 @@ from videotranscode import AudioStreamInfo, SourceInfo, VideoStreamInfo
 # Demuxers that read single pictures rather than video.
 _IMAGE_FORMATS = ("image2", "_pipe", "gif", "webp")
 POSTER_SCAN_SECONDS = 10  # how far past that point to look for a frame that is not black
+# Shorter gaps between the pictures' end and the sound's are ordinary (audio frames are
+# coarser than video frames) and are left alone.
+HOLD_LAST_PICTURE_AFTER_SECONDS = 0.5
 
 
 def _rational(text: str | None) -> Fraction:
@@ -121,11 +124,19 @@ class ProbedSource:
     audio_index: int | None
     scan: Scan = PROGRESSIVE
     start_seconds: float = 0.0  # the container's first timestamp (MPEG-TS rarely starts at 0)
+    video_shortfall_seconds: float = 0.0  # the pictures stop this long before the end (audio)
 
     def progressive_filters(self) -> list[str]:
         """The filters that turn the source's frames into progressive pictures (maybe none)."""
         deinterlace = deinterlace_filter(self.scan)
         return [] if deinterlace is None else [deinterlace]
+
+    def padding_filters(self) -> list[str]:
+        """Where the sound outlasts the pictures (a screen or phone recording stopped oddly),
+        the last picture is held to the end, as a player shows it, so no sound is lost."""
+        if self.video_shortfall_seconds < HOLD_LAST_PICTURE_AFTER_SECONDS:
+            return []
+        return [f"tpad=stop_mode=clone:stop_duration={self.video_shortfall_seconds:.3f}"]
 
 
 def poster_size(width: int, height: int, long_side: int) -> tuple[int, int]:
@@ -176,9 +187,11 @@ def probe_source(source: Path, *, min_duration: float, max_duration: float) -> P
     video_index = video_stream_index(raw)
     assert video_index is not None  # parse_probe has rejected sources without video
     check_duration(info, minimum=min_duration, maximum=max_duration)
-    check_source_is_whole(source, raw, video_index)
+    shortfall = check_source_is_whole(source, raw, video_index)
     scan = detect_scan(source, video_index, video_field_order(raw))
     video = info.video.model_copy(update={"interlaced": scan.interlaced})
     info = info.model_copy(update={"video": video})
     start = declared_span(raw).start
-    return ProbedSource(source, info, video_index, audio_stream_index(raw), scan, start)
+    return ProbedSource(
+        source, info, video_index, audio_stream_index(raw), scan, start, round(shortfall, 3)
+    )
