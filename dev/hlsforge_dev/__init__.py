@@ -5,11 +5,12 @@ for Kopf, the `kubernetes` client and kubectl; `JobRunner` plays the Job control
 kubelet, running each Job's container as a local process. Used by the tests and `make dev`.
 """
 
-from hlsforge_dev.cluster import JOBS, PODS, SECRETS, VIDEOTRANSCODES, EmulatedCluster
+from hlsforge_dev.cluster import CRDS, JOBS, PODS, SECRETS, VIDEOTRANSCODES, EmulatedCluster
 from hlsforge_dev.jobs import JobRunner, PodExit, PodRun, RunPod, completes_at_once
 from hlsforge_dev.store import ApiError, Body, ResourceType
 
 __all__ = [
+    "CRDS",
     "JOBS",
     "PODS",
     "SECRETS",

@@ -5,11 +5,7 @@ import signal
 import threading
 from pathlib import Path
 
-import yaml
-
 from hlsforge_dev import EmulatedCluster, JobRunner
-
-CRDS = "apiextensions.k8s.io/v1/customresourcedefinitions"
 
 
 def main() -> None:
@@ -24,8 +20,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with EmulatedCluster(port=args.port) as cluster:
         for path in args.crd:
-            for crd in yaml.safe_load_all(path.read_text()):
-                cluster.create(CRDS, crd)
+            cluster.apply_crds(path)
         kubeconfig = cluster.write_kubeconfig(args.kubeconfig)
         with JobRunner(cluster, max_parallel=args.max_parallel):
             print(f"API server {cluster.url}; export KUBECONFIG={kubeconfig.resolve()}", flush=True)

@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import aiohttp.web
+import yaml
 
 from hlsforge_dev.server import ApiServer
 from hlsforge_dev.store import MERGE_PATCH, ApiError, Body, ResourceType, Store, label_selector
@@ -34,6 +35,7 @@ PODS = "v1/pods"
 SECRETS = "v1/secrets"
 JOBS = "batch/v1/jobs"
 VIDEOTRANSCODES = f"{GROUP}/{VERSION}/{PLURAL}"
+CRDS = "apiextensions.k8s.io/v1/customresourcedefinitions"
 CALL_TIMEOUT = 30.0
 
 
@@ -234,6 +236,11 @@ class EmulatedCluster:
             return copy.deepcopy(store.create(store.resolve(resource), namespace, dict(body)))
 
         return self.call(create)
+
+    def apply_crds(self, path: Path) -> None:
+        """`kubectl apply -f PATH` for a file of CRDs: their CEL rules are enforced from now."""
+        for crd in yaml.safe_load_all(path.read_text()):
+            self.create(CRDS, crd)
 
     def patch(
         self,

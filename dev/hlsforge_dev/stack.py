@@ -30,6 +30,7 @@ from hlsforge_dev.jobs import JobRunner
 from hlsforge_dev.loopback import free_port, secantus_command, wait_for_port
 
 NAMESPACE = "default"
+CRD_FILE = Path(__file__).resolve().parents[2] / "crds" / "videotranscodes.hlsforge.dev.yaml"
 BUCKETS = ("uploads", "media")
 S3_KEYS = {"AWS_ACCESS_KEY_ID": "hlsforge", "AWS_SECRET_ACCESS_KEY": "hlsforge-dev-only",
            "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
@@ -114,6 +115,7 @@ def kubernetes(
         yield kubeconfig
         return
     with EmulatedCluster() as cluster:
+        cluster.apply_crds(CRD_FILE)  # as the chart installs it: its CEL rules hold here too
         cluster.create(SECRETS, {
             "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hlsforge-s3"},
             "stringData": {"accessKeyId": s3_keys["AWS_ACCESS_KEY_ID"],

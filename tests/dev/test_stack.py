@@ -1,14 +1,16 @@
 """`make dev`: the whole stack as one command that serves and stops cleanly on Ctrl-C."""
 
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import httpx
 from hlsforge_dev.loopback import free_port
-from hlsforge_dev.stack import DEMO_EMAIL, DEMO_PASSWORD
+from hlsforge_dev.stack import DEMO_EMAIL, DEMO_PASSWORD, kubernetes
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,3 +60,24 @@ def test_make_dev_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     assert processes_mentioning(str(data_dir)) == []
     assert processes_mentioning(f"--port {port}") == []
     assert (data_dir / "mongo").is_dir()  # the data stays for the next start
+
+
+def test_make_devs_cluster_refuses_spec_edits_as_the_crd_says(tmp_path: Path) -> None:
+    """`make dev` applies the CRD, as the chart does: `kubectl` edits of a running spec get
+    the CEL rule's message there too (before, they reached the operator's fallback)."""
+    kubectl = shutil.which("kubectl", path=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    assert kubectl is not None, "kubectl is not installed: run `make setup`"
+    keys = {"AWS_ACCESS_KEY_ID": "dev", "AWS_SECRET_ACCESS_KEY": "dev"}
+    with kubernetes(None, tmp_path, 1, keys) as kubeconfig:
+
+        def run(*args: str) -> subprocess.CompletedProcess[str]:
+            command = [kubectl, "--kubeconfig", str(kubeconfig), *args]
+            return subprocess.run(command, capture_output=True, text=True, check=False)
+
+        example = ROOT / "examples" / "videotranscode.yaml"
+        assert run("apply", "--validate=false", "-f", str(example)).returncode == 0
+        edit = run("patch", "vt", "example", "--type=merge", "-p", '{"spec":{"segmentSeconds":4}}')
+        assert edit.returncode != 0
+        assert "spec is immutable: delete and create a new VideoTranscode" in edit.stderr
+        priority = run("patch", "vt", "example", "--type=merge", "-p", '{"spec":{"priority":9}}')
+        assert priority.returncode == 0, priority.stderr

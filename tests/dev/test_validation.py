@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from hlsforge_dev import VIDEOTRANSCODES, ApiError, EmulatedCluster
 from hlsforge_dev.validation import transition_failures
 from kubernetes.client import ApiException
@@ -14,7 +13,6 @@ from kubernetes.client import ApiException
 from videotranscode import GROUP, KIND, PLURAL, SPEC_IMMUTABLE, VERSION
 
 CRD_FILE = Path(__file__).resolve().parents[2] / "crds" / f"{PLURAL}.{GROUP}.yaml"
-CRDS = "apiextensions.k8s.io/v1/customresourcedefinitions"
 IMMUTABLE = {"rule": "self == oldSelf", "message": "frozen"}
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -94,7 +92,7 @@ def transcode(**spec: Any) -> dict[str, Any]:
 @pytest.fixture
 def with_crd(cluster: EmulatedCluster) -> EmulatedCluster:
     """The cluster after `kubectl apply -f crds/`."""
-    cluster.create(CRDS, yaml.safe_load(CRD_FILE.read_text()))
+    cluster.apply_crds(CRD_FILE)
     cluster.create(VIDEOTRANSCODES, transcode(), namespace="default")
     return cluster
 
