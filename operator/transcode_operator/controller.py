@@ -222,10 +222,8 @@ class Controller:
     ) -> None:  # fmt: skip
         meta = body["metadata"]
         key = (meta["namespace"], meta["name"])
-        if status.phase.finished:  # a failed resource starts nothing more until retried
-            self.queue.pop(key, None)
-            return
-        if status.source is None:  # still probing: no rung yet
+        # A finished resource starts nothing more until retried; a probing one has no rung yet.
+        if status.phase.finished or status.source is None:
             self.queue.pop(key, None)
             return
         rungs = {rung.name: rung for rung in spec.renditions or DEFAULT_LADDER}

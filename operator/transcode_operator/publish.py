@@ -11,13 +11,16 @@ import socketio
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
+from videotranscode import Phase
+
 logger = logging.getLogger(__name__)
 
 INTERNAL_NAMESPACE = "/internal"
-ENDED = ("Failed", "Cancelled")  # phases whose message is the video's `error`
-# The operator's phases of a transcode under way. `queued` counts only once the operator has
-# written (`transcodeSeq`): before that it is the API's, whose resource may not exist yet.
-UNFINISHED = ("pending", "probing", "queued", "transcoding", "packaging")
+ENDED = (Phase.FAILED, Phase.CANCELLED)  # phases whose message is the video's `error`
+# The operator's phases of a transcode under way, as the `videos` record spells them. `queued`
+# counts only once the operator has written (`transcodeSeq`): before that it is the API's,
+# whose resource may not exist yet.
+UNFINISHED = [phase.value.lower() for phase in Phase if not phase.finished]
 
 
 def video_update(
@@ -69,7 +72,7 @@ class VideoStore:
     def unfinished(self, namespaces: list[str]) -> list[dict[str, Any]]:
         """Videos the operator has written as under way, in `namespaces` (empty: all)."""
         query: dict[str, Any] = {
-            "phase": {"$in": list(UNFINISHED)},
+            "phase": {"$in": UNFINISHED},
             "transcodeSeq": {"$exists": True},
         }
         if namespaces:

@@ -45,6 +45,14 @@ def connect(api: Api, token: str) -> socketio.SimpleClient:
     return sock
 
 
+def start_encoding(client: httpx.Client, clip: ClipFactory, cluster: EmulatedCluster) -> str:
+    """A video uploaded and completed, its 1080p rung encoding (held): its id."""
+    video_id = create_and_upload(client, clip("trip.mp4", seconds=1))
+    assert client.post(f"/api/v1/videos/{video_id}/complete").status_code == 202
+    wait_encoding(cluster, video_id)
+    return video_id
+
+
 def until(sock: socketio.SimpleClient, event: str) -> dict[str, Any]:
     """Events until `event`; its payload."""
     while True:
@@ -61,9 +69,7 @@ def test_cancel_stops_the_transcode_and_retry_finishes_it(
     sock = connect(api, token)
     try:
         with api.client(token) as client:
-            video_id = create_and_upload(client, clip("trip.mp4", seconds=1))
-            assert client.post(f"/api/v1/videos/{video_id}/complete").status_code == 202
-            wait_encoding(cluster, video_id)
+            video_id = start_encoding(client, clip, cluster)
             cancel = client.post(f"/api/v1/videos/{video_id}/cancel")
             assert cancel.status_code == 202, cancel.text
             assert cancel.json()["id"] == video_id
@@ -103,9 +109,7 @@ def test_deleting_a_video_while_a_rung_encodes_leaves_its_outputs_to_the_operato
     sock = connect(api, token)
     try:
         with api.client(token) as client:
-            video_id = create_and_upload(client, clip("trip.mp4", seconds=1))
-            assert client.post(f"/api/v1/videos/{video_id}/complete").status_code == 202
-            wait_encoding(cluster, video_id)
+            video_id = start_encoding(client, clip, cluster)
             source = cluster.get(VIDEOTRANSCODES, NAMESPACE, f"video-{video_id}")["spec"]["source"]
             assert client.delete(f"/api/v1/videos/{video_id}").status_code == 204
             assert client.get(f"/api/v1/videos/{video_id}").status_code == 404
