@@ -3,11 +3,21 @@
 Imports pydantic only, so every deployable (and the transcoder image) can depend on it.
 """
 
+from videotranscode.events import TranscodeEvent
 from videotranscode.hls import (
     build_master_playlist,
     default_variant_index,
     target_duration,
     target_duration_errors,
+)
+from videotranscode.layout import (
+    HLS_PLAYLIST_TYPE,
+    MASTER_PLAYLIST,
+    MEDIA_PLAYLIST,
+    OUTPUT_CONTENT_TYPES,
+    POSTER,
+    SOURCE_CONTENT_TYPES,
+    media_playlist,
 )
 from videotranscode.renditions import (
     DEFAULT_LADDER,
@@ -37,6 +47,7 @@ from videotranscode.results import (
     SourceInfo,
     VideoStreamInfo,
 )
+from videotranscode.videos import VideoPhase
 
 GROUP = "hlsforge.dev"
 VERSION = "v1alpha1"
@@ -47,10 +58,16 @@ __all__ = [
     "CANCEL_ANNOTATION",
     "DEFAULT_LADDER",
     "GROUP",
+    "HLS_PLAYLIST_TYPE",
     "KIND",
+    "MASTER_PLAYLIST",
+    "MEDIA_PLAYLIST",
     "MUTABLE_SPEC_FIELDS",
+    "OUTPUT_CONTENT_TYPES",
     "PLURAL",
+    "POSTER",
     "RETRY_ANNOTATION",
+    "SOURCE_CONTENT_TYPES",
     "SPEC_IMMUTABLE",
     "VERSION",
     "AudioStreamInfo",
@@ -65,11 +82,14 @@ __all__ = [
     "SourceInfo",
     "SourceSpec",
     "ThumbnailSpec",
+    "TranscodeEvent",
+    "VideoPhase",
     "VideoStreamInfo",
     "VideoTranscodeSpec",
     "VideoTranscodeStatus",
     "build_master_playlist",
     "default_variant_index",
+    "media_playlist",
     "parse_bitrate",
     "select_ladder",
     "target_duration",
