@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from videotranscode.crd import build_crd
 
 ROOT = Path(__file__).resolve().parents[2]

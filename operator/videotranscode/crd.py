@@ -15,7 +15,7 @@ from enum import Enum
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types
-from pydantic import BaseModel, BeforeValidator
+from pydantic import BaseModel, BeforeValidator, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
@@ -216,7 +216,8 @@ def _kept_values(model: type[BaseModel], mutable: tuple[str, ...], path: str) ->
             continue
         if any(dotted.startswith(f"{wire}.") for dotted in mutable):
             nested, _ = _unannotated(field.annotation)
-            assert _always_present(field), f"teach immutability_rule an optional {wire}"
+            if not _always_present(field):
+                raise TypeError(f"immutability_rule does not know an optional {wire}")
             yield from _kept_values(nested, mutable, path=f"{wire}.")
         elif _always_present(field):
             yield f"self.{wire} == oldSelf.{wire}"
@@ -235,18 +236,27 @@ def _crd_default(field: FieldInfo) -> Any:
     """The field's default as the CRD states it; PydanticUndefined when it states none (an
     omitted list reads as empty in the model, an omitted optional field as None)."""
     if field.default_factory is not None:
-        assert field.default_factory is list, f"teach the generator {field.default_factory}"
+        if field.default_factory is not list:
+            raise TypeError(f"the CRD generator does not know {field.default_factory}")
         return PydanticUndefined
     default = field.default
     if default is None:
         return PydanticUndefined
     if isinstance(default, BaseModel):
         # The API server fills in the nested defaults; {} means the model's own defaults.
-        assert default == type(default)(), f"{default!r}: only an all-defaults model"
+        if not _is_all_defaults(default):
+            raise ValueError(f"{default!r}: a default object must be the model's own defaults")
         return {}
     if isinstance(default, Enum):
         return default.value
     return default
+
+
+def _is_all_defaults(value: BaseModel) -> bool:
+    try:
+        return value == type(value)()
+    except ValidationError:  # a field without a default
+        return False
 
 
 def _constraints(field: FieldInfo, *, array: bool) -> Schema:
@@ -307,5 +317,6 @@ def _one_line(text: str | None, what: str) -> str:
 
 def _ordered(node: Schema) -> Schema:
     unknown = node.keys() - set(KEYWORD_ORDER)
-    assert not unknown, f"add {unknown} to KEYWORD_ORDER"
+    if unknown:
+        raise TypeError(f"the CRD generator does not know {sorted(unknown)}: add to KEYWORD_ORDER")
     return {keyword: node[keyword] for keyword in KEYWORD_ORDER if keyword in node}
