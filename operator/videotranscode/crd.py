@@ -10,12 +10,13 @@ MUTABLE_SPEC_FIELDS: every other spec field keeps its value once created.
 
 import inspect
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from enum import Enum
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types
 from pydantic import BaseModel, BeforeValidator, ValidationError
+from pydantic.config import JsonDict
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
@@ -155,22 +156,20 @@ def model_schema(model: type[BaseModel], description: str | None = None) -> Sche
         "type": "object",
         "description": _one_line(description or model.__doc__, model.__name__),
         "properties": {
-            _wire_name(name, field): field_schema(field)
+            _wire_name(name, field): field_schema(field, where=f"{model.__name__}.{name}")
             for name, field in model.model_fields.items()
         },
     }
     required = [
-        _wire_name(name, field)
-        for name, field in model.model_fields.items()
-        if field.is_required() and not _is_optional(field.annotation)
+        _wire_name(name, field) for name, field in model.model_fields.items() if _required(field)
     ]
     if required:
         node["required"] = required
-    node.update(model.model_config.get("json_schema_extra") or {})  # type: ignore[arg-type]
+    node.update(_extra_keywords(model.model_config.get("json_schema_extra")))
     return _ordered(node)
 
 
-def field_schema(field: FieldInfo) -> Schema:
+def field_schema(field: FieldInfo, *, where: str) -> Schema:
     """A property node: type, constraints, default, description and extra keywords."""
     annotation, type_extra = _unannotated(_without_none(field.annotation))
     node = type_schema(annotation, field.description)
@@ -179,11 +178,11 @@ def field_schema(field: FieldInfo) -> Schema:
     if default is not PydanticUndefined:
         node["default"] = default
     node.update(type_extra)
-    node.update(field.json_schema_extra or {})  # type: ignore[arg-type]
+    node.update(_extra_keywords(field.json_schema_extra))
     if node.get("x-kubernetes-int-or-string"):
         del node["type"]
     if "description" not in node:
-        node["description"] = _one_line(field.description, str(field))
+        node["description"] = _one_line(field.description, where)
     return _ordered(node)
 
 
@@ -226,10 +225,14 @@ def _kept_values(model: type[BaseModel], mutable: tuple[str, ...], path: str) ->
             yield f"(!has(self.{wire}) || self.{wire} == oldSelf.{wire})"
 
 
+def _required(field: FieldInfo) -> bool:
+    """No default and not None: a null is pruned, so an optional field reads as absent."""
+    return field.is_required() and not _is_optional(field.annotation)
+
+
 def _always_present(field: FieldInfo) -> bool:
     """Whether a stored object has the field: it is required or the CRD defaults it."""
-    required = field.is_required() and not _is_optional(field.annotation)
-    return required or _crd_default(field) is not PydanticUndefined
+    return _required(field) or _crd_default(field) is not PydanticUndefined
 
 
 def _crd_default(field: FieldInfo) -> Any:
@@ -276,6 +279,13 @@ def _constraints(field: FieldInfo, *, array: bool) -> Schema:
         elif not isinstance(meta, BeforeValidator):
             raise TypeError(f"the CRD generator does not know {meta!r}")
     return keywords
+
+
+def _extra_keywords(extra: JsonDict | Callable[..., None] | None) -> Schema:
+    """The CRD keywords a model or a field declares in its `json_schema_extra`."""
+    if callable(extra):
+        raise TypeError("the CRD generator reads json_schema_extra dicts, not functions")
+    return dict(extra or {})
 
 
 def _unannotated(annotation: Any) -> tuple[Any, Schema]:
