@@ -86,7 +86,7 @@ SPEC_SCHEMA: Schema = SCHEMA["properties"]["spec"]
 STATUS_SCHEMA: Schema = SCHEMA["properties"]["status"]
 
 
-# --- CEL rules and their Python equivalents, by message ---------------------------------------
+# --- CEL rules and their Python equivalents, by message -----------------------------------------
 
 
 def _is_int(value: Json) -> bool:
@@ -347,7 +347,7 @@ def test_defaults_show_up_as_stored() -> None:
     assert "renditions" not in stored  # omitted means the default ladder, chosen by the operator
 
 
-# --- bitrates and CEL rules -----------------------------------------------------------------
+# --- bitrates and CEL rules ---------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -427,7 +427,7 @@ def test_transition_rules_sit_on_objects_outside_lists() -> None:
             assert node["type"] == "object"
 
 
-# --- updates: the spec is immutable but for a few fields ------------------------------------
+# --- updates: the spec is immutable but for a few fields ----------------------------------------
 
 
 def _full_resource() -> dict[str, Any]:
