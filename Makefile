@@ -16,12 +16,13 @@ DEV_ARGS ?=          # e.g. --port 8080 --data-dir out/dev2 (python -m hlsforge_
 # The web app's static files; npm installs hls.js and socket.io-client under its node_modules.
 WEB := api/transcode_api/web
 
-.PHONY: help setup system-deps web-deps browser demo dev test lint clean cluster-up cluster-down
+.PHONY: help setup system-deps web-deps browser demo dev test lint crd clean cluster-up cluster-down
 
 help:
 	@echo "make dev [DEV_ARGS=...]                 the whole product on this machine: web app, API, operator"
 	@echo "make demo [SOURCE=video.mp4] [OUT=dir]  transcode to an HLS ladder on this machine"
 	@echo "make test                                set up, lint, type-check and run every test"
+	@echo "make crd                                 write the CRD (crds/ and the chart's copy) from the models"
 	@echo "make cluster-up                          kind cluster + images + Helm chart (needs docker, kind, kubectl)"
 	@echo "make cluster-down                        delete that kind cluster"
 	@echo "make clean                               remove the virtualenv and outputs"
@@ -83,6 +84,11 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+# The CRD is generated from the contract's models (videotranscode.crd); a contract test checks
+# that the committed files equal what this writes.
+crd: $(VENV)/.installed
+	$(VENV)/bin/python -m hlsforge_dev.crd_files
 
 test: lint browser
 	$(VENV)/bin/pytest

@@ -22,17 +22,37 @@ def parse_bitrate(value: object) -> int:
     return round(float(number) * _UNITS[unit.lower()])
 
 
-Bitrate = Annotated[int, BeforeValidator(parse_bitrate)]
+# What the API server accepts as a string bitrate (it range-checks integers only); stricter
+# than parse_bitrate, which also trims whitespace.
+BITRATE_PATTERN = r"^[0-9]+(\.[0-9]+)?[kKmM]?$"
+
+Bitrate = Annotated[
+    int,
+    BeforeValidator(parse_bitrate),
+    Field(json_schema_extra={"x-kubernetes-int-or-string": True, "pattern": BITRATE_PATTERN}),
+]
 
 
 class RenditionSpec(CamelModel):
-    """One rung of the ladder; `height` is the short side of the picture (portrait too)."""
+    """One rung of the ladder."""
 
     name: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,18}[a-z0-9])?$")
+    """Rung name, unique in the ladder; also its output folder and part of its Job's name: 1-20
+    lowercase letters, digits and hyphens, starting and ending with a letter or digit, e.g.
+    720p."""
     height: int = Field(ge=64, le=4320)
+    """Pixels of the picture's short side (the width of portrait video), 64-4320; the long side
+    follows the source's display aspect ratio."""
     video_bitrate: Bitrate = Field(ge=50_000, le=100_000_000)
+    """Average video bitrate in bits per second: an integer (3000000) or a string with an
+    optional k (x1000) or M (x1000000) suffix (3000k, 3M, 1.5M); 50k to 100M. The apiserver
+    range-checks integers only; the operator checks strings."""
     max_bitrate: Bitrate | None = Field(default=None, ge=50_000, le=200_000_000)
+    """Peak video bitrate (the VBR cap), bits per second as an integer or a string like 4500k or
+    6M; 50k to 200M. Omitted: 1.5 x videoBitrate."""
     audio_bitrate: Bitrate = Field(default=128_000, ge=16_000, le=512_000)
+    """AAC audio bitrate, bits per second as an integer or a string like 96k; 16k to 512k.
+    Default 128000 (128k)."""
 
     @property
     def peak_video_bitrate(self) -> int:

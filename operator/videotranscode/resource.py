@@ -28,9 +28,30 @@ SPEC_IMMUTABLE = "spec is immutable: delete and create a new VideoTranscode"
 class SourceSpec(CamelModel):
     """An uploaded object (`bucket` + `key`) or an http(s) `url`; exactly one of the two."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.url) != (has(self.bucket) || has(self.key))",
+                    "message": "source needs either bucket and key, or url",
+                },
+                {
+                    "rule": "has(self.bucket) == has(self.key)",
+                    "message": "source needs both bucket and key",
+                },
+            ]
+        }
+    )
+
     bucket: str | None = Field(default=None, pattern=BUCKET_PATTERN)
+    """S3 bucket holding the uploaded original: 3-63 lowercase letters, digits, dots and
+    hyphens, starting and ending with a letter or digit. Needs key; excludes url."""
     key: str | None = Field(default=None, min_length=1, max_length=1024)
+    """Object key of the uploaded original in bucket, 1-1024 characters, e.g.
+    uploads/6650f0c2/original.mp4. Needs bucket."""
     url: str | None = Field(default=None, pattern=r"^https?://\S+$", max_length=2048)
+    """http:// or https:// URL the worker downloads the original from (no whitespace, at most
+    2048 characters). Excludes bucket and key."""
 
     @model_validator(mode="after")
     def _one_location(self) -> Self:
@@ -48,9 +69,18 @@ class SourceSpec(CamelModel):
 
 
 class OutputSpec(CamelModel):
+    """Where the HLS tree is written, s3://bucket/prefix/: master.m3u8, one folder per
+    rendition (<name>/index.m3u8 and its segments) and poster.jpg."""
+
     bucket: str = Field(pattern=BUCKET_PATTERN)
+    """S3 bucket for the HLS tree: 3-63 lowercase letters, digits, dots and hyphens, starting
+    and ending with a letter or digit."""
     prefix: str = Field(min_length=1, max_length=512, pattern=r"^[^/].*[^/]$|^[^/]$")
+    """Key prefix of the HLS tree without leading or trailing slash, 1-512 characters, e.g.
+    videos/6650f0c2."""
     cleanup_on_delete: bool = False
+    """Delete everything under prefix when this resource is deleted. Default false: the
+    published HLS tree outlives the resource."""
 
     @property
     def location(self) -> str:
@@ -58,24 +88,65 @@ class OutputSpec(CamelModel):
 
 
 class ThumbnailSpec(CamelModel):
+    """The poster frame (poster.jpg next to master.m3u8)."""
+
     enabled: bool = True
+    """Write the poster frame. Default true."""
     at_percent: float = Field(default=10, ge=0, le=100)
+    """Where the poster is taken, in percent of the duration, 0-100. Default 10."""
     long_side: int = Field(default=640, ge=64, le=3840)
+    """Poster size in pixels of its long side, 64-3840 (aspect ratio kept). Default 640."""
 
 
 class VideoTranscodeSpec(CamelModel):
+    """What to transcode, where to write the HLS tree and how to encode it."""
+
+    # The CRD adds a transition rule that keeps all but MUTABLE_SPEC_FIELDS unchanged.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.segmentSeconds % self.gopSeconds == 0",
+                    "message": "segmentSeconds must be a multiple of gopSeconds",
+                }
+            ]
+        }
+    )
+
     source: SourceSpec
+    """The original video: an uploaded object (bucket and key) or an http(s) url, exactly one
+    of the two."""
     output: OutputSpec
     renditions: list[RenditionSpec] | None = Field(
-        default=None, min_length=1, max_length=MAX_RENDITIONS
+        default=None,
+        min_length=1,
+        max_length=MAX_RENDITIONS,
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["name"],
+        },
     )
+    """The bitrate ladder, 1-10 rungs with unique names. Omitted: the default ladder, Apple's
+    HLS authoring bitrates for H.264 16:9 with 128k AAC audio: 360p 365k, 540p 2000k, 720p
+    3000k, 1080p 6000k. Rungs taller than the source's short side are skipped (never upscale);
+    the lowest rung always remains."""
     segment_seconds: int = Field(default=6, ge=1, le=30)
+    """Target HLS segment duration in seconds, 1-30, a multiple of gopSeconds. Default 6."""
     gop_seconds: int = Field(default=2, ge=1, le=10)
+    """Keyframe interval in seconds, 1-10, the same in every rendition so that segments align
+    for bitrate switching. Default 2."""
     segment_type: Literal["fmp4", "mpegts"] = "fmp4"
+    """Segment container: fmp4 (fragmented MP4 / CMAF, the default) or mpegts (MPEG-2
+    transport stream, for old players)."""
     thumbnail: ThumbnailSpec = ThumbnailSpec()
     priority: int = Field(default=0, ge=-1000, le=1000)
+    """Scheduling priority, -1000 to 1000: when transcodes queue, higher runs first. Default
+    0."""
     video_id: str | None = Field(default=None, max_length=128)
+    """ID of the MongoDB videos document this transcode publishes to (at most 128 characters);
+    the operator copies phase, progress and playback there."""
     owner: str | None = Field(default=None, max_length=128)
+    """ID of the user who uploaded the video (at most 128 characters)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -130,44 +201,86 @@ class _StatusModel(CamelModel):
 
 
 class RenditionStatus(_StatusModel):
+    """The state of one rendition's Job."""
+
     name: str
+    """The rung's name from spec.renditions (or the default ladder)."""
     phase: RenditionPhase = RenditionPhase.PENDING
+    """Pending, Running, Succeeded, Failed or Cancelled."""
     progress: float = Field(default=0, ge=0, le=100)
+    """Percent of this rendition encoded, 0-100."""
     job_name: str | None = None
+    """The Job encoding this rendition."""
     attempts: int = 0
+    """Jobs started for this rendition so far."""
     bandwidth: int | None = None
+    """Measured peak segment bitrate in bits per second."""
     average_bandwidth: int | None = None
+    """Measured average bitrate in bits per second."""
     resolution: str | None = None
+    """Encoded picture size, WIDTHxHEIGHT, e.g. 1280x720."""
     frame_rate: float | None = None
+    """Encoded frames per second, e.g. 29.97."""
     codecs: str | None = None
+    """RFC 6381 codecs string, e.g. avc1.64001f,mp4a.40.2."""
     playlist: str | None = None
+    """Object key of this rendition's media playlist."""
     message: str | None = None
+    """Why the rendition failed or is being retried."""
 
 
 class Playback(_StatusModel):
+    """Where to play the result; set once the master playlist exists."""
+
     master_playlist: str
+    """Object key of master.m3u8."""
     url: str | None = None
+    """Public URL of master.m3u8, when a public base URL is set."""
     thumbnail: str | None = None
+    """Object key or URL of the poster frame."""
 
 
 class Condition(_StatusModel):
+    """One observation of the resource's state."""
+
     type: str
+    """Condition type, e.g. Ready."""
     status: Literal["True", "False", "Unknown"]
+    """True, False or Unknown."""
     reason: str = ""
+    """CamelCase reason for the last transition."""
     message: str = ""
+    """Human-readable details."""
     last_transition_time: str | None = None
+    """When status last changed, RFC 3339 (e.g. 2024-05-01T12:00:00Z)."""
 
 
 class VideoTranscodeStatus(_StatusModel):
+    """Written by the operator only."""
+
     phase: Phase = Phase.PENDING
+    """Pending, Probing, Queued, Transcoding, Packaging, then Succeeded, Failed or Cancelled
+    (final)."""
     progress: float = Field(default=0, ge=0, le=100)
+    """Percent done over all renditions, 0-100."""
     source: SourceInfo | None = None
+    """What probing found in the original."""
     renditions: list[RenditionStatus] = Field(default_factory=list)
-    renditions_summary: str | None = None  # "ready/total": kubectl's Renditions column
+    """One entry per rendition being encoded (skipped rungs are absent)."""
+    renditions_summary: str | None = None  # kubectl's Renditions column
+    """Renditions succeeded / renditions in the ladder, e.g. 3/4."""
     playback: Playback | None = None
     conditions: list[Condition] = Field(default_factory=list)
+    """Kubernetes-style conditions (type, status, reason, message)."""
     started_at: str | None = None
+    """When the first Job started, RFC 3339."""
     completed_at: str | None = None
-    observed_generation: int | None = None
+    """When the transcode reached a final phase, RFC 3339."""
+    observed_generation: int | None = Field(default=None, json_schema_extra={"format": "int64"})
+    """The metadata.generation of the spec this status describes."""
     message: str | None = None
+    """Human-readable explanation of the phase (errors in particular)."""
     spec_hash: str | None = None  # VideoTranscodeSpec.fingerprint() of the spec as started
+    """Digest of the spec's immutable fields when the transcode started. Where the API server
+    does not enforce immutability (no CEL), a spec that no longer matches it fails the
+    transcode instead of mixing two specs."""

@@ -1,6 +1,6 @@
 """What the worker reports (termination message) and the operator records in the status."""
 
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 
 from videotranscode._model import CamelModel
 
@@ -11,26 +11,47 @@ class _Reported(CamelModel):
 
 
 class VideoStreamInfo(_Reported):
+    """The video stream."""
+
     codec: str
-    width: int  # as displayed: after rotation and pixel aspect ratio
+    """Codec name, e.g. h264, hevc, vp9."""
+    width: int
+    """Width in pixels as displayed (after rotation and pixel aspect ratio)."""
     height: int
+    """Height in pixels as displayed."""
     fps: float
-    frame_rate: str  # exact rational, e.g. "30000/1001"
+    """Frames per second, e.g. 29.97."""
+    frame_rate: str
+    """Exact frame rate as a rational, e.g. 30000/1001."""
     pixel_format: str
-    rotation: int  # display-matrix rotation, counter-clockwise degrees: 0/90/180/270
-    interlaced: bool = False  # the renditions are deinterlaced (older results lack it)
+    """Pixel format, e.g. yuv420p."""
+    rotation: int
+    """Display-matrix rotation in degrees counter-clockwise: 0, 90, 180 or 270."""
+    interlaced: bool = False  # older results lack it
+    """The pictures are interlaced (fields): the renditions are deinterlaced to one progressive
+    frame per source frame."""
 
 
 class AudioStreamInfo(_Reported):
+    """The audio stream; absent when the original has none."""
+
     codec: str
+    """Codec name, e.g. aac, opus."""
     channels: int
+    """Number of channels."""
     sample_rate: int
+    """Sample rate in Hz, e.g. 48000."""
 
 
 class SourceInfo(_Reported):
+    """What probing found in the original."""
+
     duration_seconds: float
+    """Duration in seconds."""
     container: str
-    size_bytes: int
+    """Container format as FFmpeg names it, e.g. mov,mp4,m4a,3gp."""
+    size_bytes: int = Field(json_schema_extra={"format": "int64"})
+    """Size of the original in bytes."""
     video: VideoStreamInfo
     audio: AudioStreamInfo | None = None
 

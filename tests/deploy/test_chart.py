@@ -37,7 +37,7 @@ def test_chart_crd_is_byte_equal_to_crds_dir() -> None:
     for name in copies:
         chart_copy = (CHART / "crds" / name).read_bytes()
         assert chart_copy == (ROOT / "crds" / name).read_bytes(), (
-            f"charts/hlsforge/crds/{name} differs: cp crds/{name} charts/hlsforge/crds/"
+            f"charts/hlsforge/crds/{name} differs from crds/{name}: run `make crd`"
         )
 
 
