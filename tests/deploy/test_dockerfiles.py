@@ -140,29 +140,6 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return built
 
 
-@pytest.mark.parametrize("dockerfile", list(IMAGES))
-def test_the_copy_set_builds_the_package(dockerfile: str, wheels: dict[str, Path]) -> None:
-    extra, command, _ = IMAGES[dockerfile]
-    installs = [
-        args for keyword, args in instructions(ROOT / dockerfile)
-        if keyword == "RUN" and "pip install" in args
-    ]  # fmt: skip
-    assert len(installs) == 1, installs
-    assert f"'./[{extra}]'" in installs[0]
-    with zipfile.ZipFile(wheels[dockerfile]) as wheel:
-        names = set(wheel.namelist())
-        (metadata,) = [name for name in names if name.endswith(".dist-info/METADATA")]
-        (entry_points,) = [name for name in names if name.endswith(".dist-info/entry_points.txt")]
-        assert f"Provides-Extra: {extra}" in wheel.read(metadata).decode()
-        scripts = dict(
-            line.replace(" ", "").split("=", 1)
-            for line in wheel.read(entry_points).decode().splitlines()
-            if "=" in line
-        )
-    module = scripts[command].split(":")[0]
-    assert f"{module.replace('.', '/')}.py" in names, f"{command} -> {module} is not in the wheel"
-
-
 def installed_packages(wheel: zipfile.ZipFile) -> set[str]:
     """The top-level import packages a wheel installs (its modules' first folders)."""
     return {
@@ -179,6 +156,23 @@ def entry_point_module(wheel: zipfile.ZipFile, command: str) -> str:
         if name == command:
             return target.split(":")[0]
     raise AssertionError(f"no console script {command}")
+
+
+@pytest.mark.parametrize("dockerfile", list(IMAGES))
+def test_the_copy_set_builds_the_package(dockerfile: str, wheels: dict[str, Path]) -> None:
+    extra, command, _ = IMAGES[dockerfile]
+    installs = [
+        args for keyword, args in instructions(ROOT / dockerfile)
+        if keyword == "RUN" and "pip install" in args
+    ]  # fmt: skip
+    assert len(installs) == 1, installs
+    assert f"'./[{extra}]'" in installs[0]
+    with zipfile.ZipFile(wheels[dockerfile]) as wheel:
+        names = set(wheel.namelist())
+        (metadata,) = [name for name in names if name.endswith(".dist-info/METADATA")]
+        assert f"Provides-Extra: {extra}" in wheel.read(metadata).decode()
+        module = entry_point_module(wheel, command)
+    assert f"{module.replace('.', '/')}.py" in names, f"{command} -> {module} is not in the wheel"
 
 
 @pytest.mark.parametrize("dockerfile", list(IMAGES))
