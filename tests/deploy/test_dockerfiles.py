@@ -2,8 +2,9 @@
 are locked down.
 
 Each Dockerfile's COPY set is reproduced in a temporary directory and built into a wheel the
-way its `pip install './[extra]'` step would, which catches a package directory missing from
-the COPY set (setuptools needs every directory pyproject.toml maps).
+way its `pip install './[extra]'` step would. setuptools builds the packages it finds there,
+so the wheel holds exactly what the image will: its deployable and the contract, never another
+deployable, the CLI or the test emulator.
 """
 
 import json
@@ -23,6 +24,13 @@ IMAGES = {  # Dockerfile: (extra, entry point, exposed ports)
     "operator/Dockerfile": ("operator", "hlsforge-operator", {"8080", "9090"}),
     "images/transcoder/Dockerfile": ("worker", "hlsforge-worker", set()),
 }
+# The top-level packages each image installs: its deployable and the contract, nothing else.
+BUILD_SETS = {
+    "api/Dockerfile": {"transcode_api", "videotranscode"},
+    "operator/Dockerfile": {"transcode_operator", "videotranscode"},
+    "images/transcoder/Dockerfile": {"transcode_worker", "videotranscode"},
+}
+NEVER_SHIPPED = {"hlsforge_dev", "hlsforge_cli"}
 IGNORED = shutil.ignore_patterns("__pycache__", "*.py[cod]", "*.egg-info")  # .dockerignore
 PINNED = re.compile(r"@sha256:[0-9a-f]{64}$")
 
@@ -132,6 +140,24 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return built
 
 
+def installed_packages(wheel: zipfile.ZipFile) -> set[str]:
+    """The top-level import packages a wheel installs (its modules' first folders)."""
+    return {
+        name.split("/")[0]
+        for name in wheel.namelist()
+        if name.endswith(".py") and "/" in name and ".dist-info/" not in name
+    }
+
+
+def entry_point_module(wheel: zipfile.ZipFile, command: str) -> str:
+    (entry_points,) = [n for n in wheel.namelist() if n.endswith(".dist-info/entry_points.txt")]
+    for line in wheel.read(entry_points).decode().splitlines():
+        name, _, target = line.replace(" ", "").partition("=")
+        if name == command:
+            return target.split(":")[0]
+    raise AssertionError(f"no console script {command}")
+
+
 @pytest.mark.parametrize("dockerfile", list(IMAGES))
 def test_the_copy_set_builds_the_package(dockerfile: str, wheels: dict[str, Path]) -> None:
     extra, command, _ = IMAGES[dockerfile]
@@ -144,15 +170,36 @@ def test_the_copy_set_builds_the_package(dockerfile: str, wheels: dict[str, Path
     with zipfile.ZipFile(wheels[dockerfile]) as wheel:
         names = set(wheel.namelist())
         (metadata,) = [name for name in names if name.endswith(".dist-info/METADATA")]
-        (entry_points,) = [name for name in names if name.endswith(".dist-info/entry_points.txt")]
         assert f"Provides-Extra: {extra}" in wheel.read(metadata).decode()
-        scripts = dict(
-            line.replace(" ", "").split("=", 1)
-            for line in wheel.read(entry_points).decode().splitlines()
-            if "=" in line
-        )
-    module = scripts[command].split(":")[0]
+        module = entry_point_module(wheel, command)
     assert f"{module.replace('.', '/')}.py" in names, f"{command} -> {module} is not in the wheel"
+
+
+@pytest.mark.parametrize("dockerfile", list(IMAGES))
+def test_the_image_carries_only_its_deployable_and_the_contract(
+    dockerfile: str, wheels: dict[str, Path]
+) -> None:
+    _, command, _ = IMAGES[dockerfile]
+    with zipfile.ZipFile(wheels[dockerfile]) as wheel:
+        packages = installed_packages(wheel)
+        entry_point = entry_point_module(wheel, command).split(".")[0]
+    assert packages == BUILD_SETS[dockerfile]
+    assert entry_point in packages
+    deployables = {"transcode_worker", "transcode_operator", "transcode_api"}
+    assert packages & deployables == {entry_point}
+    assert not packages & NEVER_SHIPPED
+
+
+def test_the_api_image_carries_its_web_app_and_routes(wheels: dict[str, Path]) -> None:
+    with zipfile.ZipFile(wheels["api/Dockerfile"]) as wheel:
+        names = set(wheel.namelist())
+    web = "transcode_api/web/"
+    assert {n.removeprefix(web) for n in names if n.startswith(web)} == {
+        "index.html",
+        "app.js",
+        "app.css",
+    }
+    assert "transcode_api/routes/__init__.py" in names
 
 
 @pytest.mark.parametrize("dockerfile", list(IMAGES))

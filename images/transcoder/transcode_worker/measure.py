@@ -5,6 +5,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import m3u8
+
 from transcode_worker.errors import WorkerError
 from videotranscode import RenditionResult
 
@@ -27,23 +29,14 @@ class MediaPlaylist:
 
 def parse_media_playlist(text: str) -> MediaPlaylist:
     """The few tags of a VOD media playlist that measuring needs."""
-    target, init_uri, ended = 0, None, False
-    segments: list[Segment] = []
-    pending: float | None = None
-    for raw in text.splitlines():
-        line = raw.strip()
-        if line.startswith("#EXT-X-TARGETDURATION:"):
-            target = int(line.split(":", 1)[1])
-        elif line.startswith("#EXT-X-MAP:"):
-            init_uri = line.split('URI="', 1)[1].split('"', 1)[0]
-        elif line.startswith("#EXTINF:"):
-            pending = float(line.split(":", 1)[1].split(",", 1)[0])
-        elif line == "#EXT-X-ENDLIST":
-            ended = True
-        elif line and not line.startswith("#") and pending is not None:
-            segments.append(Segment(line, pending))
-            pending = None
-    return MediaPlaylist(target, segments, init_uri, ended)
+    # m3u8 takes tens of ms on a 2-hour playlist (bench/playlists.py), once per encoded rung.
+    parsed = m3u8.loads(text)
+    return MediaPlaylist(
+        target_duration=parsed.target_duration or 0,
+        segments=[Segment(s.uri, s.duration) for s in parsed.segments],
+        init_uri=parsed.segment_map[0].uri if parsed.segment_map else None,
+        ended=parsed.is_endlist,
+    )
 
 
 def bandwidths(sizes_and_durations: list[tuple[int, float]]) -> tuple[int, int]:

@@ -12,7 +12,8 @@ def with_target_duration(media_playlist: str) -> str:
     """The playlist with EXT-X-TARGETDURATION computed from its own segment durations.
 
     FFmpeg 5.1 rounds the longest segment half to even: 0.5 s gets a target of 0 and 4.5 s
-    one of 4, both below what RFC 8216 requires.
+    one of 4, both below what RFC 8216 requires. Only that line changes: m3u8's dump would
+    also rewrite every other line FFmpeg wrote (`#EXTINF:4.500000,` becomes `#EXTINF:4.5,`).
     """
     segments = parse_media_playlist(media_playlist).segments
     tag = f"{_TARGET_TAG}{target_duration(s.duration for s in segments)}"
