@@ -156,7 +156,10 @@ print("done", flush=True)
     name = running_pod(cluster, "talk")["metadata"]["name"]
     response = core.read_namespaced_pod_log(name, "default", follow=True, _preload_content=False)
     chunks = response.stream(amt=1024)
-    assert next(chunks) == b"waiting\n"  # live: the container is still running
+    line = next(chunks)
+    while not line.endswith(b"\n"):  # a line may come in more than one chunk
+        line += next(chunks)
+    assert line == b"waiting\n"  # live: the container is still running
     go.touch()
     assert b"".join(chunks) == b"done\n"  # and the stream ends with the container
     response.release_conn()
