@@ -305,7 +305,7 @@ def test_a_large_file_goes_up_in_parts_and_resumes_where_it_stopped(
 
     upload(page, big, "Big upload")
     expect(page.get_by_test_id("upload-error")).to_contain_text(
-        "parts arrived; resume to send the rest", timeout=30_000
+        "parts arrived; resume to send the rest", timeout=60_000
     )
     resume = page.get_by_test_id("upload-retry")
     expect(resume).to_have_text("Resume upload")
