@@ -9,9 +9,9 @@ from transcode_operator.reconcile import (
     JobState,
     Outcome,
     PhaseEvent,
+    next_status,
     parse_spec,
     probe_job_name,
-    reconcile,
     rendition_job_name,
 )
 from videotranscode import Phase, Playback, RenditionPhase, VideoTranscodeStatus
@@ -36,9 +36,9 @@ def step(
     status: VideoTranscodeStatus, jobs: dict[str, JobState] | None = None,
     annotations: dict[str, str] | None = None,
 ) -> Outcome:  # fmt: skip
-    return reconcile(
+    return next_status(
         name="v1", spec=SPEC, status=status, annotations=annotations or {}, jobs=jobs or {},
-        live_progress={}, generation=1, now=NOW,
+        live_progress={}, generation=1, now=NOW, public_base_url=None,
     )  # fmt: skip
 
 

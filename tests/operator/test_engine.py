@@ -1,4 +1,4 @@
-"""The Controller's own I/O paths against the emulated API server."""
+"""The engine's own I/O paths against the emulated API server."""
 
 import asyncio
 import logging
@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from hlsforge_dev import PODS, EmulatedCluster
 
-from transcode_operator.controller import Controller
+from transcode_operator.engine import Engine
 from transcode_operator.kube import Kube, api_client
 from transcode_operator.settings import OperatorSettings
 
@@ -25,15 +25,15 @@ async def test_a_failed_log_follow_is_one_readable_line(
         "spec": {"restartPolicy": "Never", "containers": [{"name": "worker", "image": "x"}]},
     }  # fmt: skip
     cluster.create(PODS, pod, namespace=NAMESPACE)
-    controller = Controller(settings=OperatorSettings(), kube=Kube(api_client()), s3=None)
+    engine = Engine(settings=OperatorSettings(), kube=Kube(api_client()), s3=None)
     caplog.set_level(logging.INFO, logger="transcode_operator")
     try:
-        controller.follow(NAMESPACE, "v1-720p-abcde", (NAMESPACE, "v1"), {}, {})
-        task = controller.tasks[("pod", NAMESPACE, "v1-720p-abcde")]
+        engine.follow(NAMESPACE, "v1-720p-abcde", (NAMESPACE, "v1"), {}, {})
+        task = engine.background.tasks[("pod", NAMESPACE, "v1-720p-abcde")]
         await asyncio.wait([task])
         await asyncio.sleep(0)  # the done callback runs next
     finally:
-        controller.stop()
+        engine.stop()
     (record,) = [r for r in caplog.records if r.name.startswith("transcode_operator")]
     assert record.getMessage() == (
         'pod/default/v1-720p-abcde failed: 400 Bad Request: container "worker" in pod '
@@ -46,12 +46,12 @@ async def test_following_a_pod_that_is_gone_is_not_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Pods are deleted under their followers (the resource was deleted): nothing to report."""
-    controller = Controller(settings=OperatorSettings(), kube=Kube(api_client()), s3=None)
+    engine = Engine(settings=OperatorSettings(), kube=Kube(api_client()), s3=None)
     caplog.set_level(logging.INFO, logger="transcode_operator")
     try:
-        controller.follow(NAMESPACE, "v1-720p-gone1", (NAMESPACE, "v1"), {}, {})
-        await asyncio.wait([controller.tasks[("pod", NAMESPACE, "v1-720p-gone1")]])
+        engine.follow(NAMESPACE, "v1-720p-gone1", (NAMESPACE, "v1"), {}, {})
+        await asyncio.wait([engine.background.tasks[("pod", NAMESPACE, "v1-720p-gone1")]])
         await asyncio.sleep(0)
     finally:
-        controller.stop()
+        engine.stop()
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
