@@ -22,6 +22,8 @@ from transcode_operator.observe import JobsIndex, Key, PodsIndex, job_states
 from transcode_operator.publish import Publisher, owner_of
 from transcode_operator.reconcile import (
     CANCELLED_BY_DELETION,
+    Observed,
+    Resource,
     cancelled,
     next_status,
     parse_spec,
@@ -110,13 +112,12 @@ class Engine:
         indexed = list(jobs.get(key, []))
         states = job_states(indexed, {job["name"]: pods.get((key[0], job["name"]), [])
                                       for job in indexed})  # fmt: skip
+        meta = body["metadata"]
         outcome = next_status(
-            name=key[1], spec=spec, status=status,
-            annotations=body["metadata"].get("annotations") or {}, jobs=states,
-            live_progress=self.live_progress.get(key, {}),
-            generation=body["metadata"].get("generation"), now=now(),
+            Resource(key[1], spec, status, meta.get("annotations") or {}, meta.get("generation")),
+            Observed(states, self.live_progress.get(key, {}), now()),
             public_base_url=self.settings.public_base_url,
-        )  # fmt: skip
+        )
         done = await carry_out(
             outcome, body=body, spec=spec, old=status, jobs=indexed, executors=self.executors,
             patched=lambda: self._written(key),

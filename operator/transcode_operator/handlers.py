@@ -9,7 +9,6 @@ import kopf
 
 from transcode_operator import wiring
 from transcode_operator.cleanup import stop_then_delete_outputs
-from transcode_operator.engine import Engine
 from transcode_operator.jobs import (
     LABEL_MANAGED_BY,
     LABEL_ROLE,
@@ -37,6 +36,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     config = OperatorSettings()
     wiring.configure(settings, config)
     memo.running = wiring.start(config)
+    memo.engine = memo.running.engine
 
 
 @kopf.on.cleanup()
@@ -64,11 +64,6 @@ def transcode_pods(
     return {(namespace, job): pod_entry(name, status)} if job else None
 
 
-def _engine(memo: Any) -> Engine:
-    engine: Engine = memo.running.engine
-    return engine
-
-
 def _indexes(kwargs: dict[str, Any]) -> tuple[JobsIndex, PodsIndex]:
     """Kopf passes each index as a keyword named after its function."""
     return kwargs["transcode_jobs"], kwargs["transcode_pods"]
@@ -80,7 +75,7 @@ def _indexes(kwargs: dict[str, Any]) -> tuple[JobsIndex, PodsIndex]:
 async def transcode_changed(*, namespace: str | None, name: str, memo: Any, **kwargs: Any) -> None:
     """A VideoTranscode was created, changed (e.g. a retry) or found at start-up."""
     assert namespace is not None  # the resource is namespaced
-    await _engine(memo).reconcile((namespace, name), *_indexes(kwargs))
+    await memo.engine.reconcile((namespace, name), *_indexes(kwargs))
 
 
 # Kopf's change detection covers the spec only, so a retry is noticed through watch events;
@@ -89,14 +84,14 @@ async def transcode_changed(*, namespace: str | None, name: str, memo: Any, **kw
 async def retry_requested(*, namespace: str | None, name: str, memo: Any, **kwargs: Any) -> None:
     """A VideoTranscode with `hlsforge.dev/retry` changed: failed parts may run again."""
     if namespace is not None and kwargs.get("type") != "DELETED":
-        await _engine(memo).reconcile((namespace, name), *_indexes(kwargs))
+        await memo.engine.reconcile((namespace, name), *_indexes(kwargs))
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL, annotations={CANCEL_ANNOTATION: kopf.PRESENT})
 async def cancel_requested(*, namespace: str | None, name: str, memo: Any, **kwargs: Any) -> None:
     """A VideoTranscode with `hlsforge.dev/cancel`: stop what has not finished."""
     if namespace is not None and kwargs.get("type") != "DELETED":
-        await _engine(memo).reconcile((namespace, name), *_indexes(kwargs))
+        await memo.engine.reconcile((namespace, name), *_indexes(kwargs))
 
 
 # Not a finalizer (that would block every deletion while the operator is down): the DELETED
@@ -107,7 +102,7 @@ async def transcode_deleted(
 ) -> None:
     """A VideoTranscode is gone (kubectl, the API, its namespace): unfinished is cancelled."""
     if namespace is not None and kwargs.get("type") == "DELETED":
-        await _engine(memo).deleted((namespace, name), dict(body), *_indexes(kwargs))
+        await memo.engine.deleted((namespace, name), dict(body), *_indexes(kwargs))
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=MANAGED)
@@ -116,7 +111,7 @@ async def job_changed(
 ) -> None:
     """One of our Jobs changed: roll it up into its VideoTranscode."""
     if namespace is not None and (resource := labels.get(LABEL_TRANSCODE)):
-        await _engine(memo).reconcile((namespace, resource), *_indexes(kwargs))
+        await memo.engine.reconcile((namespace, resource), *_indexes(kwargs))
 
 
 @kopf.on.event("v1", "pods", labels=MANAGED)
@@ -126,7 +121,7 @@ async def pod_changed(
     """A worker was scheduled, started or ended: its rung may be Pending (with the
     scheduler's reason), Running, or complete (its termination message)."""
     if namespace is not None and (resource := labels.get(LABEL_TRANSCODE)):
-        await _engine(memo).reconcile((namespace, resource), *_indexes(kwargs))
+        await memo.engine.reconcile((namespace, resource), *_indexes(kwargs))
 
 
 @kopf.on.event("v1", "pods", labels={**MANAGED, LABEL_ROLE: ROLE_RENDITION})
@@ -138,7 +133,7 @@ async def rendition_pod_changed(
     finalizers on pods, which would block their deletion whenever the operator is down.)"""
     if namespace is not None and status.get("phase") == "Running":
         key = (namespace, labels[LABEL_TRANSCODE])
-        _engine(memo).follow(namespace, name, key, *_indexes(kwargs))
+        memo.engine.follow(namespace, name, key, *_indexes(kwargs))
 
 
 def _cleanup_requested(*, spec: kopf.Spec, **_: Any) -> bool:
@@ -152,8 +147,7 @@ async def delete_outputs(
 ) -> None:  # fmt: skip
     """Deleted with `cleanupOnDelete`: stop its Jobs, then remove its outputs."""
     assert namespace is not None  # VideoTranscodes are namespaced
-    engine = _engine(memo)
     await stop_then_delete_outputs(
-        (namespace, name), spec["output"], kube=engine.kube, s3=engine.executors.s3,
+        (namespace, name), spec["output"], kube=memo.engine.kube, s3=memo.engine.executors.s3,
         jobs=_indexes(kwargs)[0], logger=logger,
     )  # fmt: skip

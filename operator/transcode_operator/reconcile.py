@@ -262,29 +262,37 @@ def _ready_condition(
     )
 
 
-def next_status(
-    *,
-    name: str,
-    spec: VideoTranscodeSpec,
-    status: VideoTranscodeStatus,
-    annotations: Mapping[str, str],
-    jobs: Mapping[str, JobState],
-    live_progress: Mapping[str, float],
-    generation: int | None,
-    now: str,
-    public_base_url: str | None,
-) -> Outcome:
-    """The next status of resource `name` and the effects it needs: create its probe Job,
-    stop its Jobs, write its master playlist. Rendition Jobs are started by the scheduler, not
-    here. With the cancel annotation, whatever has not finished ends `Cancelled`."""
-    outcome = _advance(
-        name=name, spec=spec, status=status, annotations=annotations, jobs=jobs,
-        live_progress=live_progress, generation=generation, now=now,
-    )  # fmt: skip
-    if CANCEL_ANNOTATION in annotations and outcome.status.phase not in _ENDED:
-        return _finish(cancelled(outcome.status, CANCELLED_BY_REQUEST), status, now, StopJobs())
+@dataclass(frozen=True)
+class Resource:
+    """A VideoTranscode as a pass reads it."""
+
+    name: str
+    spec: VideoTranscodeSpec
+    status: VideoTranscodeStatus
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    generation: int | None = None
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What a pass sees besides the resource: its Jobs, its workers' live progress, the time."""
+
+    jobs: Mapping[str, JobState]
+    live_progress: Mapping[str, float]
+    now: str
+
+
+def next_status(resource: Resource, observed: Observed, *, public_base_url: str | None) -> Outcome:
+    """The resource's next status and the effects it needs: create its probe Job, stop its
+    Jobs, write its master playlist. Rendition Jobs are started by the scheduler, not here.
+    With the cancel annotation, whatever has not finished ends `Cancelled`."""
+    outcome = _advance(resource, observed)
+    now = observed.now
+    if CANCEL_ANNOTATION in resource.annotations and outcome.status.phase not in _ENDED:
+        cancel = cancelled(outcome.status, CANCELLED_BY_REQUEST)
+        return _finish(cancel, resource.status, now, StopJobs())
     if outcome.status.phase == Phase.PACKAGING:
-        return _packaged(outcome, spec, now, public_base_url)
+        return _packaged(outcome, resource.spec, now, public_base_url)
     return outcome
 
 
@@ -342,20 +350,12 @@ def cancelled(status: VideoTranscodeStatus, message: str) -> VideoTranscodeStatu
     )
 
 
-def _advance(
-    *,
-    name: str,
-    spec: VideoTranscodeSpec,
-    status: VideoTranscodeStatus,
-    annotations: Mapping[str, str],
-    jobs: Mapping[str, JobState],
-    live_progress: Mapping[str, float],
-    generation: int | None,
-    now: str,
-) -> Outcome:
-    token = annotations.get(RETRY_ANNOTATION)
+def _advance(resource: Resource, observed: Observed) -> Outcome:
+    name, spec, status = resource.name, resource.spec, resource.status
+    jobs, live_progress, now = observed.jobs, observed.live_progress, observed.now
+    token = resource.annotations.get(RETRY_ANNOTATION)
     base: dict[str, Any] = {
-        "observed_generation": generation,
+        "observed_generation": resource.generation,
         "started_at": status.started_at or now,
     }
     if spec_changed(spec, status):

@@ -7,8 +7,10 @@ from transcode_operator.reconcile import (
     CANCEL_ANNOTATION,
     RETRY_ANNOTATION,
     JobState,
+    Observed,
     Outcome,
     PhaseEvent,
+    Resource,
     next_status,
     parse_spec,
     probe_job_name,
@@ -37,9 +39,10 @@ def step(
     annotations: dict[str, str] | None = None,
 ) -> Outcome:  # fmt: skip
     return next_status(
-        name="v1", spec=SPEC, status=status, annotations=annotations or {}, jobs=jobs or {},
-        live_progress={}, generation=1, now=NOW, public_base_url=None,
-    )  # fmt: skip
+        Resource("v1", SPEC, status, annotations or {}, generation=1),
+        Observed(jobs or {}, live_progress={}, now=NOW),
+        public_base_url=None,
+    )
 
 
 def done(name: str, height: int) -> JobState:

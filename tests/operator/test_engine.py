@@ -5,7 +5,7 @@ import logging
 from typing import Any
 
 import pytest
-from hlsforge_dev import PODS, EmulatedCluster
+from hlsforge_dev import PODS, VIDEOTRANSCODES, EmulatedCluster
 
 from transcode_operator.engine import Engine
 from transcode_operator.kube import Kube, api_client
@@ -55,3 +55,42 @@ async def test_following_a_pod_that_is_gone_is_not_a_warning(
     finally:
         engine.stop()
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+class UnwritableS3:
+    def put_object(self, **_: Any) -> None:
+        raise RuntimeError("the bucket is gone")
+
+
+@pytest.mark.usefixtures("operator_env")
+async def test_a_master_playlist_that_cannot_be_written_leaves_it_packaging_and_retries(
+    cluster: EmulatedCluster,
+) -> None:
+    """Every rung is done, so the pass would write Succeeded; the master playlist cannot be
+    written: the status written is Packaging saying why, and another pass is scheduled."""
+    cluster.create(VIDEOTRANSCODES, {
+        "apiVersion": "hlsforge.dev/v1alpha1", "kind": "VideoTranscode", "metadata": {"name": "v1"},
+        "spec": {"source": {"bucket": "uploads", "key": "a.mp4"},
+                 "output": {"bucket": "media", "prefix": "videos/v1"},
+                 "renditions": [{"name": "144p", "height": 144, "videoBitrate": "150k"}]},
+    }, namespace=NAMESPACE)  # fmt: skip
+    cluster.patch_status(VIDEOTRANSCODES, NAMESPACE, "v1", {
+        "phase": "Packaging", "progress": 100,
+        "source": {"durationSeconds": 4.0, "container": "mov,mp4", "sizeBytes": 1000,
+                   "video": {"codec": "h264", "width": 320, "height": 180, "fps": 30.0,
+                             "frameRate": "30/1", "pixelFormat": "yuv420p", "rotation": 0}},
+        "renditions": [{"name": "144p", "phase": "Succeeded", "progress": 100, "jobName": "v1-144p",
+                        "bandwidth": 200000, "averageBandwidth": 180000, "resolution": "256x144",
+                        "codecs": "avc1.64000c", "playlist": "videos/v1/144p/index.m3u8"}],
+    })  # fmt: skip
+    engine = Engine(settings=OperatorSettings(), kube=Kube(api_client()), s3=UnwritableS3())
+    try:
+        await engine.reconcile((NAMESPACE, "v1"), {}, {})
+        assert ("retry", NAMESPACE, "v1") in engine.background.tasks
+    finally:
+        engine.stop()
+    status = cluster.get(VIDEOTRANSCODES, NAMESPACE, "v1")["status"]
+    assert (status["phase"], status["message"]) == (
+        "Packaging", "writing the master playlist failed, retrying: the bucket is gone"
+    )  # fmt: skip
+    assert "playback" not in status

@@ -6,8 +6,10 @@ from transcode_operator.reconcile import (
     RETRY_ANNOTATION,
     SPEC_CHANGED,
     JobState,
+    Observed,
     Outcome,
     PhaseEvent,
+    Resource,
     next_status,
     parse_spec,
     probe_job_name,
@@ -55,10 +57,10 @@ def step(
     spec: VideoTranscodeSpec = SPEC,
 ) -> Outcome:
     return next_status(
-        name="v1", spec=spec, status=status, annotations=annotations or {}, jobs=jobs or {},
-        live_progress=live or {}, generation=1, now="2026-11-24T10:00:00Z",
+        Resource("v1", spec, status, annotations or {}, generation=1),
+        Observed(jobs or {}, live or {}, now="2026-11-24T10:00:00Z"),
         public_base_url="https://cdn.example/",
-    )  # fmt: skip
+    )
 
 
 def probed() -> VideoTranscodeStatus:
