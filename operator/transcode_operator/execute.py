@@ -69,11 +69,8 @@ async def carry_out(
                 except Exception as exc:  # S3 errors come in many types
                     logger.warning("%s/%s: writing the master playlist failed: %s", namespace,
                                    name, exc)  # fmt: skip
-                    status, events = (
-                        master_failed(effect.unpackaged, str(exc)),
-                        effect.unpackaged_events,
-                    )
-                    retry = True
+                    status = master_failed(effect.unpackaged, str(exc))
+                    events, retry = effect.unpackaged_events, True
     await write_status(body, old, status, events=events, executors=executors, patched=patched)
     return Done(status, retry)
 

@@ -3,7 +3,7 @@
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 import boto3
 import kopf
@@ -24,6 +24,7 @@ MONGO_RETRY_SECONDS = 10
 
 
 def configure(settings: kopf.OperatorSettings, config: OperatorSettings) -> None:
+    """Kopf's own settings for this operator."""
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="hlsforge.dev")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="hlsforge.dev")
@@ -41,7 +42,7 @@ class Running:
     """What start-up started, for shut-down to stop."""
 
     engine: Engine
-    metrics_server: Any
+    metrics_server: WSGIServer
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def stop(self) -> None:
