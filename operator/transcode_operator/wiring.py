@@ -55,28 +55,30 @@ class Running:
 
 
 def start(config: OperatorSettings) -> Running:
-    """The engine with its clients, the publishers' loops and the metrics server."""
-    metrics_server = prometheus_client.start_http_server(
-        config.metrics_port, addr=config.bind_address
-    )[0]
+    """The engine with its clients, the publishers' loops and the metrics server. The clients
+    come first: should one fail, nothing has been started."""
     s3 = boto3.client(
         "s3", config=Config(s3={"addressing_style": "path"}, retries={"mode": "standard"})
     )
     kube = Kube(api_client())
     publisher = Publisher()
-    tasks = []
     if config.mongodb_uri is not None:
-        publisher.videos = VideoStore(
-            config.mongodb_uri.get_secret_value(), config.mongodb_database
-        )
+        uri = config.mongodb_uri.get_secret_value()
+        publisher.videos = VideoStore(uri, config.mongodb_database)
+    if config.api_url and config.service_token is not None:
+        publisher.realtime = Realtime(config.api_url, config.service_token.get_secret_value())
+    engine = Engine(settings=config, kube=kube, s3=s3, publisher=publisher)
+    metrics_server = prometheus_client.start_http_server(
+        config.metrics_port, addr=config.bind_address
+    )[0]
+    tasks = []
+    if publisher.videos is not None:
         tasks.append(asyncio.create_task(_retry_mongo_writes(publisher.videos)))
         tasks.append(asyncio.create_task(
             _cancel_vanished(config.namespaces, kube, publisher.videos, publisher)
         ))  # fmt: skip
-    if config.api_url and config.service_token is not None:
-        publisher.realtime = Realtime(config.api_url, config.service_token.get_secret_value())
+    if publisher.realtime is not None:
         tasks.append(asyncio.create_task(publisher.realtime.connect_forever()))
-    engine = Engine(settings=config, kube=kube, s3=s3, publisher=publisher)
     return Running(engine, metrics_server, tasks)
 
 
