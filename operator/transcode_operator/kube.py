@@ -3,9 +3,10 @@
 import asyncio
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, cast
 
+import kopf
 import kubernetes
 from kubernetes.client.exceptions import ApiException
 
@@ -51,6 +52,12 @@ def status_patch(status: VideoTranscodeStatus) -> dict[str, Any]:
         (info.alias or name): None for name, info in VideoTranscodeStatus.model_fields.items()
     }
     return {"status": {**cleared, **body}}
+
+
+def owned(child: dict[str, Any], owner: Mapping[str, Any]) -> dict[str, Any]:
+    """`child` with an owner reference to `owner` (and its namespace), so it goes with it."""
+    kopf.adopt(child, owner=cast(kopf.Body, owner))
+    return child
 
 
 class Kube:

@@ -6,6 +6,10 @@ from typing import Any
 
 from transcode_operator.reconcile import JobState
 
+Key = tuple[str, str]  # (namespace, name)
+JobsIndex = Mapping[Key, Iterable[Mapping[str, Any]]]  # by (namespace, resource)
+PodsIndex = Mapping[Key, Iterable[Mapping[str, Any]]]  # by (namespace, job name)
+
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 LEGACY_JOB_NAME_LABEL = "job-name"
 MAX_LOG_MESSAGE = 500

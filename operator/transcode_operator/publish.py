@@ -4,6 +4,9 @@ are logged, MongoDB writes are retried later, realtime events are dropped while 
 
 import asyncio
 import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,7 +14,7 @@ import socketio
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-from videotranscode import Phase
+from videotranscode import Phase, VideoTranscodeStatus
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +45,27 @@ def video_update(
     return newer_than, {"$set": fields}
 
 
+@dataclass(frozen=True)
+class UnderWay:
+    """A video the read model shows under way, and the resource transcoding it."""
+
+    namespace: str
+    name: str
+    status: VideoTranscodeStatus  # as far as the record tells
+    body: dict[str, Any]  # enough of the resource to publish with
+
+    @classmethod
+    def of(cls, video: Mapping[str, Any]) -> "UnderWay":
+        where = video.get("transcode") or {}
+        status = VideoTranscodeStatus.model_validate(
+            {"phase": video["phase"].capitalize(), "progress": video.get("progress") or 0,
+             "renditions": video.get("renditions") or []}
+        )  # fmt: skip
+        body = {"metadata": {"namespace": where["namespace"], "name": where["name"]},
+                "spec": {"videoId": video["_id"], "owner": video.get("owner")}}  # fmt: skip
+        return cls(where["namespace"], where["name"], status, body)
+
+
 class VideoStore:
     """Writes the `videos` documents; keeps the latest failed write per video to retry."""
 
@@ -69,7 +93,7 @@ class VideoStore:
         self._pending[video_id] = (query, update)
         await self.retry_pending()
 
-    def unfinished(self, namespaces: list[str]) -> list[dict[str, Any]]:
+    def unfinished(self, namespaces: list[str]) -> list["UnderWay"]:
         """Videos the operator has written as under way, in `namespaces` (empty: all)."""
         query: dict[str, Any] = {
             "phase": {"$in": UNFINISHED},
@@ -78,7 +102,7 @@ class VideoStore:
         if namespaces:
             query["transcode.namespace"] = {"$in": namespaces}
         fields = {"owner": 1, "transcode": 1, "phase": 1, "progress": 1, "renditions": 1}
-        return list(self._videos.find(query, fields).sort("_id"))
+        return [UnderWay.of(video) for video in self._videos.find(query, fields).sort("_id")]
 
     async def retry_pending(self) -> None:
         for video_id, (query, update) in list(self._pending.items()):
@@ -122,3 +146,62 @@ class Realtime:
 
     async def close(self) -> None:
         await self._client.disconnect()
+
+
+def owner_of(spec: Mapping[str, Any]) -> dict[str, str]:
+    """Whose video a resource transcodes, as the events name it."""
+    return {key: value for key in ("videoId", "owner") if (value := spec.get(key))}
+
+
+@dataclass
+class Publisher:
+    """Tells the read model and live clients about a resource; either may be absent."""
+
+    videos: VideoStore | None = None
+    realtime: Realtime | None = None
+
+    async def status_changed(
+        self, body: Mapping[str, Any], old: VideoTranscodeStatus, new: VideoTranscodeStatus
+    ) -> None:
+        """The `videos` record follows the status; a new phase is an event."""
+        spec = body.get("spec") or {}
+        video_id = spec.get("videoId")
+        if not video_id:
+            return
+        meta = body["metadata"]
+        dumped = new.model_dump(mode="json", by_alias=True, exclude_none=True)
+        if self.videos is not None:
+            query, update = video_update(
+                namespace=meta["namespace"], name=meta["name"], status=dumped, seq=time.time_ns()
+            )
+            await self.videos.publish(video_id, query, update)
+        if self.realtime is None:
+            return
+        payload = {"videoId": video_id, "owner": spec.get("owner"), "phase": dumped["phase"],
+                   "progress": dumped["progress"], "renditions": dumped["renditions"]}  # fmt: skip
+        if new.phase != old.phase:
+            await self.realtime.emit("transcode.phase", payload)
+        if new.phase == Phase.SUCCEEDED and old.phase != Phase.SUCCEEDED:
+            await self.realtime.emit(
+                "transcode.succeeded", {**payload, "playback": dumped.get("playback")}
+            )
+        if new.phase == Phase.FAILED and old.phase != Phase.FAILED:
+            await self.realtime.emit("transcode.failed", {**payload, "message": new.message})
+        if new.phase == Phase.CANCELLED and old.phase != Phase.CANCELLED:
+            await self.realtime.emit("transcode.cancelled", {**payload, "message": new.message})
+
+    async def progress(
+        self, owner: Mapping[str, str], rendition: str, percent: float, line: Mapping[str, Any]
+    ) -> None:
+        """A rung's progress (`line` is the worker's progress line), relayed as it comes."""
+        if self.realtime is not None and owner.get("videoId"):
+            await self.realtime.emit("transcode.progress", {
+                **owner, "rendition": rendition, "percent": percent,
+                "outTimeSeconds": line.get("outTimeSeconds"), "speed": line.get("speed"),
+            })  # fmt: skip
+
+    async def close(self) -> None:
+        if self.videos is not None:
+            self.videos.close()
+        if self.realtime is not None:
+            await self.realtime.close()

@@ -1,5 +1,5 @@
-"""What a VideoTranscode should look like now: pure functions from its spec, its last
-status and the observed Jobs to the next status and the actions to take."""
+"""What a VideoTranscode should look like now: one pure pass from its spec, its last status
+and the observed Jobs to the next status and the effects that status needs."""
 
 import hashlib
 from collections.abc import Mapping
@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from transcode_operator.jobs import ROLE_PROBE, job_name
+from transcode_operator.outputs import master_key, playback_of
 from videotranscode import CANCEL_ANNOTATION as CANCEL_ANNOTATION  # noqa: PLC0414 (re-exported)
 from videotranscode import (
     DEFAULT_LADDER,
@@ -23,13 +24,13 @@ from videotranscode import (
     SourceInfo,
     VideoTranscodeSpec,
     VideoTranscodeStatus,
+    build_master_playlist,
     select_ladder,
 )
 from videotranscode import RETRY_ANNOTATION as RETRY_ANNOTATION  # noqa: PLC0414
 
 CANCELLED_BY_REQUEST = "cancelled on request"
 CANCELLED_BY_DELETION = "the VideoTranscode was deleted before it finished"
-MASTER = "master.m3u8"
 SPEC_CHANGED = (
     f"the spec changed after the transcode started (only {' and '.join(MUTABLE_SPEC_FIELDS)} "
     "may change): delete and create a new VideoTranscode"
@@ -70,12 +71,47 @@ class PhaseEvent:
 
 
 @dataclass(frozen=True)
+class CreateProbe:
+    job_name: str
+
+
+@dataclass(frozen=True)
+class StopJobs:
+    """Cancelled: delete the resource's unfinished Jobs."""
+
+
+@dataclass(frozen=True)
+class WriteMaster:
+    """Write the master playlist before the status that points to it. Should that fail,
+    `unpackaged` and its events are written instead, and a later pass tries again."""
+
+    bucket: str
+    key: str
+    playlist: str
+    unpackaged: VideoTranscodeStatus
+    unpackaged_events: list[PhaseEvent]
+
+
+Effect = CreateProbe | StopJobs | WriteMaster
+
+
+@dataclass(frozen=True)
 class Outcome:
     status: VideoTranscodeStatus
-    create_probe: bool = False
-    write_master: bool = False
-    stop_jobs: bool = False  # cancelled: delete the resource's unfinished Jobs
     events: list[PhaseEvent] = field(default_factory=list)
+    effects: tuple[Effect, ...] = ()
+
+    @property
+    def create_probe(self) -> bool:
+        return any(isinstance(e, CreateProbe) for e in self.effects)
+
+    @property
+    def stop_jobs(self) -> bool:
+        return any(isinstance(e, StopJobs) for e in self.effects)
+
+    @property
+    def write_master(self) -> WriteMaster | None:
+        return next((e for e in self.effects if isinstance(e, WriteMaster)), None)
 
 
 def parse_spec(spec: Mapping[str, Any]) -> VideoTranscodeSpec:
@@ -226,27 +262,76 @@ def _ready_condition(
     )
 
 
-def reconcile(
-    *,
-    name: str,
-    spec: VideoTranscodeSpec,
-    status: VideoTranscodeStatus,
-    annotations: Mapping[str, str],
-    jobs: Mapping[str, JobState],
-    live_progress: Mapping[str, float],
-    generation: int | None,
-    now: str,
-) -> Outcome:
-    """The next status of resource `name`, and whether to create its probe Job, write its
-    master playlist or stop its Jobs. Rendition Jobs are started by the scheduler, not here.
+@dataclass(frozen=True)
+class Resource:
+    """A VideoTranscode as a pass reads it."""
+
+    name: str
+    spec: VideoTranscodeSpec
+    status: VideoTranscodeStatus
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    generation: int | None = None
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What a pass sees besides the resource: its Jobs, its workers' live progress, the time."""
+
+    jobs: Mapping[str, JobState]
+    live_progress: Mapping[str, float]
+    now: str
+
+
+def next_status(resource: Resource, observed: Observed, *, public_base_url: str | None) -> Outcome:
+    """The resource's next status and the effects it needs: create its probe Job, stop its
+    Jobs, write its master playlist. Rendition Jobs are started by the scheduler, not here.
     With the cancel annotation, whatever has not finished ends `Cancelled`."""
-    outcome = _advance(
-        name=name, spec=spec, status=status, annotations=annotations, jobs=jobs,
-        live_progress=live_progress, generation=generation, now=now,
-    )  # fmt: skip
-    if CANCEL_ANNOTATION not in annotations or outcome.status.phase in _ENDED:
-        return outcome
-    return _finish(cancelled(outcome.status, CANCELLED_BY_REQUEST), status, now, stop_jobs=True)
+    outcome = _advance(resource, observed)
+    now = observed.now
+    if CANCEL_ANNOTATION in resource.annotations and outcome.status.phase not in _ENDED:
+        cancel = cancelled(outcome.status, CANCELLED_BY_REQUEST)
+        return _finish(cancel, resource.status, now, StopJobs())
+    if outcome.status.phase == Phase.PACKAGING:
+        return _packaged(outcome, resource.spec, now, public_base_url)
+    return outcome
+
+
+def _packaged(
+    unpackaged: Outcome, spec: VideoTranscodeSpec, now: str, public_base_url: str | None
+) -> Outcome:
+    """Every rung is done: Succeeded, once the master playlist listing them is written."""
+    rungs = unpackaged.status.renditions
+    playback = playback_of(spec, public_base_url)
+    succeeded = _finish(
+        unpackaged.status.model_copy(
+            update={"phase": Phase.SUCCEEDED, "progress": 100.0, "playback": playback}
+        ),
+        unpackaged.status,
+        now,
+    )
+    master = WriteMaster(
+        bucket=spec.output.bucket,
+        key=master_key(spec.output.prefix),
+        playlist=build_master_playlist([rendition_to_result(rung) for rung in rungs]),
+        unpackaged=unpackaged.status,
+        unpackaged_events=unpackaged.events,
+    )
+    return Outcome(succeeded.status, unpackaged.events + succeeded.events, (master,))
+
+
+def master_failed(status: VideoTranscodeStatus, error: str) -> VideoTranscodeStatus:
+    """The unpackaged status, saying why it is still not packaged."""
+    return status.model_copy(
+        update={"message": f"writing the master playlist failed, retrying: {error}"}
+    )
+
+
+def spec_rejected(status: VideoTranscodeStatus, problem: str, now: str) -> Outcome:
+    """An invalid spec fails the resource at once, saying what is wrong."""
+    failed = status.model_copy(update={
+        "phase": Phase.FAILED, "message": problem, "completed_at": status.completed_at or now,
+    })  # fmt: skip
+    return Outcome(failed, [PhaseEvent(Phase.FAILED, f"Failed: {problem}")])
 
 
 _ENDED = (Phase.SUCCEEDED, Phase.FAILED)  # a cancel changes nothing any more
@@ -265,20 +350,12 @@ def cancelled(status: VideoTranscodeStatus, message: str) -> VideoTranscodeStatu
     )
 
 
-def _advance(
-    *,
-    name: str,
-    spec: VideoTranscodeSpec,
-    status: VideoTranscodeStatus,
-    annotations: Mapping[str, str],
-    jobs: Mapping[str, JobState],
-    live_progress: Mapping[str, float],
-    generation: int | None,
-    now: str,
-) -> Outcome:
-    token = annotations.get(RETRY_ANNOTATION)
+def _advance(resource: Resource, observed: Observed) -> Outcome:
+    name, spec, status = resource.name, resource.spec, resource.status
+    jobs, live_progress, now = observed.jobs, observed.live_progress, observed.now
+    token = resource.annotations.get(RETRY_ANNOTATION)
     base: dict[str, Any] = {
-        "observed_generation": generation,
+        "observed_generation": resource.generation,
         "started_at": status.started_at or now,
     }
     if spec_changed(spec, status):
@@ -297,7 +374,8 @@ def _advance(
             new = status.model_copy(
                 update={**base, "phase": Phase.PROBING, "message": waiting or None}
             )
-            return _finish(new, status, now, create_probe=probe is None)
+            create = [CreateProbe(probe_job_name(name, token))] if probe is None else []
+            return _finish(new, status, now, *create)
         try:
             source = SourceInfo.model_validate((probe.result or {}).get("source", {}))
         except ValidationError:
@@ -333,7 +411,7 @@ def _advance(
             "message": message,
         }
     )
-    return _finish(new, status, now, write_master=phase == Phase.PACKAGING)
+    return _finish(new, status, now)
 
 
 def _as_started(
@@ -361,13 +439,7 @@ def _as_started(
 
 
 def _finish(
-    new: VideoTranscodeStatus,
-    old: VideoTranscodeStatus,
-    now: str,
-    *,
-    create_probe: bool = False,
-    write_master: bool = False,
-    stop_jobs: bool = False,
+    new: VideoTranscodeStatus, old: VideoTranscodeStatus, now: str, *effects: Effect
 ) -> Outcome:
     completed = now if new.phase.finished and not old.phase.finished else None
     new = new.model_copy(
@@ -378,7 +450,4 @@ def _finish(
     )
     message = f"{new.phase.value}: {new.message}" if new.message else new.phase.value
     events = [PhaseEvent(new.phase, message)] if new.phase != old.phase else []
-    return Outcome(
-        new, create_probe=create_probe, write_master=write_master, stop_jobs=stop_jobs,
-        events=events,
-    )  # fmt: skip
+    return Outcome(new, events, effects)

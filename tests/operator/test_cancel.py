@@ -7,11 +7,13 @@ from transcode_operator.reconcile import (
     CANCEL_ANNOTATION,
     RETRY_ANNOTATION,
     JobState,
+    Observed,
     Outcome,
     PhaseEvent,
+    Resource,
+    next_status,
     parse_spec,
     probe_job_name,
-    reconcile,
     rendition_job_name,
 )
 from videotranscode import Phase, Playback, RenditionPhase, VideoTranscodeStatus
@@ -36,10 +38,11 @@ def step(
     status: VideoTranscodeStatus, jobs: dict[str, JobState] | None = None,
     annotations: dict[str, str] | None = None,
 ) -> Outcome:  # fmt: skip
-    return reconcile(
-        name="v1", spec=SPEC, status=status, annotations=annotations or {}, jobs=jobs or {},
-        live_progress={}, generation=1, now=NOW,
-    )  # fmt: skip
+    return next_status(
+        Resource("v1", SPEC, status, annotations or {}, generation=1),
+        Observed(jobs or {}, live_progress={}, now=NOW),
+        public_base_url=None,
+    )
 
 
 def done(name: str, height: int) -> JobState:

@@ -6,11 +6,13 @@ from transcode_operator.reconcile import (
     RETRY_ANNOTATION,
     SPEC_CHANGED,
     JobState,
+    Observed,
     Outcome,
     PhaseEvent,
+    Resource,
+    next_status,
     parse_spec,
     probe_job_name,
-    reconcile,
     rendition_job_name,
 )
 from transcode_operator.scheduling import WaitingRung, rungs_to_start
@@ -54,10 +56,11 @@ def step(
     annotations: dict[str, str] | None = None,
     spec: VideoTranscodeSpec = SPEC,
 ) -> Outcome:
-    return reconcile(
-        name="v1", spec=spec, status=status, annotations=annotations or {}, jobs=jobs or {},
-        live_progress=live or {}, generation=1, now="2026-11-24T10:00:00Z",
-    )  # fmt: skip
+    return next_status(
+        Resource("v1", spec, status, annotations or {}, generation=1),
+        Observed(jobs or {}, live or {}, now="2026-11-24T10:00:00Z"),
+        public_base_url="https://cdn.example/",
+    )
 
 
 def probed() -> VideoTranscodeStatus:
@@ -116,7 +119,9 @@ def test_running_rungs_roll_up_progress_weighted_by_pixels_and_never_back() -> N
     assert [r.progress for r in later.renditions] == [50.0, 0.0, 12.0]
 
 
-def test_all_rungs_done_means_packaging_then_succeeded_once_the_master_exists() -> None:
+def test_all_rungs_done_means_succeeded_once_the_master_is_written() -> None:
+    """One pass: Succeeded with the master playlist to write first; should writing it fail,
+    the status written instead is Packaging."""
     status = probed()
     jobs = {
         f"v1-{name}": JobState(
@@ -125,22 +130,35 @@ def test_all_rungs_done_means_packaging_then_succeeded_once_the_master_exists() 
         for name, h in [("360p", 360), ("540p", 540), ("720p", 720)]
     }
     outcome = step(status, jobs)
-    assert outcome.write_master
-    assert outcome.status.phase == Phase.PACKAGING
-    rung = outcome.status.renditions[2]
+    master = outcome.write_master
+    assert master
+    assert (master.bucket, master.key) == ("media", "v/1/master.m3u8")
+    assert sorted(line for line in master.playlist.splitlines() if not line.startswith("#")) == [
+        "360p/index.m3u8", "540p/index.m3u8", "720p/index.m3u8",
+    ]  # fmt: skip
+    assert master.unpackaged.phase == Phase.PACKAGING
+    assert master.unpackaged_events == [PhaseEvent(Phase.PACKAGING, "Packaging")]
+    rung = master.unpackaged.renditions[2]
     assert (rung.phase, rung.bandwidth, rung.resolution, rung.playlist) == (
         RenditionPhase.SUCCEEDED, 3_600_000, "1280x720", "v/1/720p/index.m3u8",
     )  # fmt: skip
-    with_master = outcome.status.model_copy(
-        update={"playback": Playback(master_playlist="v/1/master.m3u8")}
-    )
-    done = step(with_master, {})  # the Jobs have expired: the recorded results remain
-    assert done.status.phase == Phase.SUCCEEDED
-    assert not done.write_master
-    assert done.status.progress == 100
-    assert done.status.renditions_summary == "3/3"
-    assert done.status.conditions[0].status == "True"
-    assert done.status.renditions[2].bandwidth == 3_600_000
+    done = outcome.status
+    assert done.phase == Phase.SUCCEEDED
+    assert done.playback == Playback(
+        master_playlist="v/1/master.m3u8", url="https://cdn.example/v/1/master.m3u8",
+        thumbnail="v/1/poster.jpg",
+    )  # fmt: skip
+    assert outcome.events == [
+        PhaseEvent(Phase.PACKAGING, "Packaging"), PhaseEvent(Phase.SUCCEEDED, "Succeeded"),
+    ]  # fmt: skip
+    assert done.progress == 100
+    assert done.renditions_summary == "3/3"
+    assert done.conditions[0].status == "True"
+    assert done.completed_at == "2026-11-24T10:00:00Z"
+    later = step(done, {})  # the Jobs have expired: the recorded results remain
+    assert later.status == done
+    assert not later.write_master
+    assert later.status.renditions[2].bandwidth == 3_600_000
 
 
 def test_a_rung_failing_for_good_fails_the_resource_and_a_retry_reruns_only_it() -> None:
