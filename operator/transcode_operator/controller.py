@@ -192,15 +192,12 @@ class Controller:
         assert self.videos is not None
         count = 0
         for video in await asyncio.to_thread(self.videos.unfinished, namespaces):
-            where = video.get("transcode") or {}
-            if await self.kube.get_transcode(where["namespace"], where["name"]) is not None:
+            where = video.transcode
+            if where is None or await self.kube.get_transcode(where.namespace, where.name):
                 continue
-            status = VideoTranscodeStatus.model_validate(
-                {"phase": video["phase"].capitalize(), "progress": video.get("progress") or 0,
-                 "renditions": video.get("renditions") or []}
-            )  # fmt: skip
-            body = {"metadata": {"namespace": where["namespace"], "name": where["name"]},
-                    "spec": {"videoId": video["_id"], "owner": video.get("owner")}}  # fmt: skip
+            status = video.status()
+            body = {"metadata": {"namespace": where.namespace, "name": where.name},
+                    "spec": {"videoId": video.id, "owner": video.owner}}  # fmt: skip
             await self._publish(body, status, cancelled(status, CANCELLED_BY_DELETION))
             count += 1
         return count
