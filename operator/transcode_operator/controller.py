@@ -193,7 +193,9 @@ class Controller:
         count = 0
         for video in await asyncio.to_thread(self.videos.unfinished, namespaces):
             where = video.transcode
-            if where is None or await self.kube.get_transcode(where.namespace, where.name):
+            if where is None:  # every operator write sets it
+                continue
+            if await self.kube.get_transcode(where.namespace, where.name) is not None:
                 continue
             status = video.status()
             body = {"metadata": {"namespace": where.namespace, "name": where.name},
