@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from videotranscode._model import CamelModel
 from videotranscode.resource import (
@@ -62,6 +62,15 @@ ENDED_WITH_ERROR = (Phase.FAILED, Phase.CANCELLED)
 
 class _Stored(CamelModel):
     model_config = ConfigDict(extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_absent(cls, data: Any) -> Any:
+        """Earlier versions stored some fields as null (and a PATCH could): null means the
+        default, as absent does."""
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if value is not None}
+        return data
 
 
 class TranscodeRef(_Stored):
@@ -140,7 +149,8 @@ class VideoRecord(TranscodedVideo):
     updated_at: datetime
 
     def document(self) -> dict[str, Any]:
-        """The document MongoDB stores; absent fields are None (queries test `$exists`)."""
+        """The document MongoDB stores. None is left out, not stored as null: the
+        repository's queries and its partial index test fields with `$exists`."""
         return self.model_dump(by_alias=True, exclude_none=True)
 
 

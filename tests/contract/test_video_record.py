@@ -59,8 +59,9 @@ def test_an_old_document_without_the_newer_fields_parses_with_their_defaults() -
     assert (record.output, record.transcode, record.transcode_seq) == (None,) * 3
 
 
-def test_explicit_nulls_of_older_versions_parse_as_absent() -> None:
-    record = VideoRecord.model_validate({**old_document(), "error": None, "playback": None})
+def test_nulls_of_older_versions_parse_as_absent() -> None:
+    nulls = dict.fromkeys(("description", "progress", "renditions", "error", "playback"))
+    record = VideoRecord.model_validate({**old_document(), **nulls})
     assert record == VideoRecord.model_validate(old_document())
 
 
