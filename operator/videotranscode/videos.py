@@ -173,5 +173,6 @@ def transcode_fields(
 def stored_fields(fields: TranscodeFields) -> dict[str, Any]:
     """`fields` as a `$set`: every one of them, a None too, so an old `error` or `playback`
     is cleared."""
-    cleared = {field.alias or name: None for name, field in TranscodeFields.model_fields.items()}
-    return cleared | fields.model_dump(by_alias=True, exclude_none=True)
+    names = TranscodeFields.model_fields
+    cleared = {field.alias or name: None for name, field in names.items()}
+    return cleared | fields.model_dump(by_alias=True, exclude_none=True, include=set(names))
