@@ -4,17 +4,18 @@ video as it is now. What a video's phase allows is decided here, from the read m
 
 from transcode_api.context import AppContext
 from transcode_api.errors import ConflictError, UnavailableError
-from transcode_api.models import VideoPhase, VideoPublic
-from transcode_api.repository import Document, new_id
+from transcode_api.models import VideoPublic
+from transcode_api.repository import new_id
 from transcode_api.transcodes import cancel_patch, resource_name, retry_patch
 from transcode_api.uploads import KUBE_ERRORS, owned_video, transcode_for
+from videotranscode import VideoPhase, VideoRecord
 
 ENDED = (VideoPhase.SUCCEEDED, VideoPhase.FAILED, VideoPhase.CANCELLED)
 
 
-def cancel_refusal(video: Document) -> str | None:
+def cancel_refusal(video: VideoRecord) -> str | None:
     """Why this video's transcode cannot be cancelled, or None."""
-    phase = VideoPhase(video["phase"])
+    phase = video.phase
     if phase == VideoPhase.AWAITING_UPLOAD:
         return "the upload is not complete: there is no transcode to cancel"
     if phase in ENDED:
@@ -22,14 +23,14 @@ def cancel_refusal(video: Document) -> str | None:
     return None
 
 
-def retry_refusal(video: Document) -> str | None:
+def retry_refusal(video: VideoRecord) -> str | None:
     """Why this video's transcode cannot be run again, or None."""
-    phase = VideoPhase(video["phase"])
+    phase = video.phase
     if phase not in (VideoPhase.FAILED, VideoPhase.CANCELLED):
         state = "has succeeded" if phase == VideoPhase.SUCCEEDED else "has not ended"
         return f"only a failed or cancelled transcode can be retried; this one {state}"
-    if "transcodeSeq" not in video:  # the API's own verdict: the upload was refused or aborted
-        return f"the upload ended ({video.get('error')}); create a new video"
+    if video.transcode_seq is None:  # the API's own verdict: the upload was refused or aborted
+        return f"the upload ended ({video.error}); create a new video"
     return None
 
 
@@ -44,7 +45,7 @@ def cancel(ctx: AppContext, *, owner: str, video_id: str) -> VideoPublic:
         raise UnavailableError("could not cancel the transcode; try again shortly") from exc
     if not found:  # `complete` could not create it: nothing runs
         raise ConflictError("the transcode has not started; complete the upload again")
-    return VideoPublic.from_document(video)
+    return VideoPublic.from_record(video)
 
 
 def retry(ctx: AppContext, *, owner: str, video_id: str) -> VideoPublic:
@@ -58,4 +59,4 @@ def retry(ctx: AppContext, *, owner: str, video_id: str) -> VideoPublic:
             ctx.kube.create_transcode(transcode_for(ctx, video))
     except KUBE_ERRORS as exc:
         raise UnavailableError("could not retry the transcode; try again shortly") from exc
-    return VideoPublic.from_document(video)
+    return VideoPublic.from_record(video)

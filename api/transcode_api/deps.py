@@ -1,6 +1,6 @@
 """FastAPI dependencies: the app's clients and the signed-in user."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Query, Request, status
 from fastapi.security import OAuth2PasswordBearer
@@ -8,6 +8,7 @@ from fastapi.security import OAuth2PasswordBearer
 from transcode_api.context import AppContext
 from transcode_api.models import MAX_PAGE_SIZE, VIDEO_ID_PATTERN
 from transcode_api.playback import PlaylistUrl
+from transcode_api.records import UserRecord
 from transcode_api.security import InvalidTokenError
 
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
@@ -27,7 +28,7 @@ def _unauthorized(message: str) -> HTTPException:
     )
 
 
-def current_user(ctx: Context, token: Annotated[str | None, Depends(_bearer)]) -> dict[str, Any]:
+def current_user(ctx: Context, token: Annotated[str | None, Depends(_bearer)]) -> UserRecord:
     """The user of a valid access token; 401 for a missing, bad or expired one."""
     if token is None:
         raise _unauthorized("not authenticated")
@@ -41,7 +42,7 @@ def current_user(ctx: Context, token: Annotated[str | None, Depends(_bearer)]) -
     return user
 
 
-CurrentUser = Annotated[dict[str, Any], Depends(current_user)]
+CurrentUser = Annotated[UserRecord, Depends(current_user)]
 PageNumber = Annotated[int, Query(ge=1, le=10_000)]
 PageSize = Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)]
 VideoId = Annotated[str, Path(pattern=VIDEO_ID_PATTERN, description="24 hex characters")]

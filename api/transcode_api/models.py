@@ -1,11 +1,10 @@
-"""Request and response bodies (camelCase on the wire), and the video phase model.
+"""Request and response bodies (camelCase on the wire).
 
 Every request model forbids unknown fields and types each one, so user input never reaches a
 MongoDB filter as an operator (`{"$ne": null}` where a string belongs is a 422).
 """
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated, Any, Generic, Literal, Self, TypeVar
 
 from pydantic import (
@@ -20,6 +19,9 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
+
+from transcode_api.records import UserRecord
+from videotranscode import RenditionStatus, VideoPhase, VideoRecord, Visibility
 
 T = TypeVar("T")
 MAX_PAGE_SIZE = 100
@@ -46,26 +48,6 @@ class ApiModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 
-class VideoPhase(StrEnum):
-    """`awaiting_upload` and the first `queued` are the API's; the rest mirror the resource."""
-
-    AWAITING_UPLOAD = "awaiting_upload"
-    QUEUED = "queued"
-    PENDING = "pending"
-    PROBING = "probing"
-    TRANSCODING = "transcoding"
-    PACKAGING = "packaging"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-class Visibility(StrEnum):
-    PRIVATE = "private"  # the owner only
-    UNLISTED = "unlisted"  # anyone with the id, never listed
-    PUBLIC = "public"  # listed at /public/videos once it has succeeded
-
-
 # --- users and tokens ------------------------------------------------------------------------
 
 
@@ -85,6 +67,10 @@ class UserPublic(ApiModel):
     email: str
     name: str | None
     created_at: datetime
+
+    @classmethod
+    def from_record(cls, user: UserRecord) -> Self:
+        return cls(id=user.id, email=user.email, name=user.name, created_at=user.created_at)
 
 
 class Token(BaseModel):
@@ -132,6 +118,10 @@ class RenditionPublic(ApiModel):
     codecs: str | None = None
     message: str | None = None
 
+    @classmethod
+    def from_status(cls, rendition: RenditionStatus) -> Self:
+        return cls.model_validate(rendition.model_dump(mode="json"))
+
 
 class VideoPublic(ApiModel):
     id: str
@@ -149,21 +139,21 @@ class VideoPublic(ApiModel):
     updated_at: datetime
 
     @classmethod
-    def from_document(cls, doc: dict[str, Any]) -> Self:
+    def from_record(cls, video: VideoRecord) -> Self:
         return cls(
-            id=doc["_id"],
-            title=doc["title"],
-            description=doc.get("description", ""),
-            visibility=doc["visibility"],
-            phase=doc["phase"],
-            progress=doc.get("progress", 0),
-            renditions=doc.get("renditions") or [],
-            error=doc.get("error"),
-            filename=doc["filename"],
-            content_type=doc["contentType"],
-            size=doc["size"],
-            created_at=doc["createdAt"],
-            updated_at=doc["updatedAt"],
+            id=video.id,
+            title=video.title,
+            description=video.description,
+            visibility=video.visibility,
+            phase=video.phase,
+            progress=video.progress,
+            renditions=[RenditionPublic.from_status(r) for r in video.renditions],
+            error=video.error,
+            filename=video.filename,
+            content_type=video.content_type,
+            size=video.size,
+            created_at=video.created_at,
+            updated_at=video.updated_at,
         )
 
 

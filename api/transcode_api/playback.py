@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from transcode_api.context import AppContext
 from transcode_api.errors import ConflictError, NotFoundError
-from transcode_api.models import Playback, VideoPhase
+from transcode_api.models import Playback
 from transcode_api.playlists import (
     PLAYLIST_PATH,
     PlaylistPathError,
@@ -18,35 +18,38 @@ from transcode_api.playlists import (
     object_key,
     rewrite_uris,
 )
-from transcode_api.repository import Document
 from transcode_api.security import InvalidTokenError
 from transcode_api.storage import ObjectMissingError
+from videotranscode import Playback as StoredPlayback
+from videotranscode import VideoPhase, VideoRecord
 
 MASTER = "master.m3u8"
 PlaylistUrl = Callable[[str, str], str]  # (token, playlist path) → absolute URL
 
 
-def _output(video: Document) -> tuple[str, str, Document]:
-    playback = video.get("playback") or {}
-    if video["phase"] != VideoPhase.SUCCEEDED or not playback.get("masterPlaylist"):
-        raise ConflictError(f"the video is not ready to play (phase {video['phase']})")
-    master_key: str = playback["masterPlaylist"]
-    prefix = master_key.rsplit("/", 1)[0]
-    return video["output"]["bucket"], prefix, playback
+def _output(video: VideoRecord) -> tuple[str, str, StoredPlayback]:
+    """(bucket, prefix, playback) of a video that can be played."""
+    playback, output = video.playback, video.output
+    if video.phase != VideoPhase.SUCCEEDED or not (playback and playback.master_playlist):
+        raise ConflictError(f"the video is not ready to play (phase {video.phase})")
+    if output is None:  # set when the transcode is queued: only a hand-made record lacks it
+        raise ConflictError("the video has no recorded output location")
+    prefix = playback.master_playlist.rsplit("/", 1)[0]
+    return output.bucket, prefix, playback
 
 
-def playback_urls(ctx: AppContext, video: Document, playlist_url: PlaylistUrl) -> Playback:
+def playback_urls(ctx: AppContext, video: VideoRecord, playlist_url: PlaylistUrl) -> Playback:
     bucket, _, playback = _output(video)
-    thumbnail = playback.get("thumbnail")
+    thumbnail = playback.thumbnail
     if base := ctx.settings.public_base_url:
         base = base.rstrip("/")
         return Playback(
-            master_url=f"{base}/{playback['masterPlaylist']}",
+            master_url=f"{base}/{playback.master_playlist}",
             poster_url=f"{base}/{thumbnail}" if thumbnail else None,
             expires_at=None,
         )
     seconds = ctx.settings.playback_url_seconds
-    token = ctx.tokens.playback_token(video["_id"], seconds)
+    token = ctx.tokens.playback_token(video.id, seconds)
     return Playback(
         master_url=playlist_url(token, MASTER),
         poster_url=ctx.storage.signed_get(bucket=bucket, key=thumbnail, seconds=seconds)

@@ -28,10 +28,9 @@ from transcode_api.models import (
     UploadedParts,
     VideoCreate,
     VideoCreated,
-    VideoPhase,
     VideoPublic,
 )
-from transcode_api.repository import Document, new_id, now
+from transcode_api.repository import new_id, now
 from transcode_api.storage import ObjectMissingError
 from transcode_api.transcodes import (
     build_video_transcode,
@@ -39,7 +38,16 @@ from transcode_api.transcodes import (
     resource_name,
     upload_key,
 )
-from videotranscode import OutputSpec, SourceSpec
+from videotranscode import (
+    MultipartUploadState,
+    OutputSpec,
+    PostUploadState,
+    SourceSpec,
+    StoredObject,
+    TranscodeRef,
+    VideoPhase,
+    VideoRecord,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +62,7 @@ def part_size_for(size: int, preferred: int) -> int:
     return max(preferred, math.ceil(size / MAX_PARTS / MiB) * MiB)
 
 
-def owned_video(ctx: AppContext, *, owner: str, video_id: str) -> Document:
+def owned_video(ctx: AppContext, *, owner: str, video_id: str) -> VideoRecord:
     video = ctx.repo.video(owner=owner, video_id=video_id)
     if video is None:
         raise NotFoundError("video not found")
@@ -82,7 +90,7 @@ def create_video(ctx: AppContext, *, owner: str, body: VideoCreate) -> VideoCrea
     key = upload_key(owner=owner, video_id=video_id, filename=body.filename)
     bucket = settings.upload_bucket
     upload: PostUpload | MultipartUpload
-    upload_state: Document
+    upload_state: PostUploadState | MultipartUploadState
     if body.size <= settings.multipart_threshold_bytes:
         post = ctx.storage.presigned_post(
             bucket=bucket, key=key, content_type=body.content_type, size=body.size,
@@ -90,66 +98,62 @@ def create_video(ctx: AppContext, *, owner: str, body: VideoCreate) -> VideoCrea
         )  # fmt: skip
         upload = PostUpload(url=post["url"], fields=post["fields"],
                             expires_at=ctx.storage.expiry(settings.upload_url_seconds))  # fmt: skip
-        upload_state = {"method": "post"}
+        upload_state = PostUploadState()
     else:
         part_size = part_size_for(body.size, settings.multipart_part_bytes)
         upload_id = ctx.storage.start_multipart(
             bucket=bucket, key=key, content_type=body.content_type
         )
         upload = MultipartUpload(part_size=part_size, part_count=math.ceil(body.size / part_size))
-        upload_state = {"method": "multipart", "uploadId": upload_id, "partSize": part_size,
-                        "completed": False}  # fmt: skip
+        upload_state = MultipartUploadState(upload_id=upload_id, part_size=part_size)
     created = now()
-    video = ctx.repo.create_awaiting_upload({
-        "_id": video_id, "owner": owner, "title": body.title, "description": body.description,
-        "visibility": body.visibility.value, "filename": body.filename,
-        "contentType": body.content_type, "size": body.size,
-        "source": {"bucket": bucket, "key": key}, "upload": upload_state,
-        "phase": VideoPhase.AWAITING_UPLOAD.value, "progress": 0, "renditions": [],
-        "error": None, "playback": None, "createdAt": created, "updatedAt": created,
-    }, limit=settings.max_pending_uploads)  # fmt: skip
+    video = ctx.repo.create_awaiting_upload(VideoRecord(
+        id=video_id, owner=owner, title=body.title, description=body.description,
+        visibility=body.visibility, filename=body.filename, content_type=body.content_type,
+        size=body.size, source=StoredObject(bucket=bucket, key=key), upload=upload_state,
+        phase=VideoPhase.AWAITING_UPLOAD, created_at=created, updated_at=created,
+    ), limit=settings.max_pending_uploads)  # fmt: skip
     if video is None:  # parallel requests took the last places
-        if upload_state["method"] == "multipart":
-            ctx.storage.abort_multipart(bucket=bucket, key=key, upload_id=upload_state["uploadId"])
+        if isinstance(upload_state, MultipartUploadState):
+            ctx.storage.abort_multipart(bucket=bucket, key=key, upload_id=upload_state.upload_id)
         raise too_many
-    return VideoCreated(video=VideoPublic.from_document(video), upload=upload)
+    return VideoCreated(video=VideoPublic.from_record(video), upload=upload)
 
 
-def _multipart(video: Document) -> Document:
-    upload: Document = video.get("upload") or {}
-    if video["phase"] != VideoPhase.AWAITING_UPLOAD or upload.get("method") != "multipart":
+def _multipart(video: VideoRecord) -> MultipartUploadState:
+    upload = video.upload
+    if video.phase != VideoPhase.AWAITING_UPLOAD or not isinstance(upload, MultipartUploadState):
         raise ConflictError("this video has no multipart upload in progress")
     return upload
 
 
-def _assembled(ctx: AppContext, video: Document) -> bool:
+def _assembled(ctx: AppContext, video: VideoRecord) -> bool:
     """Whether S3 holds the whole file. Once it does, say so in the document: assembling may
     have succeeded while noting it failed, and a resuming client must then move on."""
-    source = video["source"]
+    source = video.source
     try:
-        head = ctx.storage.head(bucket=source["bucket"], key=source["key"])
+        head = ctx.storage.head(bucket=source.bucket, key=source.key)
     except ObjectMissingError:
         return False
-    if head["ContentLength"] != video["size"]:
+    if head["ContentLength"] != video.size:
         return False
-    ctx.repo.update_video(owner=video["owner"], video_id=video["_id"],
-                          fields={"upload.completed": True})  # fmt: skip
+    ctx.repo.mark_assembled(owner=video.owner, video_id=video.id)
     return True
 
 
 def part_urls(ctx: AppContext, *, owner: str, video_id: str, numbers: list[int]) -> PartUrls:
     video = owned_video(ctx, owner=owner, video_id=video_id)
     upload = _multipart(video)
-    if upload.get("completed"):
+    if upload.completed:
         raise ConflictError("the parts are already assembled; complete the video")
-    part_count = math.ceil(video["size"] / upload["partSize"])
+    part_count = math.ceil(video.size / upload.part_size)
     if max(numbers) > part_count:
         raise RejectedError(f"this upload has {part_count} parts")
     seconds = ctx.settings.upload_url_seconds
     urls = [
         PartUrl(part_number=number, url=ctx.storage.part_url(
-            bucket=video["source"]["bucket"], key=video["source"]["key"],
-            upload_id=upload["uploadId"], part_number=number, seconds=seconds,
+            bucket=video.source.bucket, key=video.source.key,
+            upload_id=upload.upload_id, part_number=number, seconds=seconds,
         ))
         for number in sorted(set(numbers))
     ]  # fmt: skip
@@ -161,12 +165,12 @@ def uploaded_parts(ctx: AppContext, *, owner: str, video_id: str) -> UploadedPar
     `completed` when the file is already assembled."""
     video = owned_video(ctx, owner=owner, video_id=video_id)
     upload = _multipart(video)
-    if upload.get("completed"):
+    if upload.completed:
         return UploadedParts(parts=[], completed=True)
-    source = video["source"]
+    source = video.source
     try:
         parts = ctx.storage.uploaded_parts(
-            bucket=source["bucket"], key=source["key"], upload_id=upload["uploadId"]
+            bucket=source.bucket, key=source.key, upload_id=upload.upload_id
         )
     except ObjectMissingError as exc:
         if _assembled(ctx, video):
@@ -184,15 +188,15 @@ def complete_multipart(
     """Assemble the parts into the file; repeating it once assembled changes nothing."""
     video = owned_video(ctx, owner=owner, video_id=video_id)
     upload = _multipart(video)
-    if upload.get("completed"):
+    if upload.completed:
         return
-    source = video["source"]
+    source = video.source
     numbers = [part.part_number for part in parts]
     if numbers != sorted(set(numbers)):
         raise RejectedError("parts must be listed once each, in ascending partNumber order")
     try:
         ctx.storage.complete_multipart(
-            bucket=source["bucket"], key=source["key"], upload_id=upload["uploadId"],
+            bucket=source.bucket, key=source.key, upload_id=upload.upload_id,
             parts=[(part.part_number, part.etag) for part in parts],
         )  # fmt: skip
     except ObjectMissingError as exc:
@@ -202,61 +206,62 @@ def complete_multipart(
     except ClientError as exc:  # e.g. InvalidPart: an ETag that S3 does not have
         code = exc.response.get("Error", {}).get("Code", "error")
         raise RejectedError(f"S3 refused to assemble the parts ({code})") from exc
-    ctx.repo.update_video(owner=owner, video_id=video_id, fields={"upload.completed": True})
+    ctx.repo.mark_assembled(owner=owner, video_id=video_id)
 
 
 def abort_upload(ctx: AppContext, *, owner: str, video_id: str) -> None:
     """Give up a multipart upload: S3 drops its parts and the video is cancelled."""
     video = owned_video(ctx, owner=owner, video_id=video_id)
     upload = _multipart(video)
-    source = video["source"]
-    ctx.storage.abort_multipart(
-        bucket=source["bucket"], key=source["key"], upload_id=upload["uploadId"]
-    )
+    source = video.source
+    ctx.storage.abort_multipart(bucket=source.bucket, key=source.key, upload_id=upload.upload_id)
     ctx.repo.move_phase(
         owner=owner, video_id=video_id, before=VideoPhase.AWAITING_UPLOAD,
-        after=VideoPhase.CANCELLED, fields={"error": "upload aborted"},
+        after=VideoPhase.CANCELLED, error="upload aborted",
     )  # fmt: skip
 
 
-def _check_upload(ctx: AppContext, video: Document) -> None:
+def _check_upload(ctx: AppContext, video: VideoRecord) -> None:
     """The object exists, has the declared size and type, and starts like a media file."""
-    source = video["source"]
-    if (video.get("upload") or {}).get("completed") is False and not _assembled(ctx, video):
+    source, upload = video.source, video.upload
+    unassembled = isinstance(upload, MultipartUploadState) and not upload.completed
+    if unassembled and not _assembled(ctx, video):
         raise ConflictError("complete the multipart upload first")
     try:
-        head = ctx.storage.head(bucket=source["bucket"], key=source["key"])
+        head = ctx.storage.head(bucket=source.bucket, key=source.key)
     except ObjectMissingError as exc:
         raise ConflictError("nothing has been uploaded for this video yet") from exc
     problem = None
-    if head["ContentLength"] != video["size"]:
-        problem = f"uploaded {head['ContentLength']} bytes, but {video['size']} were declared"
-    elif head.get("ContentType") != video["contentType"]:
-        problem = f"uploaded as {head.get('ContentType')}, but {video['contentType']} was declared"
+    if head["ContentLength"] != video.size:
+        problem = f"uploaded {head['ContentLength']} bytes, but {video.size} were declared"
+    elif head.get("ContentType") != video.content_type:
+        problem = f"uploaded as {head.get('ContentType')}, but {video.content_type} was declared"
     elif sniff_container(ctx.storage.first_bytes(
-        bucket=source["bucket"], key=source["key"], count=HEAD_BYTES
+        bucket=source.bucket, key=source.key, count=HEAD_BYTES
     )) is None:  # fmt: skip
         problem = NOT_MEDIA
     if problem is None:
         return
-    ctx.storage.delete_object(bucket=source["bucket"], key=source["key"])
+    ctx.storage.delete_object(bucket=source.bucket, key=source.key)
     ctx.repo.move_phase(
-        owner=video["owner"], video_id=video["_id"], before=VideoPhase.AWAITING_UPLOAD,
-        after=VideoPhase.FAILED, fields={"error": problem},
+        owner=video.owner, video_id=video.id, before=VideoPhase.AWAITING_UPLOAD,
+        after=VideoPhase.FAILED, error=problem,
     )  # fmt: skip
     raise RejectedError(problem)
 
 
-def transcode_for(ctx: AppContext, video: Document) -> dict[str, Any]:
+def _output_for(ctx: AppContext, video_id: str) -> OutputSpec:
+    return OutputSpec(
+        bucket=ctx.settings.media_bucket, prefix=output_prefix(video_id), cleanup_on_delete=True
+    )
+
+
+def transcode_for(ctx: AppContext, video: VideoRecord) -> dict[str, Any]:
     return build_video_transcode(
-        video_id=video["_id"],
-        owner=video["owner"],
-        source=SourceSpec(bucket=video["source"]["bucket"], key=video["source"]["key"]),
-        output=OutputSpec(
-            bucket=ctx.settings.media_bucket,
-            prefix=output_prefix(video["_id"]),
-            cleanup_on_delete=True,
-        ),
+        video_id=video.id,
+        owner=video.owner,
+        source=SourceSpec(bucket=video.source.bucket, key=video.source.key),
+        output=_output_for(ctx, video.id),
         priority=ctx.settings.transcode_priority,
     )
 
@@ -264,20 +269,19 @@ def transcode_for(ctx: AppContext, video: Document) -> dict[str, Any]:
 def complete_upload(ctx: AppContext, *, owner: str, video_id: str) -> VideoPublic:
     """Check the upload and start its transcode. Repeating the call changes nothing."""
     video = owned_video(ctx, owner=owner, video_id=video_id)
-    if video["phase"] in (VideoPhase.FAILED, VideoPhase.CANCELLED) and "transcodeSeq" not in video:
-        raise ConflictError(f"the upload ended ({video.get('error')}); create a new video")
-    if video["phase"] == VideoPhase.AWAITING_UPLOAD:
+    operated = video.transcode_seq is not None  # the operator has written to it
+    if video.phase in (VideoPhase.FAILED, VideoPhase.CANCELLED) and not operated:
+        raise ConflictError(f"the upload ended ({video.error}); create a new video")
+    if video.phase == VideoPhase.AWAITING_UPLOAD:
         _check_upload(ctx, video)
-        body = transcode_for(ctx, video)
-        transcode = {"namespace": ctx.kube.namespace, "name": body["metadata"]["name"]}
-        fields = {"transcode": transcode, "output": body["spec"]["output"]}
         queued = ctx.repo.move_phase(
             owner=owner, video_id=video_id, before=VideoPhase.AWAITING_UPLOAD,
-            after=VideoPhase.QUEUED, fields=fields,
+            after=VideoPhase.QUEUED, output=_output_for(ctx, video_id),
+            transcode=TranscodeRef(namespace=ctx.kube.namespace, name=resource_name(video_id)),
         )  # fmt: skip
         video = queued or owned_video(ctx, owner=owner, video_id=video_id)
-    if video["phase"] != VideoPhase.QUEUED or "transcodeSeq" in video:
-        return VideoPublic.from_document(video)  # already past the API's part
+    if video.phase != VideoPhase.QUEUED or video.transcode_seq is not None:
+        return VideoPublic.from_record(video)  # already past the API's part
     try:
         created = ctx.kube.create_transcode(transcode_for(ctx, video))
     except KUBE_ERRORS as exc:
@@ -285,7 +289,7 @@ def complete_upload(ctx: AppContext, *, owner: str, video_id: str) -> VideoPubli
         raise UnavailableError("could not start the transcode; try again shortly") from exc
     if created:
         logger.info("video %s: created VideoTranscode %s", video_id, resource_name(video_id))
-    return VideoPublic.from_document(video)
+    return VideoPublic.from_record(video)
 
 
 def delete_video(ctx: AppContext, *, owner: str, video_id: str) -> None:
@@ -298,13 +302,13 @@ def delete_video(ctx: AppContext, *, owner: str, video_id: str) -> None:
         ctx.kube.delete_transcode(resource_name(video_id))
     except KUBE_ERRORS as exc:
         raise UnavailableError("could not delete the transcode; try again shortly") from exc
-    source, upload = video["source"], video.get("upload") or {}
+    source, upload = video.source, video.upload
     try:
-        if upload.get("method") == "multipart" and not upload.get("completed"):
+        if isinstance(upload, MultipartUploadState) and not upload.completed:
             ctx.storage.abort_multipart(
-                bucket=source["bucket"], key=source["key"], upload_id=upload["uploadId"]
+                bucket=source.bucket, key=source.key, upload_id=upload.upload_id
             )
-        ctx.storage.delete_object(bucket=source["bucket"], key=source["key"])
+        ctx.storage.delete_object(bucket=source.bucket, key=source.key)
     except S3_ERRORS as exc:
         raise UnavailableError("could not delete the stored files; try again shortly") from exc
     ctx.repo.delete_video(owner=owner, video_id=video_id)

@@ -14,16 +14,24 @@ import socketio
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-from videotranscode import Phase, VideoTranscodeStatus
+from videotranscode import (
+    Phase,
+    TranscodedVideo,
+    VideoPhase,
+    VideoTranscodeStatus,
+    stored_fields,
+    transcode_fields,
+)
 
 logger = logging.getLogger(__name__)
 
 INTERNAL_NAMESPACE = "/internal"
-ENDED = (Phase.FAILED, Phase.CANCELLED)  # phases whose message is the video's `error`
 # The operator's phases of a transcode under way, as the `videos` record spells them. `queued`
 # counts only once the operator has written (`transcodeSeq`): before that it is the API's,
 # whose resource may not exist yet.
-UNFINISHED = [phase.value.lower() for phase in Phase if not phase.finished]
+UNFINISHED = [VideoPhase.of(phase).value for phase in Phase if not phase.finished]
+# What `unfinished` reads of each video: the fields of a TranscodedVideo.
+TRANSCODED_VIDEO = {field.alias or name: 1 for name, field in TranscodedVideo.model_fields.items()}
 
 
 def video_update(
@@ -31,39 +39,12 @@ def video_update(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(filter, update) that applies only over an older write: updates may arrive late or be
     retried out of order, and the `videos` document must never move backwards."""
-    fields = {
-        "phase": str(status.get("phase", "Pending")).lower(),
-        "progress": status.get("progress", 0),
-        "renditions": status.get("renditions", []),
-        "playback": status.get("playback"),
-        "error": status.get("message") if status.get("phase") in ENDED else None,
-        "transcode": {"namespace": namespace, "name": name},
-        "transcodeSeq": seq,
-        "updatedAt": datetime.now(UTC),
-    }
+    fields = transcode_fields(
+        VideoTranscodeStatus.model_validate(status), namespace=namespace, name=name, seq=seq,
+        now=datetime.now(UTC),
+    )  # fmt: skip
     newer_than = {"$or": [{"transcodeSeq": {"$lt": seq}}, {"transcodeSeq": {"$exists": False}}]}
-    return newer_than, {"$set": fields}
-
-
-@dataclass(frozen=True)
-class UnderWay:
-    """A video the read model shows under way, and the resource transcoding it."""
-
-    namespace: str
-    name: str
-    status: VideoTranscodeStatus  # as far as the record tells
-    body: dict[str, Any]  # enough of the resource to publish with
-
-    @classmethod
-    def of(cls, video: Mapping[str, Any]) -> "UnderWay":
-        where = video.get("transcode") or {}
-        status = VideoTranscodeStatus.model_validate(
-            {"phase": video["phase"].capitalize(), "progress": video.get("progress") or 0,
-             "renditions": video.get("renditions") or []}
-        )  # fmt: skip
-        body = {"metadata": {"namespace": where["namespace"], "name": where["name"]},
-                "spec": {"videoId": video["_id"], "owner": video.get("owner")}}  # fmt: skip
-        return cls(where["namespace"], where["name"], status, body)
+    return newer_than, {"$set": stored_fields(fields)}
 
 
 class VideoStore:
@@ -93,7 +74,7 @@ class VideoStore:
         self._pending[video_id] = (query, update)
         await self.retry_pending()
 
-    def unfinished(self, namespaces: list[str]) -> list["UnderWay"]:
+    def unfinished(self, namespaces: list[str]) -> list[TranscodedVideo]:
         """Videos the operator has written as under way, in `namespaces` (empty: all)."""
         query: dict[str, Any] = {
             "phase": {"$in": UNFINISHED},
@@ -101,8 +82,8 @@ class VideoStore:
         }
         if namespaces:
             query["transcode.namespace"] = {"$in": namespaces}
-        fields = {"owner": 1, "transcode": 1, "phase": 1, "progress": 1, "renditions": 1}
-        return [UnderWay.of(video) for video in self._videos.find(query, fields).sort("_id")]
+        found = self._videos.find(query, TRANSCODED_VIDEO).sort("_id")
+        return [TranscodedVideo.model_validate(video) for video in found]
 
     async def retry_pending(self) -> None:
         for video_id, (query, update) in list(self._pending.items()):

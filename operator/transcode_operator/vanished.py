@@ -14,9 +14,12 @@ async def cancel_vanished(
     """Cancel the vanished in `namespaces` (empty: all); returns how many."""
     count = 0
     for video in await asyncio.to_thread(videos.unfinished, namespaces):
-        if await kube.get_transcode(video.namespace, video.name) is not None:
-            continue
-        status = video.status
-        await publisher.status_changed(video.body, status, cancelled(status, CANCELLED_BY_DELETION))
+        where = video.transcode
+        if where is None or await kube.get_transcode(where.namespace, where.name) is not None:
+            continue  # (every operator write sets `transcode`)
+        body = {"metadata": {"namespace": where.namespace, "name": where.name},
+                "spec": {"videoId": video.id, "owner": video.owner}}  # fmt: skip
+        status = video.status()
+        await publisher.status_changed(body, status, cancelled(status, CANCELLED_BY_DELETION))
         count += 1
     return count

@@ -5,6 +5,7 @@ import asyncio
 import logging
 import subprocess
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,14 @@ from hlsforge_dev.loopback import free_port, secantus_command, wait_for_port
 from pymongo import MongoClient
 
 from transcode_operator.publish import Realtime, VideoStore, video_update
+from videotranscode import (
+    PostUploadState,
+    RenditionPhase,
+    StoredObject,
+    TranscodeRef,
+    VideoPhase,
+    VideoRecord,
+)
 
 TOKEN = "service-token-for-tests"
 
@@ -44,6 +53,34 @@ async def test_updates_never_move_a_video_backwards(mongodb_uri: str, videos: An
     assert doc["transcode"] == {"namespace": "media", "name": "v-1"}
     await store.publish("vid-1", *update("Failed", 40, seq=3))
     assert videos.find_one({"_id": "vid-1"})["phase"] == "failed"
+    store.close()
+
+
+async def test_the_update_writes_fields_of_the_videos_record(mongodb_uri: str, videos: Any) -> None:
+    created = datetime(2026, 3, 1, tzinfo=UTC)
+    record = VideoRecord(
+        id="vid-r", owner="u1", title="cat", filename="cat.mp4", content_type="video/mp4",
+        size=99, source=StoredObject(bucket="uploads", key="uploads/u1/cat.mp4"),
+        upload=PostUploadState(), phase=VideoPhase.QUEUED, created_at=created,
+        updated_at=created,
+    )  # fmt: skip
+    videos.insert_one(record.document())
+    store = VideoStore(mongodb_uri, "hlsforge_test")
+    status = {"phase": "Transcoding", "progress": 30,
+              "renditions": [{"name": "360p", "phase": "Running", "progress": 30}]}  # fmt: skip
+    await store.publish("vid-r", *video_update(namespace="media", name="v-r", status=status,
+                                               seq=5))  # fmt: skip
+    written = VideoRecord.model_validate(videos.find_one({"_id": "vid-r"}))
+    assert (written.phase, written.progress, written.transcode_seq) == (
+        VideoPhase.TRANSCODING, 30, 5
+    )  # fmt: skip
+    assert [(r.name, r.phase) for r in written.renditions] == [("360p", RenditionPhase.RUNNING)]
+    kept = {"id", "owner", "title", "filename", "content_type", "size", "source", "upload"}
+    assert written.model_dump(include=kept) == record.model_dump(include=kept)  # the API's
+    [unfinished] = store.unfinished(["media"])
+    assert (unfinished.id, unfinished.owner, unfinished.transcode) == (
+        "vid-r", "u1", TranscodeRef(namespace="media", name="v-r")
+    )  # fmt: skip
     store.close()
 
 

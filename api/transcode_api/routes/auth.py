@@ -1,7 +1,6 @@
 """`/api/v1/auth`: register, sign in, who am I."""
 
 import json
-from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
@@ -13,7 +12,7 @@ from transcode_api.deps import Context, CurrentUser
 from transcode_api.errors import ConflictError
 from transcode_api.models import ERROR_RESPONSES, LoginRequest, Token, UserCreate, UserPublic
 from transcode_api.ratelimits import login_limits, registration_limit
-from transcode_api.repository import Document, EmailTakenError
+from transcode_api.repository import EmailTakenError
 from transcode_api.routing import StrictJsonRoute
 from transcode_api.security import hash_password, verify_password
 
@@ -35,11 +34,6 @@ _LOGIN_BODY = {
 }
 
 
-def _public(user: Document) -> UserPublic:
-    return UserPublic(id=user["_id"], email=user["email"], name=user.get("name"),
-                      created_at=user["createdAt"])  # fmt: skip
-
-
 @router.post("/register", status_code=status.HTTP_201_CREATED)
 def register(body: UserCreate, ctx: Context, request: Request) -> UserPublic:
     """Create an account (every account is an ordinary user)."""
@@ -50,7 +44,7 @@ def register(body: UserCreate, ctx: Context, request: Request) -> UserPublic:
         )
     except EmailTakenError as exc:
         raise ConflictError("an account with this email already exists") from exc
-    return _public(user)
+    return UserPublic.from_record(user)
 
 
 async def _login_request(request: Request) -> LoginRequest:
@@ -78,13 +72,14 @@ def _authenticate(ctx: AppContext, body: LoginRequest, address: str) -> Token:
     email = str(body.email).lower()
     per_address, per_account = login_limits(ctx.settings)
     attempts = [ctx.limits.take(per_address, address), ctx.limits.take(per_account, email)]
-    user: Any = ctx.repo.user_by_email(email)
-    if not verify_password(body.password, user and user["passwordHash"]):
+    user = ctx.repo.credentials(email)
+    # An unknown email is checked against a dummy hash too, so it takes as long to refuse.
+    if not verify_password(body.password, user.password_hash if user else None) or user is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "incorrect email or password",
                             headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
     ctx.limits.give_back(*attempts)  # only failures count
     seconds = ctx.settings.jwt_expiry_minutes * 60
-    return Token(access_token=ctx.tokens.access_token(user["_id"], seconds), expires_in=seconds)
+    return Token(access_token=ctx.tokens.access_token(user.id, seconds), expires_in=seconds)
 
 
 @router.post("/login", openapi_extra={"requestBody": _LOGIN_BODY})
@@ -97,4 +92,4 @@ async def login(request: Request, ctx: Context) -> Token:
 @router.get("/me")
 def me(user: CurrentUser) -> UserPublic:
     """The signed-in user."""
-    return _public(user)
+    return UserPublic.from_record(user)

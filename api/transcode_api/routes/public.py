@@ -8,6 +8,7 @@ from transcode_api import playback
 from transcode_api.deps import Context, PageNumber, PageSize, VideoId, playlist_url
 from transcode_api.errors import NotFoundError
 from transcode_api.models import ERROR_RESPONSES, Page, Playback, VideoPublic
+from videotranscode import VideoRecord
 
 router = APIRouter(prefix="/api/v1", tags=["public"], responses=ERROR_RESPONSES)
 
@@ -22,11 +23,11 @@ def list_public_videos(
 ) -> Page[VideoPublic]:  # fmt: skip
     """Published public videos, newest first."""
     items, total = ctx.repo.list_public(search=q, page=page, page_size=page_size)
-    return Page(items=[VideoPublic.from_document(v) for v in items], total=total, page=page,
+    return Page(items=[VideoPublic.from_record(v) for v in items], total=total, page=page,
                 page_size=page_size)  # fmt: skip
 
 
-def _viewable(ctx: Context, video_id: str) -> dict[str, object]:
+def _viewable(ctx: Context, video_id: str) -> VideoRecord:
     video = ctx.repo.viewable_video(video_id)
     if video is None:
         raise NotFoundError("video not found")
@@ -36,7 +37,7 @@ def _viewable(ctx: Context, video_id: str) -> dict[str, object]:
 @router.get("/public/videos/{video_id}")
 def get_public_video(video_id: VideoId, ctx: Context) -> VideoPublic:
     """A published public or unlisted video."""
-    return VideoPublic.from_document(_viewable(ctx, video_id))
+    return VideoPublic.from_record(_viewable(ctx, video_id))
 
 
 @router.get("/public/videos/{video_id}/playback")
