@@ -3,7 +3,17 @@
 Imports pydantic only, so every deployable (and the transcoder image) can depend on it.
 """
 
-from videotranscode.events import TranscodeEvent
+from videotranscode.events import (
+    ENDING_EVENTS,
+    PAYLOADS,
+    EndedPayload,
+    EventPayload,
+    PhasePayload,
+    ProgressPayload,
+    SucceededPayload,
+    TranscodeEvent,
+    parse_payload,
+)
 from videotranscode.hls import (
     build_master_playlist,
     default_variant_index,
@@ -57,6 +67,7 @@ KIND = "VideoTranscode"
 __all__ = [
     "CANCEL_ANNOTATION",
     "DEFAULT_LADDER",
+    "ENDING_EVENTS",
     "GROUP",
     "HLS_PLAYLIST_TYPE",
     "KIND",
@@ -64,6 +75,7 @@ __all__ = [
     "MEDIA_PLAYLIST",
     "MUTABLE_SPEC_FIELDS",
     "OUTPUT_CONTENT_TYPES",
+    "PAYLOADS",
     "PLURAL",
     "POSTER",
     "RETRY_ANNOTATION",
@@ -72,15 +84,20 @@ __all__ = [
     "VERSION",
     "AudioStreamInfo",
     "Condition",
+    "EndedPayload",
+    "EventPayload",
     "OutputSpec",
     "Phase",
+    "PhasePayload",
     "Playback",
+    "ProgressPayload",
     "RenditionPhase",
     "RenditionResult",
     "RenditionSpec",
     "RenditionStatus",
     "SourceInfo",
     "SourceSpec",
+    "SucceededPayload",
     "ThumbnailSpec",
     "TranscodeEvent",
     "VideoPhase",
@@ -91,6 +108,7 @@ __all__ = [
     "default_variant_index",
     "media_playlist",
     "parse_bitrate",
+    "parse_payload",
     "select_ladder",
     "target_duration",
     "target_duration_errors",
