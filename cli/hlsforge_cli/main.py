@@ -27,21 +27,13 @@ from hlsforge_cli.upload import (
     post_upload,
     storage_client,
 )
+from videotranscode import SOURCE_CONTENT_TYPES
 
 OK, ERROR, USAGE, REJECTED, FAILED, INTERRUPTED = 0, 1, 2, 3, 4, 130
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 DEFAULT_CONTENT_TYPE = "video/mp4"
 MAX_TITLE = 200
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-# What the API accepts, by extension; the system's guesses are often wrong for video
-# (`.ts` is Qt Linguist, `.3gp` audio). The same table as the web app's.
-CONTENT_TYPES = {
-    ".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".webm": "video/webm",
-    ".mkv": "video/x-matroska", ".avi": "video/x-msvideo", ".mpg": "video/mpeg",
-    ".mpeg": "video/mpeg", ".ts": "video/mp2t", ".m2ts": "video/mp2t", ".3gp": "video/3gpp",
-    ".flv": "video/x-flv", ".ogv": "video/ogg", ".ogg": "video/ogg", ".wmv": "video/x-ms-wmv",
-    ".asf": "video/x-ms-asf",
-}  # fmt: skip
 PLAYBACK_WAIT_SECONDS = 10
 
 EPILOG = """\
@@ -83,8 +75,9 @@ def video_id(value: str) -> str:
 
 
 def content_type_of(path: Path) -> str:
-    """By the table above, else the system's guess, else video/mp4."""
-    known = CONTENT_TYPES.get(path.suffix.lower())
+    """By the contract's table (the system's guesses are often wrong for video: `.ts` is Qt
+    Linguist, `.3gp` audio), else the system's guess, else video/mp4."""
+    known = SOURCE_CONTENT_TYPES.get(path.suffix.lower())
     guessed, _ = mimetypes.guess_type(path.name)
     return known or guessed or DEFAULT_CONTENT_TYPE
 
