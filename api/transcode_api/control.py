@@ -4,12 +4,11 @@ video as it is now. What a video's phase allows is decided here, from the read m
 
 from transcode_api.context import AppContext
 from transcode_api.errors import ConflictError, UnavailableError
-from transcode_api.models import VideoPhase, VideoPublic
+from transcode_api.models import VideoPublic
 from transcode_api.repository import Document, new_id
 from transcode_api.transcodes import cancel_patch, resource_name, retry_patch
 from transcode_api.uploads import KUBE_ERRORS, owned_video, transcode_for
-
-ENDED = (VideoPhase.SUCCEEDED, VideoPhase.FAILED, VideoPhase.CANCELLED)
+from videotranscode import VideoPhase
 
 
 def cancel_refusal(video: Document) -> str | None:
@@ -17,7 +16,7 @@ def cancel_refusal(video: Document) -> str | None:
     phase = VideoPhase(video["phase"])
     if phase == VideoPhase.AWAITING_UPLOAD:
         return "the upload is not complete: there is no transcode to cancel"
-    if phase in ENDED:
+    if phase.finished:
         return f"the transcode has already ended ({phase.value})"
     return None
 

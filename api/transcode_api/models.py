@@ -1,4 +1,4 @@
-"""Request and response bodies (camelCase on the wire), and the video phase model.
+"""Request and response bodies (camelCase on the wire).
 
 Every request model forbids unknown fields and types each one, so user input never reaches a
 MongoDB filter as an operator (`{"$ne": null}` where a string belongs is a 422).
@@ -20,6 +20,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
+
+from videotranscode import VideoPhase
 
 T = TypeVar("T")
 MAX_PAGE_SIZE = 100
@@ -44,20 +46,6 @@ Email = Annotated[EmailStr, WrapValidator(_one_email_reason)]
 
 class ApiModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
-
-
-class VideoPhase(StrEnum):
-    """`awaiting_upload` and the first `queued` are the API's; the rest mirror the resource."""
-
-    AWAITING_UPLOAD = "awaiting_upload"
-    QUEUED = "queued"
-    PENDING = "pending"
-    PROBING = "probing"
-    TRANSCODING = "transcoding"
-    PACKAGING = "packaging"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
 
 
 class Visibility(StrEnum):

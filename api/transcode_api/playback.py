@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from transcode_api.context import AppContext
 from transcode_api.errors import ConflictError, NotFoundError
-from transcode_api.models import Playback, VideoPhase
+from transcode_api.models import Playback
 from transcode_api.playlists import (
     PLAYLIST_PATH,
     PlaylistPathError,
@@ -21,8 +21,8 @@ from transcode_api.playlists import (
 from transcode_api.repository import Document
 from transcode_api.security import InvalidTokenError
 from transcode_api.storage import ObjectMissingError
+from videotranscode import MASTER_PLAYLIST, VideoPhase
 
-MASTER = "master.m3u8"
 PlaylistUrl = Callable[[str, str], str]  # (token, playlist path) → absolute URL
 
 
@@ -48,7 +48,7 @@ def playback_urls(ctx: AppContext, video: Document, playlist_url: PlaylistUrl) -
     seconds = ctx.settings.playback_url_seconds
     token = ctx.tokens.playback_token(video["_id"], seconds)
     return Playback(
-        master_url=playlist_url(token, MASTER),
+        master_url=playlist_url(token, MASTER_PLAYLIST),
         poster_url=ctx.storage.signed_get(bucket=bucket, key=thumbnail, seconds=seconds)
         if thumbnail
         else None,

@@ -13,7 +13,8 @@ from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from transcode_api.models import VideoPhase, Visibility
+from transcode_api.models import Visibility
+from videotranscode import VideoPhase
 
 Document = dict[str, Any]
 NEWEST_FIRST = [("createdAt", DESCENDING), ("_id", DESCENDING)]

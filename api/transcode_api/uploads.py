@@ -28,7 +28,6 @@ from transcode_api.models import (
     UploadedParts,
     VideoCreate,
     VideoCreated,
-    VideoPhase,
     VideoPublic,
 )
 from transcode_api.repository import Document, new_id, now
@@ -39,7 +38,7 @@ from transcode_api.transcodes import (
     resource_name,
     upload_key,
 )
-from videotranscode import OutputSpec, SourceSpec
+from videotranscode import OutputSpec, SourceSpec, VideoPhase
 
 logger = logging.getLogger(__name__)
 

@@ -22,11 +22,11 @@ from transcode_api.models import (
     UploadedParts,
     VideoCreate,
     VideoCreated,
-    VideoPhase,
     VideoPublic,
     VideoUpdate,
 )
 from transcode_api.routing import StrictJsonRoute
+from videotranscode import VideoPhase
 
 router = APIRouter(prefix="/api/v1/videos", tags=["videos"], responses=ERROR_RESPONSES,
                    route_class=StrictJsonRoute)  # fmt: skip
