@@ -22,7 +22,7 @@ from transcode_worker.probe import PosterOptions
 from transcode_worker.progress import emit
 from transcode_worker.settings import WorkerSettings
 from transcode_worker.storage import location_of
-from videotranscode import DEFAULT_LADDER, RenditionSpec
+from videotranscode import DEFAULT_LADDER, MASTER_PLAYLIST, POSTER, RenditionSpec
 
 MAX_MESSAGE_CHARS = 1000  # Kubernetes keeps at most 4096 bytes of a termination message
 
@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
 
     probe = sub.add_parser("probe", parents=[common], help="metadata and poster frame")
     probe.add_argument("source", help=source_help)
-    probe.add_argument("output", nargs="?", help=f"where poster.jpg goes: {output_help}")
+    probe.add_argument("output", nargs="?", help=f"where {POSTER} goes: {output_help}")
     probe.add_argument("--poster-at-percent", type=float, default=10, help="where in the video")
     probe.add_argument("--poster-long-side", type=int, default=640, help="pixels, at most")
 
@@ -125,7 +125,7 @@ def _run(args: argparse.Namespace, settings: WorkerSettings) -> dict[str, Any]:
     )  # fmt: skip
     return {
         "renditions": [result.model_dump(by_alias=True) for result in results],
-        "masterKey": location_of(args.output, commands.MASTER),
+        "masterKey": location_of(args.output, MASTER_PLAYLIST),
     }
 
 
