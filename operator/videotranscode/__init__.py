@@ -58,6 +58,7 @@ from videotranscode.results import (
     VideoStreamInfo,
 )
 from videotranscode.videos import VideoPhase
+from videotranscode.worker import PosterArgs, ProbeArgs, RenditionArgs
 
 GROUP = "hlsforge.dev"
 VERSION = "v1alpha1"
@@ -90,7 +91,10 @@ __all__ = [
     "Phase",
     "PhasePayload",
     "Playback",
+    "PosterArgs",
+    "ProbeArgs",
     "ProgressPayload",
+    "RenditionArgs",
     "RenditionPhase",
     "RenditionResult",
     "RenditionSpec",
