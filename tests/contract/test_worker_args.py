@@ -1,11 +1,9 @@
 """The worker's command line, round trip: what the operator's Jobs pass (the contract's
 `argv()`), the worker's own parser reads back field for field."""
 
-from collections.abc import Sequence
-
 import pytest
 
-from transcode_worker.cli import _parser, _validated, probe_args, rendition_args
+from transcode_worker.cli import read_request as parsed
 from videotranscode import PosterArgs, ProbeArgs, RenditionArgs, RenditionSpec
 
 PROBE = ProbeArgs(source="s3://uploads/u1/v1/original.mov")
@@ -16,12 +14,6 @@ PROBE_WITH_POSTER = ProbeArgs(
 RUNG = RenditionSpec(
     name="720p", height=720, video_bitrate=3_100_000, max_bitrate=4_000_000, audio_bitrate=96_000
 )
-
-
-def parsed(argv: Sequence[str]) -> object:
-    parser = _parser()
-    args = _validated(parser, parser.parse_args(argv))
-    return probe_args(args) if args.command == "probe" else rendition_args(args)
 
 
 RENDITION = RenditionArgs(
@@ -45,6 +37,11 @@ def test_the_defaults_are_the_workers_defaults() -> None:
     unasked = ["rendition", "in.mp4", "out", "--name", "720p", "--height", "720",
                "--video-bitrate", "3100000", "--max-bitrate", "4000000"]  # fmt: skip
     assert parsed(unasked) == rendition
+
+
+def test_only_a_jobs_command_is_a_request() -> None:
+    with pytest.raises(ValueError, match="ladder"):
+        parsed(["ladder", "in.mp4", "out"])
 
 
 def test_a_rung_without_a_cap_is_sent_with_the_cap_the_operator_planned_for() -> None:

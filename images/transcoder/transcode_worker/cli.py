@@ -137,6 +137,17 @@ def _validated(parser: argparse.ArgumentParser, args: argparse.Namespace) -> arg
     return args
 
 
+def read_request(argv: Sequence[str]) -> ProbeArgs | RenditionArgs:
+    """A Job's command line (`probe` or `rendition`), read as `main` reads it."""
+    parser = _parser()
+    args = _validated(parser, parser.parse_args(argv))
+    if args.command == "probe":
+        return probe_args(args)
+    if args.command == "rendition":
+        return rendition_args(args)
+    raise ValueError(f"not a Job's command: {args.command}")
+
+
 def _run(args: argparse.Namespace, settings: WorkerSettings) -> dict[str, Any]:
     if args.command == "probe":
         request = probe_args(args)
