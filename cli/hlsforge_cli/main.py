@@ -27,7 +27,7 @@ from hlsforge_cli.upload import (
     post_upload,
     storage_client,
 )
-from videotranscode import SOURCE_CONTENT_TYPES
+from videotranscode import SOURCE_CONTENT_TYPES, VideoPhase
 
 OK, ERROR, USAGE, REJECTED, FAILED, INTERRUPTED = 0, 1, 2, 3, 4, 130
 DEFAULT_API_URL = "http://127.0.0.1:8000"
@@ -211,8 +211,8 @@ def _resume(client: ApiClient, path: Path, video_id: str, out: Output) -> None:
     """Upload the parts S3 does not have yet, if the file is not uploaded already."""
     video = client.video(video_id)
     out.result(video_id)
-    if video.phase != "awaiting_upload":
-        if video.phase not in ("failed", "cancelled"):  # else `complete` says why
+    if video.phase != VideoPhase.AWAITING_UPLOAD:
+        if video.phase not in (VideoPhase.FAILED, VideoPhase.CANCELLED):  # `complete` says why
             out.info(f"video {video_id} is already uploaded ({video.phase})")
         return
     if _assembled(client, video_id):
@@ -290,9 +290,10 @@ def _retryable(exc: ApiError) -> bool:
 
 
 def _finished(client: ApiClient, video: Video, out: Output) -> int:
-    if video.phase != "succeeded":
+    if video.phase != VideoPhase.SUCCEEDED:
         reason = video.error or f"the video is {video.phase}"
-        out.error(f"the transcode {'failed' if video.phase == 'failed' else 'stopped'}: {reason}")
+        ended = "failed" if video.phase == VideoPhase.FAILED else "stopped"
+        out.error(f"the transcode {ended}: {reason}")
         return FAILED
     out.result(_playback(client, video.id).master_url)
     return OK
@@ -313,7 +314,7 @@ def status(args: argparse.Namespace, out: Output) -> int:
     """One video: its phase, renditions, and playback URL once done."""
     with signed_in_client() as client:
         video = client.video(args.id)
-        playback = _playback(client, video.id) if video.phase == "succeeded" else None
+        playback = _playback(client, video.id) if video.phase == VideoPhase.SUCCEEDED else None
     if args.json:
         out.json({"video": video, "playback": playback})
     else:

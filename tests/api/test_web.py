@@ -182,3 +182,16 @@ def test_the_app_keeps_no_copy_of_the_contract() -> None:
     script = (WEB_DIR / "app.js").read_text()
     facts = [*TranscodeEvent, *SOURCE_CONTENT_TYPES.values(), HLS_PLAYLIST_TYPE]
     assert [fact for fact in facts if f'"{fact}"' in script] == []
+
+
+def test_the_phases_the_app_names_are_the_contracts() -> None:
+    """The app compares a video's phase with a few by name, and labels two: each one must be a
+    phase of the contract, or the comparison silently never matches."""
+    script = (WEB_DIR / "app.js").read_text()
+    compared = re.findall(r'video\.phase [!=]== "(\w+)"|entry\.video, phase: "(\w+)"', script)
+    [labels] = re.findall(r"const LABELS = \{([^}]*)\}", script)
+    named = {name for pair in compared for name in pair if name} | set(
+        re.findall(r"(\w+):", labels)
+    )
+    assert len(named) >= 4, named  # the patterns still find them
+    assert named <= set(VideoPhase), named - set(VideoPhase)
