@@ -54,12 +54,15 @@ from hlsforge_dev import SECRETS, EmulatedCluster
 from hlsforge_dev.loopback import free_port, secantus_command, wait_for_port
 from moto.server import ThreadedMotoServer
 
+from videotranscode import TranscodeEvent
+
 NAMESPACE = "default"
 PASSWORD = "bench password 1"
 BASELINE_CLIENTS = 10
 CONNECT_CONCURRENCY = 100
 EVENT_TIMEOUT = 30.0  # seconds for one event to reach every client
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PROGRESS = TranscodeEvent.PROGRESS.value
 
 
 def now() -> float:
@@ -369,7 +372,7 @@ async def clients_main(url: str, token: str, count: int, events: int, conn: Conn
         gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
         async def connect(client: Any) -> None:
-            client.on("transcode.progress", on_progress)
+            client.on(PROGRESS, on_progress)
             async with gate:
                 await client.connect(url, auth={"token": token}, transports=["websocket"],
                                      wait_timeout=60)  # fmt: skip
@@ -439,7 +442,7 @@ async def fan_out(svc: Services, owner: str, token: str, video_id: str, *, clien
         await asyncio.sleep(0.5)  # let the connections settle
         meter = CpuMeter({"api": svc.api_pid})
         for seq in range(events):
-            await operator.emit("transcode.progress", {
+            await operator.emit(PROGRESS, {
                 "videoId": video_id, "owner": owner, "phase": "transcoding",
                 "progress": round(100 * (seq + 1) / events, 1), "seq": seq, "sentAt": now(),
             }, namespace="/internal")  # fmt: skip

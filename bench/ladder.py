@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from transcode_worker.encode import INIT_SEGMENT, PLAYLIST, Packaging, gop_frames
+from transcode_worker.encode import INIT_SEGMENT, Packaging, gop_frames
 from transcode_worker.settings import WorkerSettings
-from videotranscode import DEFAULT_LADDER
+from videotranscode import DEFAULT_LADDER, MASTER_PLAYLIST, MEDIA_PLAYLIST
 
 FFMPEG = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
 FRAME_RATE = 30
@@ -96,7 +96,8 @@ def reference_run(source: Path) -> Commands:
          "-hls_playlist_type", "vod", "-hls_flags", "independent_segments",
          "-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", INIT_SEGMENT,
          "-hls_segment_filename", str(out / "%v" / "seg_%05d.m4s"),
-         "-master_pl_name", "master.m3u8", "-var_stream_map", streams, str(out / "%v" / PLAYLIST)]
+         "-master_pl_name", MASTER_PLAYLIST, "-var_stream_map", streams,
+         str(out / "%v" / MEDIA_PLAYLIST)]
     ]  # fmt: skip
 
 

@@ -10,15 +10,13 @@ from transcode_api.transcodes import cancel_patch, resource_name, retry_patch
 from transcode_api.uploads import KUBE_ERRORS, owned_video, transcode_for
 from videotranscode import VideoPhase, VideoRecord
 
-ENDED = (VideoPhase.SUCCEEDED, VideoPhase.FAILED, VideoPhase.CANCELLED)
-
 
 def cancel_refusal(video: VideoRecord) -> str | None:
     """Why this video's transcode cannot be cancelled, or None."""
     phase = video.phase
     if phase == VideoPhase.AWAITING_UPLOAD:
         return "the upload is not complete: there is no transcode to cancel"
-    if phase in ENDED:
+    if phase.finished:
         return f"the transcode has already ended ({phase.value})"
     return None
 

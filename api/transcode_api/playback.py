@@ -20,10 +20,9 @@ from transcode_api.playlists import (
 )
 from transcode_api.security import InvalidTokenError
 from transcode_api.storage import ObjectMissingError
+from videotranscode import MASTER_PLAYLIST, VideoPhase, VideoRecord
 from videotranscode import Playback as StoredPlayback
-from videotranscode import VideoPhase, VideoRecord
 
-MASTER = "master.m3u8"
 PlaylistUrl = Callable[[str, str], str]  # (token, playlist path) → absolute URL
 
 
@@ -51,7 +50,7 @@ def playback_urls(ctx: AppContext, video: VideoRecord, playlist_url: PlaylistUrl
     seconds = ctx.settings.playback_url_seconds
     token = ctx.tokens.playback_token(video.id, seconds)
     return Playback(
-        master_url=playlist_url(token, MASTER),
+        master_url=playlist_url(token, MASTER_PLAYLIST),
         poster_url=ctx.storage.signed_get(bucket=bucket, key=thumbnail, seconds=seconds)
         if thumbnail
         else None,

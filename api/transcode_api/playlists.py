@@ -5,7 +5,8 @@ import re
 from collections.abc import Callable
 
 _URI_ATTRIBUTE = re.compile(r'URI="([^"]*)"')
-# master.m3u8 or <rendition>/<name>.m3u8: what the worker and the operator write
+# The master playlist or a rendition's media playlist (videotranscode.layout's names: the
+# worker and the operator write them)
 PLAYLIST_PATH = re.compile(r"^(?:[A-Za-z0-9_-]{1,64}/)?[A-Za-z0-9_.-]{1,128}\.m3u8$")
 
 

@@ -15,12 +15,12 @@ import socketio
 
 from transcode_api.models import VIDEO_ID_PATTERN
 from transcode_api.security import InvalidTokenError, TokenIssuer, same_secret
+from videotranscode import TranscodeEvent
 
 logger = logging.getLogger(__name__)
 
 INTERNAL_NAMESPACE = "/internal"
-RELAYED_EVENTS = ("transcode.progress", "transcode.phase", "transcode.succeeded",
-                  "transcode.failed", "transcode.cancelled")  # fmt: skip
+RELAYED_EVENTS = frozenset(TranscodeEvent)
 _VIDEO_ID = re.compile(VIDEO_ID_PATTERN)
 
 OwnsVideo = Callable[[str, str], Awaitable[bool]]  # (user id, video id) → owned?

@@ -9,24 +9,13 @@ from typing import Self
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from videotranscode import SOURCE_CONTENT_TYPES
+
 PLACEHOLDER_SECRETS = {"", "changethis", "changeme", "secret", "dev", "test"}
 MIN_SECRET_LENGTH = 32
 MiB = 1024 * 1024
 
-DEFAULT_CONTENT_TYPES = [
-    "video/mp4",
-    "video/quicktime",
-    "video/webm",
-    "video/x-matroska",
-    "video/x-msvideo",
-    "video/mpeg",
-    "video/mp2t",
-    "video/3gpp",
-    "video/x-flv",
-    "video/ogg",
-    "video/x-ms-wmv",
-    "video/x-ms-asf",
-]
+DEFAULT_CONTENT_TYPES = list(dict.fromkeys(SOURCE_CONTENT_TYPES.values()))  # once each, in order
 
 
 class ApiSettings(BaseSettings):

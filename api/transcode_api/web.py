@@ -1,4 +1,5 @@
-"""The web app: its static files at `/`, and hls.js and socket.io-client at `/vendor/`.
+"""The web app: its static files at `/`, the contract's facts it uses at `/contract.js`, and
+hls.js and socket.io-client at `/vendor/`.
 
 The page, its script and its style ship in the package (`transcode_api/web/`). The two
 third-party scripts come from the npm registry: `make setup` runs `npm ci` there, and the API
@@ -14,15 +15,18 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse, JSONResponse, Response
 
 from transcode_api.settings import ApiSettings
+from transcode_api.web_contract import contract_script, web_facts
 
 logger = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).parent / "web"
+JAVASCRIPT = "text/javascript; charset=utf-8"
 ASSETS = {  # URL path: (file under the web directory, media type)
     "/": ("index.html", "text/html; charset=utf-8"),
-    "/app.js": ("app.js", "text/javascript; charset=utf-8"),
+    "/app.js": ("app.js", JAVASCRIPT),
     "/app.css": ("app.css", "text/css; charset=utf-8"),
 }
+CONTRACT = "/contract.js"  # generated from the contract (web_contract.py), loaded before app.js
 VENDOR = {  # /vendor/<name>: its file under node_modules
     "hls.min.js": "hls.js/dist/hls.min.js",
     "socket.io.min.js": "socket.io-client/dist/socket.io.min.js",
@@ -87,6 +91,15 @@ def mount_web(
     for url, (name, media_type) in ASSETS.items():
         asset(url, name, media_type)
 
+    script = contract_script(web_facts())
+
+    def contract() -> Response:
+        """The contract's facts the web app uses, as a script it loads first."""
+        return Response(script, media_type=JAVASCRIPT, headers=headers)
+
+    app.add_api_route(CONTRACT, contract, methods=["GET"], include_in_schema=False,
+                      name="web:contract")  # fmt: skip
+
     def vendor(name: str) -> Response:
         """A third-party script of the web app."""
         relative = VENDOR.get(name)
@@ -99,8 +112,7 @@ def mount_web(
                 {"detail": f"{name} is not installed on this server (npm ci in {web_dir})"},
                 status_code=404,
             )
-        return FileResponse(path, media_type="text/javascript; charset=utf-8",
-                            headers=VENDOR_HEADERS)  # fmt: skip
+        return FileResponse(path, media_type=JAVASCRIPT, headers=VENDOR_HEADERS)
 
     app.add_api_route("/vendor/{name}", vendor, methods=["GET"], include_in_schema=False,
                       name="web:vendor")  # fmt: skip

@@ -17,13 +17,12 @@ from typing import Any, Protocol
 
 from hlsforge_cli.client import ApiClient, ApiError
 from hlsforge_cli.models import FINISHED, Rendition, Video
+from videotranscode import PhasePayload, ProgressPayload, TranscodeEvent, parse_payload
 
 __all__ = ["TranscodeListener", "follow"]
 
 POLL_SECONDS = 2.0
 QUIET_SECONDS = 15.0  # no event for this long: read the video anyway (events can be dropped)
-EVENTS = ("transcode.progress", "transcode.phase", "transcode.succeeded", "transcode.failed",
-          "transcode.cancelled")  # fmt: skip
 Event = tuple[str, dict[str, Any]]
 
 
@@ -52,8 +51,8 @@ class LiveEvents:
 
         self._errors = (socketio.exceptions.SocketIOError, OSError, ValueError)
         self._sio = socketio.Client(reconnection=False, logger=False, engineio_logger=False)
-        for name in EVENTS:
-            self._sio.on(name, partial(self._received, name))
+        for name in TranscodeEvent:
+            self._sio.on(name.value, partial(self._received, name.value))
         self._sio.on("disconnect", self._disconnected)
 
     def _received(self, name: str, data: object = None) -> None:
@@ -91,14 +90,20 @@ def _report(listener: TranscodeListener, video: Video) -> None:
 
 
 def _report_event(listener: TranscodeListener, name: str, data: dict[str, Any]) -> str:
-    """Tell the listener; returns the phase the event announces ('' for progress)."""
-    if name == "transcode.progress":
-        listener.rendition(str(data.get("rendition")), float(data.get("percent") or 0))
+    """Tell the listener; returns the phase the event announces ('' for progress, and for
+    an event this CLI cannot read)."""
+    try:
+        payload = parse_payload(TranscodeEvent(name), data)
+    except ValueError:
         return ""
-    phase = str(data.get("phase", "")).lower()
-    renditions = [Rendition.model_validate(r) for r in data.get("renditions") or []
-                  if isinstance(r, dict)]  # fmt: skip
-    listener.phase(phase, float(data.get("progress") or 0), renditions)
+    if isinstance(payload, ProgressPayload):
+        listener.rendition(payload.rendition, payload.percent)
+        return ""
+    assert isinstance(payload, PhasePayload)
+    phase = payload.phase.lower()
+    renditions = [Rendition.model_validate(rendition)
+                  for rendition in payload.wire()["renditions"]]  # fmt: skip
+    listener.phase(phase, payload.progress, renditions)
     return phase
 
 

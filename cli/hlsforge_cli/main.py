@@ -27,21 +27,13 @@ from hlsforge_cli.upload import (
     post_upload,
     storage_client,
 )
+from videotranscode import SOURCE_CONTENT_TYPES, VideoPhase
 
 OK, ERROR, USAGE, REJECTED, FAILED, INTERRUPTED = 0, 1, 2, 3, 4, 130
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 DEFAULT_CONTENT_TYPE = "video/mp4"
 MAX_TITLE = 200
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-# What the API accepts, by extension; the system's guesses are often wrong for video
-# (`.ts` is Qt Linguist, `.3gp` audio). The same table as the web app's.
-CONTENT_TYPES = {
-    ".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".webm": "video/webm",
-    ".mkv": "video/x-matroska", ".avi": "video/x-msvideo", ".mpg": "video/mpeg",
-    ".mpeg": "video/mpeg", ".ts": "video/mp2t", ".m2ts": "video/mp2t", ".3gp": "video/3gpp",
-    ".flv": "video/x-flv", ".ogv": "video/ogg", ".ogg": "video/ogg", ".wmv": "video/x-ms-wmv",
-    ".asf": "video/x-ms-asf",
-}  # fmt: skip
 PLAYBACK_WAIT_SECONDS = 10
 
 EPILOG = """\
@@ -83,8 +75,9 @@ def video_id(value: str) -> str:
 
 
 def content_type_of(path: Path) -> str:
-    """By the table above, else the system's guess, else video/mp4."""
-    known = CONTENT_TYPES.get(path.suffix.lower())
+    """By the contract's table (the system's guesses are often wrong for video: `.ts` is Qt
+    Linguist, `.3gp` audio), else the system's guess, else video/mp4."""
+    known = SOURCE_CONTENT_TYPES.get(path.suffix.lower())
     guessed, _ = mimetypes.guess_type(path.name)
     return known or guessed or DEFAULT_CONTENT_TYPE
 
@@ -218,8 +211,8 @@ def _resume(client: ApiClient, path: Path, video_id: str, out: Output) -> None:
     """Upload the parts S3 does not have yet, if the file is not uploaded already."""
     video = client.video(video_id)
     out.result(video_id)
-    if video.phase != "awaiting_upload":
-        if video.phase not in ("failed", "cancelled"):  # else `complete` says why
+    if video.phase != VideoPhase.AWAITING_UPLOAD:
+        if video.phase not in (VideoPhase.FAILED, VideoPhase.CANCELLED):  # `complete` says why
             out.info(f"video {video_id} is already uploaded ({video.phase})")
         return
     if _assembled(client, video_id):
@@ -297,9 +290,10 @@ def _retryable(exc: ApiError) -> bool:
 
 
 def _finished(client: ApiClient, video: Video, out: Output) -> int:
-    if video.phase != "succeeded":
+    if video.phase != VideoPhase.SUCCEEDED:
         reason = video.error or f"the video is {video.phase}"
-        out.error(f"the transcode {'failed' if video.phase == 'failed' else 'stopped'}: {reason}")
+        ended = "failed" if video.phase == VideoPhase.FAILED else "stopped"
+        out.error(f"the transcode {ended}: {reason}")
         return FAILED
     out.result(_playback(client, video.id).master_url)
     return OK
@@ -320,7 +314,7 @@ def status(args: argparse.Namespace, out: Output) -> int:
     """One video: its phase, renditions, and playback URL once done."""
     with signed_in_client() as client:
         video = client.video(args.id)
-        playback = _playback(client, video.id) if video.phase == "succeeded" else None
+        playback = _playback(client, video.id) if video.phase == VideoPhase.SUCCEEDED else None
     if args.json:
         out.json({"video": video, "playback": playback})
     else:

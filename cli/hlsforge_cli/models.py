@@ -9,9 +9,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-PHASES = ("awaiting_upload", "queued", "pending", "probing", "transcoding", "packaging",
-          "succeeded", "failed", "cancelled")  # fmt: skip
-FINISHED = frozenset({"succeeded", "failed", "cancelled"})
+from videotranscode import VideoPhase
+
+PHASES = tuple(phase.value for phase in VideoPhase)
+FINISHED = frozenset(phase.value for phase in VideoPhase if phase.finished)
 
 
 class ApiModel(BaseModel):

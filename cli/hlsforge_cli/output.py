@@ -14,8 +14,13 @@ from rich.table import Table
 
 from hlsforge_cli.models import Playback, Video
 from hlsforge_cli.progress import PlainTranscode, PlainUpload, RichTranscode, RichUpload
+from videotranscode import VideoPhase
 
-PHASE_STYLES = {"succeeded": "green", "failed": "red", "cancelled": "yellow"}
+PHASE_STYLES: dict[str, str] = {
+    VideoPhase.SUCCEEDED: "green",
+    VideoPhase.FAILED: "red",
+    VideoPhase.CANCELLED: "yellow",
+}
 
 
 def _phase(phase: str) -> str:

@@ -4,7 +4,15 @@ where only the operator's behaviour matters."""
 import json
 
 from hlsforge_dev.jobs import PodRun
-from videotranscode import AudioStreamInfo, RenditionResult, SourceInfo, VideoStreamInfo
+from transcode_worker.cli import read_request
+from videotranscode import (
+    AudioStreamInfo,
+    ProbeArgs,
+    RenditionResult,
+    SourceInfo,
+    VideoStreamInfo,
+    media_playlist,
+)
 
 SOURCE = SourceInfo(
     duration_seconds=60.0,
@@ -23,29 +31,23 @@ SOURCE = SourceInfo(
 )
 
 
-def _option(args: tuple[str, ...], name: str) -> str:
-    return args[args.index(name) + 1]
-
-
 def worker_message(run: PodRun) -> str:
     """The termination message `hlsforge-worker` would leave for this pod's arguments."""
-    command = run.args[0]
-    if command == "probe":
+    request = read_request(run.args)
+    if isinstance(request, ProbeArgs):
         result: dict[str, object] = {"source": SOURCE.model_dump(by_alias=True)}
     else:
-        height = int(_option(run.args, "--height"))
-        name = _option(run.args, "--name")
-        bitrate = int(_option(run.args, "--video-bitrate"))
+        rung = request.rendition
         result = RenditionResult(
-            name=name,
-            width=height * 16 // 9 // 2 * 2,
-            height=height,
+            name=rung.name,
+            width=rung.height * 16 // 9 // 2 * 2,
+            height=rung.height,
             frame_rate=30.0,
-            bandwidth=round(bitrate * 1.2),
-            average_bandwidth=bitrate,
+            bandwidth=round(rung.video_bitrate * 1.2),
+            average_bandwidth=rung.video_bitrate,
             codecs="avc1.64001f,mp4a.40.2",
             segment_count=10,
             duration_seconds=60.0,
-            playlist_key=f"{run.args[2]}/{name}/index.m3u8",
+            playlist_key=f"{request.output}/{media_playlist(rung.name)}",
         ).model_dump(by_alias=True)
-    return json.dumps({"event": "done", "command": command, "result": result})
+    return json.dumps({"event": "done", "command": run.args[0], "result": result})

@@ -7,7 +7,14 @@ from typing import Any
 
 from transcode_operator.quantity import mebibytes, parse_quantity
 from transcode_operator.settings import JobSettings, ResourceTier
-from videotranscode import RenditionSpec, SourceInfo, VideoTranscodeSpec
+from videotranscode import (
+    PosterArgs,
+    ProbeArgs,
+    RenditionArgs,
+    RenditionSpec,
+    SourceInfo,
+    VideoTranscodeSpec,
+)
 
 MAX_NAME = 63  # Job names end up in the `job-name` label, limited to 63 characters
 CONTAINER = "worker"
@@ -174,13 +181,11 @@ def build_job(
 def build_probe_job(
     resource_name: str, spec: VideoTranscodeSpec, settings: JobSettings, *, name: str
 ) -> dict[str, Any]:
-    args = ["probe", spec.source.location]
+    poster = None
     if spec.thumbnail.enabled:
-        args += [
-            spec.output.location,
-            "--poster-at-percent", f"{spec.thumbnail.at_percent:g}",
-            "--poster-long-side", str(spec.thumbnail.long_side),
-        ]  # fmt: skip
+        poster = PosterArgs(output=spec.output.location, at_percent=spec.thumbnail.at_percent,
+                            long_side=spec.thumbnail.long_side)  # fmt: skip
+    args = ProbeArgs(source=spec.source.location, poster=poster).argv()
     return build_job(
         name=name,
         labels=job_labels(resource_name, ROLE_PROBE),
@@ -201,17 +206,11 @@ def build_rendition_job(
     source: SourceInfo,
 ) -> dict[str, Any]:
     tier = tier_for(rung.height, settings.resource_tiers)
-    args = [
-        "rendition", spec.source.location, spec.output.location,
-        "--name", rung.name,
-        "--height", str(rung.height),
-        "--video-bitrate", str(rung.video_bitrate),
-        "--max-bitrate", str(rung.peak_video_bitrate),
-        "--audio-bitrate", str(rung.audio_bitrate),
-        "--segment-seconds", str(spec.segment_seconds),
-        "--gop-seconds", str(spec.gop_seconds),
-        "--segment-type", spec.segment_type,
-    ]  # fmt: skip
+    args = RenditionArgs(
+        source=spec.source.location, output=spec.output.location, rendition=rung,
+        segment_seconds=spec.segment_seconds, gop_seconds=spec.gop_seconds,
+        segment_type=spec.segment_type,
+    ).argv()  # fmt: skip
     return build_job(
         name=name,
         labels=job_labels(resource_name, ROLE_RENDITION, rung.name),

@@ -3,7 +3,17 @@
 Imports pydantic only, so every deployable (and the transcoder image) can depend on it.
 """
 
-from videotranscode.events import TranscodeEvent
+from videotranscode.events import (
+    ENDING_EVENTS,
+    PAYLOADS,
+    EndedPayload,
+    EventPayload,
+    PhasePayload,
+    ProgressPayload,
+    SucceededPayload,
+    TranscodeEvent,
+    parse_payload,
+)
 from videotranscode.hls import (
     build_master_playlist,
     default_variant_index,
@@ -60,6 +70,7 @@ from videotranscode.videos import (
     stored_fields,
     transcode_fields,
 )
+from videotranscode.worker import PosterArgs, ProbeArgs, RenditionArgs
 
 GROUP = "hlsforge.dev"
 VERSION = "v1alpha1"
@@ -69,6 +80,7 @@ KIND = "VideoTranscode"
 __all__ = [
     "CANCEL_ANNOTATION",
     "DEFAULT_LADDER",
+    "ENDING_EVENTS",
     "GROUP",
     "HLS_PLAYLIST_TYPE",
     "KIND",
@@ -76,6 +88,7 @@ __all__ = [
     "MEDIA_PLAYLIST",
     "MUTABLE_SPEC_FIELDS",
     "OUTPUT_CONTENT_TYPES",
+    "PAYLOADS",
     "PLURAL",
     "POSTER",
     "RETRY_ANNOTATION",
@@ -84,11 +97,18 @@ __all__ = [
     "VERSION",
     "AudioStreamInfo",
     "Condition",
+    "EndedPayload",
+    "EventPayload",
     "MultipartUploadState",
     "OutputSpec",
     "Phase",
+    "PhasePayload",
     "Playback",
     "PostUploadState",
+    "PosterArgs",
+    "ProbeArgs",
+    "ProgressPayload",
+    "RenditionArgs",
     "RenditionPhase",
     "RenditionResult",
     "RenditionSpec",
@@ -96,6 +116,7 @@ __all__ = [
     "SourceInfo",
     "SourceSpec",
     "StoredObject",
+    "SucceededPayload",
     "ThumbnailSpec",
     "TranscodeEvent",
     "TranscodeFields",
@@ -111,6 +132,7 @@ __all__ = [
     "default_variant_index",
     "media_playlist",
     "parse_bitrate",
+    "parse_payload",
     "select_ladder",
     "stored_fields",
     "target_duration",

@@ -3,6 +3,7 @@
 from pydantic import ConfigDict, Field
 
 from videotranscode._model import CamelModel
+from videotranscode.layout import media_playlist
 
 
 class _Reported(CamelModel):
@@ -71,4 +72,4 @@ class RenditionResult(_Reported):
     @property
     def uri(self) -> str:
         """The media playlist relative to the master playlist."""
-        return f"{self.name}/index.m3u8"
+        return media_playlist(self.name)

@@ -4,6 +4,8 @@ import contextlib
 import json
 import logging
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +15,16 @@ from fastapi import FastAPI
 from helpers import Api, serve
 
 from transcode_api.settings import ApiSettings
-from transcode_api.web import VENDOR, WEB_DIR, mount_web, page_headers, storage_origins
+from transcode_api.web import (
+    CONTRACT,
+    VENDOR,
+    WEB_DIR,
+    mount_web,
+    page_headers,
+    storage_origins,
+)
+from transcode_api.web_contract import GLOBAL, contract_script, web_facts
+from videotranscode import HLS_PLAYLIST_TYPE, SOURCE_CONTENT_TYPES, TranscodeEvent, VideoPhase
 
 
 @pytest.fixture
@@ -46,7 +57,8 @@ def test_the_page_its_files_and_the_vendor_scripts_are_served(vendor_dir: Path) 
         assert page.headers["content-type"].startswith("text/html")
         assert "script-src 'self'" in page.headers["content-security-policy"]
         assert page.headers["x-content-type-options"] == "nosniff"
-        for path, media_type in (("/app.js", "text/javascript"), ("/app.css", "text/css")):
+        for path, media_type in (("/app.js", "text/javascript"), ("/app.css", "text/css"),
+                                 (CONTRACT, "text/javascript")):  # fmt: skip
             response = client.get(path)
             assert response.status_code == 200
             assert response.headers["content-type"].startswith(media_type)
@@ -81,7 +93,7 @@ def test_a_missing_vendor_script_is_a_clear_404(
 def test_the_page_loads_what_is_served_and_never_writes_html() -> None:
     page = (WEB_DIR / "index.html").read_text()
     scripts = re.findall(r'<script src="([^"]+)"', page)
-    assert scripts == ["/vendor/socket.io.min.js", "/vendor/hls.min.js", "/app.js"]
+    assert scripts == ["/vendor/socket.io.min.js", "/vendor/hls.min.js", CONTRACT, "/app.js"]
     script = (WEB_DIR / "app.js").read_text()
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
         assert sink not in script, f"app.js uses {sink}: set textContent instead"
@@ -134,3 +146,52 @@ def test_storage_origins_follow_the_settings() -> None:
     assert storage_origins(minio) == ["http://localhost:9000"]
     assert storage_origins(cdn) == ["http://localhost:9000", "https://cdn.example"]
     assert "https://cdn.example" in page_headers(storage_origins(cdn))["Content-Security-Policy"]
+
+
+def test_the_contract_script_is_served_like_the_page(vendor_dir: Path) -> None:
+    with web_app(vendor_dir) as client:
+        page, script = client.get("/"), client.get(CONTRACT)
+    assert script.text == contract_script(web_facts())
+    for header in ("cache-control", "content-security-policy", "x-content-type-options"):
+        assert script.headers[header] == page.headers[header]
+
+
+def test_the_web_app_gets_the_contracts_facts() -> None:
+    facts = json.loads(json.dumps(web_facts()))  # as the browser reads them
+    assert facts["phases"] == [phase.value for phase in VideoPhase]
+    assert facts["finished"] == ["succeeded", "failed", "cancelled"]
+    assert facts["ended"] == ["failed", "cancelled"]
+    assert facts["beforeTranscoding"] == ["awaiting_upload", "queued", "pending", "probing"]
+    assert facts["events"] == {event.name.lower(): event.value for event in TranscodeEvent}
+    assert facts["endingEvents"] == {"transcode.succeeded": "succeeded",
+                                     "transcode.failed": "failed",
+                                     "transcode.cancelled": "cancelled"}  # fmt: skip
+    assert facts["sourceContentTypes"] == SOURCE_CONTENT_TYPES
+    assert facts["hlsPlaylistType"] == HLS_PLAYLIST_TYPE
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js (make setup)")
+def test_the_contract_script_leaves_the_facts_for_the_app() -> None:
+    script = contract_script(web_facts())
+    probe = f"globalThis.window = globalThis;\n{script}\nconsole.log(JSON.stringify({GLOBAL}));"
+    node = subprocess.run(["node", "-e", probe], capture_output=True, text=True, check=True)
+    assert json.loads(node.stdout) == json.loads(json.dumps(web_facts()))
+
+
+def test_the_app_keeps_no_copy_of_the_contract() -> None:
+    script = (WEB_DIR / "app.js").read_text()
+    facts = [*TranscodeEvent, *SOURCE_CONTENT_TYPES.values(), HLS_PLAYLIST_TYPE]
+    assert [fact for fact in facts if f'"{fact}"' in script] == []
+
+
+def test_the_phases_the_app_names_are_the_contracts() -> None:
+    """The app compares a video's phase with a few by name, and labels two: each one must be a
+    phase of the contract, or the comparison silently never matches."""
+    script = (WEB_DIR / "app.js").read_text()
+    compared = re.findall(r'video\.phase [!=]== "(\w+)"|entry\.video, phase: "(\w+)"', script)
+    [labels] = re.findall(r"const LABELS = \{([^}]*)\}", script)
+    named = {name for pair in compared for name in pair if name} | set(
+        re.findall(r"(\w+):", labels)
+    )
+    assert len(named) >= 4, named  # the patterns still find them
+    assert named <= set(VideoPhase), named - set(VideoPhase)

@@ -8,11 +8,10 @@ from transcode_api import playback
 from transcode_api.deps import Context, PageNumber, PageSize, VideoId, playlist_url
 from transcode_api.errors import NotFoundError
 from transcode_api.models import ERROR_RESPONSES, Page, Playback, VideoPublic
-from videotranscode import VideoRecord
+from videotranscode import HLS_PLAYLIST_TYPE, VideoRecord
 
 router = APIRouter(prefix="/api/v1", tags=["public"], responses=ERROR_RESPONSES)
 
-HLS_CONTENT_TYPE = "application/vnd.apple.mpegurl"
 PLAYLIST_MAX_AGE = 60  # well inside the signed URLs' lifetime
 
 
@@ -47,9 +46,9 @@ def public_playback(video_id: VideoId, ctx: Context, request: Request) -> Playba
 
 
 @router.get("/playback/{token}/{path:path}", name="playlist", response_class=Response,
-            responses={200: {"content": {HLS_CONTENT_TYPE: {}}}})  # fmt: skip
+            responses={200: {"content": {HLS_PLAYLIST_TYPE: {}}}})  # fmt: skip
 def get_playlist(token: str, path: str, ctx: Context) -> Response:
     """A playlist of a playback link, its media URIs signed."""
     text = playback.playlist(ctx, token=token, path=path)
-    return Response(text, media_type=HLS_CONTENT_TYPE,
+    return Response(text, media_type=HLS_PLAYLIST_TYPE,
                     headers={"Cache-Control": f"private, max-age={PLAYLIST_MAX_AGE}"})  # fmt: skip

@@ -11,23 +11,12 @@
   const PART_CONCURRENCY = 3;   // multipart: parts in flight at once
   const PART_ATTEMPTS = 3;      // tries per part before the upload pauses for a resume
   const URL_BATCH = 20;         // part URLs asked for at once (the API allows 100)
-  const PHASES = {
-    awaiting_upload: "Awaiting upload", queued: "Queued", pending: "Pending",
-    probing: "Probing", transcoding: "Transcoding", packaging: "Packaging",
-    succeeded: "Ready", failed: "Failed", cancelled: "Cancelled",
-  };
-  const FINISHED = ["succeeded", "failed", "cancelled"];
-  const ENDED = ["failed", "cancelled"];  // with a reason; a retry may run them again
-  const BEFORE_TRANSCODING = ["awaiting_upload", "queued", "pending", "probing"];
-  // What the API accepts, by extension: used before the browser's guess, which comes from the
-  // system and is often wrong for video (`.ts` as Qt Linguist, `.3gp` as audio). The CLI has
-  // the same table.
-  const CONTENT_TYPES = {
-    mp4: "video/mp4", m4v: "video/mp4", mov: "video/quicktime", webm: "video/webm",
-    mkv: "video/x-matroska", avi: "video/x-msvideo", mpg: "video/mpeg", mpeg: "video/mpeg",
-    ts: "video/mp2t", m2ts: "video/mp2t", "3gp": "video/3gpp", flv: "video/x-flv",
-    ogv: "video/ogg", ogg: "video/ogg", wmv: "video/x-ms-wmv", asf: "video/x-ms-asf",
-  };
+  // Video phases, event names and content types: the API's contract, from /contract.js (loaded
+  // first). `finished`, `ended` (with a reason; a retry may run them again) and
+  // `beforeTranscoding` group the phases.
+  const CONTRACT = window.HLSFORGE_CONTRACT;
+  const { finished: FINISHED, ended: ENDED, beforeTranscoding: BEFORE_TRANSCODING } = CONTRACT;
+  const LABELS = { awaiting_upload: "Awaiting upload", succeeded: "Ready" };  // else capitalised
   const SESSION_RETRY_MS = [2000, 5000, 10000, 30000];  // /auth/me failed, not with a 401
 
   const $ = (id) => document.getElementById(id);
@@ -215,11 +204,11 @@
         notice("Live progress paused; reconnecting…");
       }
     });
-    socket.on("transcode.progress", onProgressEvent);
-    socket.on("transcode.phase", onPhaseEvent);
-    socket.on("transcode.succeeded", (event) => onPhaseEvent({ ...event, phase: "Succeeded" }));
-    socket.on("transcode.failed", (event) => onPhaseEvent({ ...event, phase: "Failed" }));
-    socket.on("transcode.cancelled", (event) => onPhaseEvent({ ...event, phase: "Cancelled" }));
+    socket.on(CONTRACT.events.progress, onProgressEvent);
+    socket.on(CONTRACT.events.phase, onPhaseEvent);
+    for (const [name, phase] of Object.entries(CONTRACT.endingEvents)) {
+      socket.on(name, (event) => onPhaseEvent({ ...event, phase }));
+    }
   }
 
   async function loadVideos() {
@@ -273,7 +262,7 @@
     const phase = event.phase.toLowerCase();
     const video = {
       ...entry.video,
-      phase: phase in PHASES ? phase : entry.video.phase,
+      phase: isPhase(phase) ? phase : entry.video.phase,
       progress: typeof event.progress === "number" ? event.progress : entry.video.progress,
       renditions: Array.isArray(event.renditions) ? event.renditions : entry.video.renditions,
     };
@@ -282,6 +271,15 @@
   }
 
   // --- the list of videos ----------------------------------------------------------------------
+
+  function isPhase(phase) {
+    return CONTRACT.phases.includes(phase);
+  }
+
+  function phaseLabel(phase) {
+    if (!isPhase(phase)) return phase;
+    return LABELS[phase] || phase.charAt(0).toUpperCase() + phase.slice(1);
+  }
 
   function clampPercent(value) {
     const number = Number(value);
@@ -321,8 +319,8 @@
     el.dataset.phase = video.phase;
     el.querySelector("[data-testid=video-title]").textContent = video.title;
     const badge = el.querySelector("[data-testid=video-phase]");
-    badge.textContent = PHASES[video.phase] || video.phase;
-    badge.className = `phase phase-${video.phase in PHASES ? video.phase : "unknown"}`;
+    badge.textContent = phaseLabel(video.phase);
+    badge.className = `phase phase-${isPhase(video.phase) ? video.phase : "unknown"}`;
     const overall = el.querySelector("[data-testid=video-progress]");
     overall.hidden = finished;
     overall.setAttribute("aria-label", `${video.title}: overall progress`);
@@ -412,8 +410,10 @@
   class UploadError extends Error {}
 
   function contentTypeOf(file) {
-    const extension = file.name.includes(".") ? file.name.split(".").pop().toLowerCase() : "";
-    return CONTENT_TYPES[extension] || file.type || "application/octet-stream";
+    // The contract's table first: the browser's guess comes from the system and is often wrong
+    // for video (`.ts` as Qt Linguist, `.3gp` as audio).
+    const extension = file.name.includes(".") ? `.${file.name.split(".").pop().toLowerCase()}` : "";
+    return CONTRACT.sourceContentTypes[extension] || file.type || "application/octet-stream";
   }
 
   /** S3 answers errors as XML: its <Message>, read as text. */
@@ -705,7 +705,7 @@
       if (stale()) return;
       title.textContent = video.title;
       if (video.phase !== "succeeded") {
-        showText("player-error", `This video is not ready to play yet (${PHASES[video.phase] || video.phase}).`);
+        showText("player-error", `This video is not ready to play yet (${phaseLabel(video.phase)}).`);
         return;
       }
       playback = await api(`/videos/${encodeURIComponent(id)}/playback`);
@@ -752,7 +752,7 @@
       });
       hls.loadSource(playback.masterUrl);
       hls.attachMedia(element);
-    } else if (element.canPlayType("application/vnd.apple.mpegurl")) {
+    } else if (element.canPlayType(CONTRACT.hlsPlaylistType)) {
       element.src = playback.masterUrl;  // Safari plays HLS itself and picks the quality
       element.play().catch(() => {});
     } else {

@@ -22,7 +22,15 @@ from transcode_worker.probe import PosterOptions
 from transcode_worker.progress import emit
 from transcode_worker.settings import WorkerSettings
 from transcode_worker.storage import location_of
-from videotranscode import DEFAULT_LADDER, RenditionSpec
+from videotranscode import (
+    DEFAULT_LADDER,
+    MASTER_PLAYLIST,
+    POSTER,
+    PosterArgs,
+    ProbeArgs,
+    RenditionArgs,
+    RenditionSpec,
+)
 
 MAX_MESSAGE_CHARS = 1000  # Kubernetes keeps at most 4096 bytes of a termination message
 
@@ -69,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
 
     probe = sub.add_parser("probe", parents=[common], help="metadata and poster frame")
     probe.add_argument("source", help=source_help)
-    probe.add_argument("output", nargs="?", help=f"where poster.jpg goes: {output_help}")
+    probe.add_argument("output", nargs="?", help=f"where {POSTER} goes: {output_help}")
     probe.add_argument("--poster-at-percent", type=float, default=10, help="where in the video")
     probe.add_argument("--poster-long-side", type=int, default=640, help="pixels, at most")
 
@@ -94,25 +102,58 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def probe_args(args: argparse.Namespace) -> ProbeArgs:
+    """The parsed `probe` command line as the contract's model (what the operator sends)."""
+    poster = None
+    if args.output is not None:
+        poster = PosterArgs(
+            output=args.output, at_percent=args.poster_at_percent, long_side=args.poster_long_side
+        )
+    return ProbeArgs(source=args.source, poster=poster)
+
+
+def rendition_args(args: argparse.Namespace) -> RenditionArgs:
+    """The parsed `rendition` command line as the contract's model (what the operator sends)."""
+    rung = RenditionSpec.model_validate(
+        {"name": args.name, "height": args.height, "videoBitrate": args.video_bitrate,
+         "maxBitrate": args.max_bitrate, "audioBitrate": args.audio_bitrate}
+    )  # fmt: skip
+    return RenditionArgs(
+        source=args.source, output=args.output, rendition=rung,
+        segment_seconds=args.segment_seconds, gop_seconds=args.gop_seconds,
+        segment_type=args.segment_type,
+    )  # fmt: skip
+
+
 def _validated(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
     """Turn the packaging and rung options into models, or stop with a usage error."""
     try:
         if args.command != "probe":
             args.packaging = Packaging(args.segment_seconds, args.gop_seconds, args.segment_type)
         if args.command == "rendition":
-            args.rung = RenditionSpec.model_validate(
-                {"name": args.name, "height": args.height, "videoBitrate": args.video_bitrate,
-                 "maxBitrate": args.max_bitrate, "audioBitrate": args.audio_bitrate}
-            )  # fmt: skip
+            args.rung = rendition_args(args).rendition
     except (ValueError, ValidationError) as exc:
         parser.error(str(exc))
     return args
 
 
+def read_request(argv: Sequence[str]) -> ProbeArgs | RenditionArgs:
+    """A Job's command line (`probe` or `rendition`), read as `main` reads it."""
+    parser = _parser()
+    args = _validated(parser, parser.parse_args(argv))
+    if args.command == "probe":
+        return probe_args(args)
+    if args.command == "rendition":
+        return rendition_args(args)
+    raise ValueError(f"not a Job's command: {args.command}")
+
+
 def _run(args: argparse.Namespace, settings: WorkerSettings) -> dict[str, Any]:
     if args.command == "probe":
-        poster = PosterOptions(args.poster_at_percent, args.poster_long_side)
-        return commands.probe(args.source, args.output, settings, poster)
+        request = probe_args(args)
+        poster = request.poster
+        options = PosterOptions(poster.at_percent, poster.long_side) if poster else PosterOptions()
+        return commands.probe(request.source, poster.output if poster else None, settings, options)
     if args.command == "rendition":
         [result] = commands.encode(
             args.source, args.output, [args.rung], args.packaging,
@@ -125,7 +166,7 @@ def _run(args: argparse.Namespace, settings: WorkerSettings) -> dict[str, Any]:
     )  # fmt: skip
     return {
         "renditions": [result.model_dump(by_alias=True) for result in results],
-        "masterKey": location_of(args.output, commands.MASTER),
+        "masterKey": location_of(args.output, MASTER_PLAYLIST),
     }
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from transcode_worker import ffmpeg
-from transcode_worker.encode import PLAYLIST, Packaging, build_encode_args, output_frame_rate
+from transcode_worker.encode import Packaging, build_encode_args, output_frame_rate
 from transcode_worker.errors import BadInputError
 from transcode_worker.measure import measure_rendition
 from transcode_worker.playlist import rewrite_target_duration
@@ -17,11 +17,18 @@ from transcode_worker.probe import PosterOptions, ProbedSource, probe_source, wr
 from transcode_worker.progress import ProgressTracker
 from transcode_worker.settings import WorkerSettings
 from transcode_worker.storage import fetch_source, location_of, publish
-from videotranscode import RenditionResult, RenditionSpec, build_master_playlist, select_ladder
+from videotranscode import (
+    MASTER_PLAYLIST,
+    MEDIA_PLAYLIST,
+    POSTER,
+    RenditionResult,
+    RenditionSpec,
+    build_master_playlist,
+    media_playlist,
+    select_ladder,
+)
 
 Emit = Callable[[dict[str, Any]], None]
-POSTER = "poster.jpg"
-MASTER = "master.m3u8"
 
 
 @contextmanager
@@ -112,17 +119,17 @@ def encode(
                 staging / rung.name,
                 name=rung.name,
                 frame_rate=frame_rate,
-                playlist_key=location_of(output, f"{rung.name}/index.m3u8"),
+                playlist_key=location_of(output, media_playlist(rung.name)),
             )
             for rung in rungs
         ]
         _check_complete(results, probed.info.duration_seconds)
         for rung in rungs:
-            rewrite_target_duration(staging / rung.name / PLAYLIST)
+            rewrite_target_duration(staging / rung.name / MEDIA_PLAYLIST)
         names = [rung.name for rung in rungs]
         if ladder:
-            (staging / MASTER).write_text(build_master_playlist(results))
-            names += [POSTER, MASTER]
+            (staging / MASTER_PLAYLIST).write_text(build_master_playlist(results))
+            names += [POSTER, MASTER_PLAYLIST]
         publish(staging, names, output, settings)
         emit(tracker.finish())
         return results

@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Literal
 
 from transcode_worker.probe import ProbedSource
-from videotranscode import RenditionSpec
+from videotranscode import MEDIA_PLAYLIST, RenditionSpec
 
 MAX_FRAME_RATE = 60
-PLAYLIST = "index.m3u8"
 INIT_SEGMENT = "init.mp4"
 
 
@@ -76,7 +75,7 @@ def _hls_args(packaging: Packaging, rung_dir: Path) -> list[str]:
     ]  # fmt: skip
     if packaging.segment_type == "fmp4":
         args += ["-hls_fmp4_init_filename", INIT_SEGMENT]
-    return [*args, str(rung_dir / PLAYLIST)]
+    return [*args, str(rung_dir / MEDIA_PLAYLIST)]
 
 
 def build_encode_args(

@@ -8,7 +8,7 @@ from pathlib import Path
 import m3u8
 
 from transcode_worker.errors import WorkerError
-from videotranscode import RenditionResult
+from videotranscode import MEDIA_PLAYLIST, RenditionResult
 
 _AAC_OBJECT_TYPES = {"LC": 2, "HE-AAC": 5, "HE-AACv2": 29}
 
@@ -77,7 +77,7 @@ def measure_rendition(
     rung_dir: Path, *, name: str, frame_rate: float, playlist_key: str
 ) -> RenditionResult:
     """The rung's RenditionResult, measured from its playlist and files on disk."""
-    playlist = parse_media_playlist((rung_dir / "index.m3u8").read_text())
+    playlist = parse_media_playlist((rung_dir / MEDIA_PLAYLIST).read_text())
     if not playlist.segments or not playlist.ended:
         raise WorkerError(f"the {name} playlist is incomplete")
     sizes = [((rung_dir / s.uri).stat().st_size, s.duration) for s in playlist.segments]

@@ -15,14 +15,8 @@ from botocore.config import Config
 
 from transcode_worker.errors import BadInputError, WorkerError
 from transcode_worker.settings import WorkerSettings
+from videotranscode import MASTER_PLAYLIST, OUTPUT_CONTENT_TYPES
 
-CONTENT_TYPES = {
-    ".m3u8": "application/vnd.apple.mpegurl",
-    ".ts": "video/mp2t",
-    ".m4s": "video/mp4",
-    ".mp4": "video/mp4",
-    ".jpg": "image/jpeg",
-}
 # Playlists may be rewritten by a retried rung; segments and posters never change in place.
 PLAYLIST_CACHE = "max-age=60"
 MEDIA_CACHE = "max-age=31536000"
@@ -103,7 +97,7 @@ def _upload_order(files: Iterable[Path]) -> tuple[list[Path], list[Path]]:
     files = sorted(files)
     media = [f for f in files if f.suffix != ".m3u8"]
     playlists = sorted(
-        (f for f in files if f.suffix == ".m3u8"), key=lambda f: f.name == "master.m3u8"
+        (f for f in files if f.suffix == ".m3u8"), key=lambda f: f.name == MASTER_PLAYLIST
     )
     return media, playlists
 
@@ -142,7 +136,7 @@ def _upload(staging: Path, names: list[str], output: str, settings: WorkerSettin
         relative = path.relative_to(staging).as_posix()
         cache = PLAYLIST_CACHE if path.suffix == ".m3u8" else MEDIA_CACHE
         extra = {
-            "ContentType": CONTENT_TYPES.get(path.suffix, "application/octet-stream"),
+            "ContentType": OUTPUT_CONTENT_TYPES.get(path.suffix, "application/octet-stream"),
             "CacheControl": cache,
         }
         key = location_of(output, relative)

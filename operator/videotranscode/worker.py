@@ -1,0 +1,62 @@
+"""What the operator asks of the worker: the arguments of `hlsforge-worker probe` and
+`hlsforge-worker rendition`, and the command line that carries them.
+
+The operator builds the Jobs' arguments with `argv()`; the worker's parser reads each one
+back into the same model (tests/contract/test_worker_args.py), so a flag renamed on one side
+only fails there.
+"""
+
+from typing import Literal
+
+from videotranscode._model import CamelModel
+from videotranscode.renditions import RenditionSpec
+
+SegmentType = Literal["fmp4", "mpegts"]
+
+
+class PosterArgs(CamelModel):
+    """Where the probe writes the poster frame, and which frame it picks."""
+
+    output: str  # a local directory or s3://bucket/prefix; the poster is its POSTER
+    at_percent: float = 10  # of the duration
+    long_side: int = 640  # pixels, at most
+
+
+class ProbeArgs(CamelModel):
+    source: str  # a local path, s3://bucket/key or an http(s) URL
+    poster: PosterArgs | None = None  # none: metadata only
+
+    def argv(self) -> list[str]:
+        args = ["probe", self.source]
+        if self.poster is not None:
+            args += [
+                self.poster.output,
+                "--poster-at-percent", f"{self.poster.at_percent:g}",
+                "--poster-long-side", str(self.poster.long_side),
+            ]  # fmt: skip
+        return args
+
+
+class RenditionArgs(CamelModel):
+    """Encode one rung of the ladder under `<output>/<rendition name>/`."""
+
+    source: str
+    output: str
+    rendition: RenditionSpec
+    segment_seconds: int = 6
+    gop_seconds: int = 2
+    segment_type: SegmentType = "fmp4"
+
+    def argv(self) -> list[str]:
+        rung = self.rendition
+        return [
+            "rendition", self.source, self.output,
+            "--name", rung.name,
+            "--height", str(rung.height),
+            "--video-bitrate", str(rung.video_bitrate),
+            "--max-bitrate", str(rung.peak_video_bitrate),  # the cap the operator planned for
+            "--audio-bitrate", str(rung.audio_bitrate),
+            "--segment-seconds", str(self.segment_seconds),
+            "--gop-seconds", str(self.gop_seconds),
+            "--segment-type", self.segment_type,
+        ]  # fmt: skip

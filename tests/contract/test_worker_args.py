@@ -1,0 +1,54 @@
+"""The worker's command line, round trip: what the operator's Jobs pass (the contract's
+`argv()`), the worker's own parser reads back field for field."""
+
+import pytest
+
+from transcode_worker.cli import read_request as parsed
+from videotranscode import PosterArgs, ProbeArgs, RenditionArgs, RenditionSpec
+
+PROBE = ProbeArgs(source="s3://uploads/u1/v1/original.mov")
+PROBE_WITH_POSTER = ProbeArgs(
+    source="https://example.com/a.mp4",
+    poster=PosterArgs(output="s3://media/videos/v1", at_percent=37.5, long_side=320),
+)
+RUNG = RenditionSpec(
+    name="720p", height=720, video_bitrate=3_100_000, max_bitrate=4_000_000, audio_bitrate=96_000
+)
+
+
+RENDITION = RenditionArgs(
+    source="s3://uploads/u1/v1/original.mov", output="s3://media/videos/v1", rendition=RUNG,
+    segment_seconds=4, gop_seconds=2, segment_type="mpegts",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("request_", [PROBE, PROBE_WITH_POSTER, RENDITION])
+def test_the_worker_reads_back_every_field(request_: ProbeArgs | RenditionArgs) -> None:
+    assert parsed(request_.argv()) == request_
+
+
+def test_the_defaults_are_the_workers_defaults() -> None:
+    """A model left at its defaults asks for what the worker does unasked."""
+    poster = ProbeArgs(source="in.mp4", poster=PosterArgs(output="out"))
+    assert parsed(["probe", "in.mp4", "out"]) == poster
+    rung = RUNG.model_copy(update={"audio_bitrate": 128_000})
+    rendition = RenditionArgs(source="in.mp4", output="out", rendition=rung)
+    assert parsed(rendition.argv()) == rendition
+    unasked = ["rendition", "in.mp4", "out", "--name", "720p", "--height", "720",
+               "--video-bitrate", "3100000", "--max-bitrate", "4000000"]  # fmt: skip
+    assert parsed(unasked) == rendition
+
+
+def test_only_a_jobs_command_is_a_request() -> None:
+    with pytest.raises(ValueError, match="ladder"):
+        parsed(["ladder", "in.mp4", "out"])
+
+
+def test_a_rung_without_a_cap_is_sent_with_the_cap_the_operator_planned_for() -> None:
+    uncapped = RUNG.model_copy(update={"max_bitrate": None})
+    request = RenditionArgs(source="in.mp4", output="out", rendition=uncapped)
+    read = parsed(request.argv())
+    assert isinstance(read, RenditionArgs)
+    assert read.rendition.max_bitrate == uncapped.peak_video_bitrate
+    assert read == request.model_copy(update={"rendition": RUNG.model_copy(
+        update={"max_bitrate": uncapped.peak_video_bitrate})})  # fmt: skip
