@@ -1,28 +1,11 @@
-"""The output tree in S3: where its master playlist and poster are, writing the master
-playlist, and deleting the whole tree. The S3 client (boto3) is passed in; its calls block."""
+"""The output tree in S3: writing its master playlist, and deleting the whole tree.
+The S3 client (boto3) is passed in; its calls block."""
 
 from typing import Any
 
-from videotranscode import Playback, VideoTranscodeSpec
+from videotranscode import HLS_PLAYLIST_TYPE
 
-MASTER = "master.m3u8"
-POSTER = "poster.jpg"
-PLAYLIST_CONTENT_TYPE = "application/vnd.apple.mpegurl"
-MASTER_CACHE_CONTROL = "max-age=60"
-
-
-def master_key(prefix: str) -> str:
-    return f"{prefix}/{MASTER}"
-
-
-def playback_of(spec: VideoTranscodeSpec, public_base_url: str | None) -> Playback:
-    """Where the finished transcode plays from (pure: the keys follow from the spec)."""
-    key = master_key(spec.output.prefix)
-    return Playback(
-        master_playlist=key,
-        url=f"{public_base_url.rstrip('/')}/{key}" if public_base_url else None,
-        thumbnail=f"{spec.output.prefix}/{POSTER}" if spec.thumbnail.enabled else None,
-    )
+MASTER_CACHE_CONTROL = "max-age=60"  # as the worker's playlists: a retry may rewrite it
 
 
 def write_master(s3: Any, *, bucket: str, key: str, playlist: str) -> None:
@@ -30,7 +13,7 @@ def write_master(s3: Any, *, bucket: str, key: str, playlist: str) -> None:
         Bucket=bucket,
         Key=key,
         Body=playlist.encode(),
-        ContentType=PLAYLIST_CONTENT_TYPE,
+        ContentType=HLS_PLAYLIST_TYPE,
         CacheControl=MASTER_CACHE_CONTROL,
     )
 

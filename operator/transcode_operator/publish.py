@@ -15,8 +15,15 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 from videotranscode import (
+    ENDING_EVENTS,
+    EndedPayload,
+    EventPayload,
     Phase,
+    PhasePayload,
+    ProgressPayload,
+    SucceededPayload,
     TranscodedVideo,
+    TranscodeEvent,
     VideoPhase,
     VideoTranscodeStatus,
     stored_fields,
@@ -35,14 +42,13 @@ TRANSCODED_VIDEO = {field.alias or name: 1 for name, field in TranscodedVideo.mo
 
 
 def video_update(
-    *, namespace: str, name: str, status: dict[str, Any], seq: int
+    *, namespace: str, name: str, status: VideoTranscodeStatus, seq: int
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(filter, update) that applies only over an older write: updates may arrive late or be
     retried out of order, and the `videos` document must never move backwards."""
     fields = transcode_fields(
-        VideoTranscodeStatus.model_validate(status), namespace=namespace, name=name, seq=seq,
-        now=datetime.now(UTC),
-    )  # fmt: skip
+        status, namespace=namespace, name=name, seq=seq, now=datetime.now(UTC)
+    )
     newer_than = {"$or": [{"transcodeSeq": {"$lt": seq}}, {"transcodeSeq": {"$exists": False}}]}
     return newer_than, {"$set": stored_fields(fields)}
 
@@ -117,11 +123,11 @@ class Realtime:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30)
 
-    async def emit(self, event: str, payload: dict[str, Any]) -> None:
+    async def emit(self, event: TranscodeEvent, payload: EventPayload) -> None:
         if not self._client.connected:
             return  # live events are ephemeral; the status and MongoDB carry the truth
         try:
-            await self._client.emit(event, payload, namespace=INTERNAL_NAMESPACE)
+            await self._client.emit(event.value, payload.wire(), namespace=INTERNAL_NAMESPACE)
         except socketio.exceptions.SocketIOError as exc:
             logger.info("dropping %s: %s", event, exc)
 
@@ -150,36 +156,33 @@ class Publisher:
         if not video_id:
             return
         meta = body["metadata"]
-        dumped = new.model_dump(mode="json", by_alias=True, exclude_none=True)
         if self.videos is not None:
             query, update = video_update(
-                namespace=meta["namespace"], name=meta["name"], status=dumped, seq=time.time_ns()
+                namespace=meta["namespace"], name=meta["name"], status=new, seq=time.time_ns()
             )
             await self.videos.publish(video_id, query, update)
-        if self.realtime is None:
+        if self.realtime is None or new.phase == old.phase:
             return
-        payload = {"videoId": video_id, "owner": spec.get("owner"), "phase": dumped["phase"],
-                   "progress": dumped["progress"], "renditions": dumped["renditions"]}  # fmt: skip
-        if new.phase != old.phase:
-            await self.realtime.emit("transcode.phase", payload)
-        if new.phase == Phase.SUCCEEDED and old.phase != Phase.SUCCEEDED:
-            await self.realtime.emit(
-                "transcode.succeeded", {**payload, "playback": dumped.get("playback")}
-            )
-        if new.phase == Phase.FAILED and old.phase != Phase.FAILED:
-            await self.realtime.emit("transcode.failed", {**payload, "message": new.message})
-        if new.phase == Phase.CANCELLED and old.phase != Phase.CANCELLED:
-            await self.realtime.emit("transcode.cancelled", {**payload, "message": new.message})
+        state = PhasePayload(
+            video_id=video_id, owner=spec.get("owner"), phase=new.phase, progress=new.progress,
+            renditions=new.renditions,
+        )  # fmt: skip
+        await self.realtime.emit(TranscodeEvent.PHASE, state)
+        if new.phase == Phase.SUCCEEDED:
+            succeeded = SucceededPayload(**dict(state), playback=new.playback)
+            await self.realtime.emit(TranscodeEvent.SUCCEEDED, succeeded)
+        elif (ending := ENDING_EVENTS.get(new.phase)) is not None:
+            await self.realtime.emit(ending, EndedPayload(**dict(state), message=new.message))
 
     async def progress(
         self, owner: Mapping[str, str], rendition: str, percent: float, line: Mapping[str, Any]
     ) -> None:
         """A rung's progress (`line` is the worker's progress line), relayed as it comes."""
-        if self.realtime is not None and owner.get("videoId"):
-            await self.realtime.emit("transcode.progress", {
-                **owner, "rendition": rendition, "percent": percent,
-                "outTimeSeconds": line.get("outTimeSeconds"), "speed": line.get("speed"),
-            })  # fmt: skip
+        if self.realtime is not None and (video_id := owner.get("videoId")):
+            await self.realtime.emit(TranscodeEvent.PROGRESS, ProgressPayload(
+                video_id=video_id, owner=owner.get("owner"), rendition=rendition, percent=percent,
+                out_time_seconds=line.get("outTimeSeconds"), speed=line.get("speed"),
+            ))  # fmt: skip
 
     async def close(self) -> None:
         if self.videos is not None:

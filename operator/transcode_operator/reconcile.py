@@ -9,11 +9,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from transcode_operator.jobs import ROLE_PROBE, job_name
-from transcode_operator.outputs import master_key, playback_of
 from videotranscode import CANCEL_ANNOTATION as CANCEL_ANNOTATION  # noqa: PLC0414 (re-exported)
 from videotranscode import (
     DEFAULT_LADDER,
+    MASTER_PLAYLIST,
     MUTABLE_SPEC_FIELDS,
+    POSTER,
     Condition,
     Phase,
     Playback,
@@ -296,6 +297,16 @@ def next_status(resource: Resource, observed: Observed, *, public_base_url: str 
     return outcome
 
 
+def playback_of(spec: VideoTranscodeSpec, public_base_url: str | None) -> Playback:
+    """Where the finished transcode plays from: the keys follow from the spec."""
+    key = f"{spec.output.prefix}/{MASTER_PLAYLIST}"
+    return Playback(
+        master_playlist=key,
+        url=f"{public_base_url.rstrip('/')}/{key}" if public_base_url else None,
+        thumbnail=f"{spec.output.prefix}/{POSTER}" if spec.thumbnail.enabled else None,
+    )
+
+
 def _packaged(
     unpackaged: Outcome, spec: VideoTranscodeSpec, now: str, public_base_url: str | None
 ) -> Outcome:
@@ -311,7 +322,7 @@ def _packaged(
     )
     master = WriteMaster(
         bucket=spec.output.bucket,
-        key=master_key(spec.output.prefix),
+        key=playback.master_playlist,
         playlist=build_master_playlist([rendition_to_result(rung) for rung in rungs]),
         unpackaged=unpackaged.status,
         unpackaged_events=unpackaged.events,

@@ -15,6 +15,7 @@ from helpers import Api, Signup, create_and_upload, run_worker
 from hlsforge_dev import VIDEOTRANSCODES, EmulatedCluster
 
 from transcode_operator.publish import VideoStore, video_update
+from videotranscode import VideoTranscodeStatus
 
 
 def connect(api: Api, token: str, namespace: str = "/") -> socketio.SimpleClient:
@@ -36,13 +37,13 @@ def finish_like_the_operator(api: Api, video_id: str, source: Path, s3_endpoint:
     result = run_worker("ladder", str(source), f"s3://media/{prefix}", "--renditions",
                         "180:180:200k,360p", env=worker_env(s3_endpoint))  # fmt: skip
     assert result.returncode == 0, result.stderr
-    status = {
+    status = VideoTranscodeStatus.model_validate({
         "phase": "Succeeded", "progress": 100,
         "renditions": [{"name": "180", "phase": "Succeeded", "progress": 100},
                        {"name": "360p", "phase": "Succeeded", "progress": 100}],
         "playback": {"masterPlaylist": f"{prefix}/master.m3u8",
                      "thumbnail": f"{prefix}/poster.jpg"},
-    }  # fmt: skip
+    })  # fmt: skip
     store = VideoStore(api.settings.mongodb_uri.get_secret_value(), api.settings.mongodb_database)
     query, update = video_update(namespace="default", name=f"video-{video_id}", status=status,
                                  seq=1)  # fmt: skip

@@ -18,11 +18,14 @@ from pymongo import MongoClient
 from transcode_operator.publish import Realtime, VideoStore, video_update
 from videotranscode import (
     PostUploadState,
+    ProgressPayload,
     RenditionPhase,
     StoredObject,
+    TranscodeEvent,
     TranscodeRef,
     VideoPhase,
     VideoRecord,
+    VideoTranscodeStatus,
 )
 
 TOKEN = "service-token-for-tests"
@@ -30,8 +33,9 @@ TOKEN = "service-token-for-tests"
 
 def update(phase: str, progress: float, seq: int) -> tuple[dict[str, Any], dict[str, Any]]:
     return video_update(
-        namespace="media", name="v-1", status={"phase": phase, "progress": progress}, seq=seq
-    )
+        namespace="media", name="v-1", seq=seq,
+        status=VideoTranscodeStatus.model_validate({"phase": phase, "progress": progress}),
+    )  # fmt: skip
 
 
 @pytest.fixture
@@ -66,8 +70,10 @@ async def test_the_update_writes_fields_of_the_videos_record(mongodb_uri: str, v
     )  # fmt: skip
     videos.insert_one(record.document())
     store = VideoStore(mongodb_uri, "hlsforge_test")
-    status = {"phase": "Transcoding", "progress": 30,
-              "renditions": [{"name": "360p", "phase": "Running", "progress": 30}]}  # fmt: skip
+    status = VideoTranscodeStatus.model_validate(
+        {"phase": "Transcoding", "progress": 30,
+         "renditions": [{"name": "360p", "phase": "Running", "progress": 30}]}
+    )  # fmt: skip
     await store.publish("vid-r", *video_update(namespace="media", name="v-r", status=status,
                                                seq=5))  # fmt: skip
     written = VideoRecord.model_validate(videos.find_one({"_id": "vid-r"}))
@@ -151,14 +157,16 @@ async def test_realtime_relays_events_with_the_service_token(
 ) -> None:
     url, received = relay
     realtime = Realtime(url, TOKEN)
-    await realtime.emit("transcode.phase", {"videoId": "v"})  # offline: dropped, no error
+    progress = ProgressPayload(video_id="v", rendition="360p", percent=12.5)
+    await realtime.emit(TranscodeEvent.PROGRESS, progress)  # offline: dropped, no error
     await asyncio.wait_for(realtime.connect_forever(), timeout=10)
-    await realtime.emit("transcode.progress", {"videoId": "v", "percent": 12.5})
+    await realtime.emit(TranscodeEvent.PROGRESS, progress)
     for _ in range(100):
         if received:
             break
         await asyncio.sleep(0.02)
-    assert received == [("transcode.progress", {"videoId": "v", "percent": 12.5})]
+    assert received == [("transcode.progress", progress.wire())]
+    assert received[0][1]["percent"] == 12.5
     await realtime.close()
 
 
