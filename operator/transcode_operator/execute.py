@@ -13,16 +13,10 @@ import kopf
 from transcode_operator import metrics
 from transcode_operator.jobs import build_probe_job
 from transcode_operator.kube import Kube, owned
+from transcode_operator.outcomes import CreateProbe, Outcome, PhaseEvent, StopJobs, WriteMaster
 from transcode_operator.outputs import write_master
 from transcode_operator.publish import Publisher
-from transcode_operator.reconcile import (
-    CreateProbe,
-    Outcome,
-    PhaseEvent,
-    StopJobs,
-    WriteMaster,
-    master_failed,
-)
+from transcode_operator.reconcile import master_failed
 from transcode_operator.settings import JobSettings
 from videotranscode import Phase, VideoTranscodeSpec, VideoTranscodeStatus
 

@@ -17,9 +17,8 @@ from transcode_operator.jobs import (
     ROLE_RENDITION,
 )
 from transcode_operator.observe import JobsIndex, PodsIndex, job_entry, pod_entry, pod_job_name
-from transcode_operator.reconcile import CANCEL_ANNOTATION, RETRY_ANNOTATION
 from transcode_operator.settings import OperatorSettings
-from videotranscode import GROUP, PLURAL, VERSION
+from videotranscode import CANCEL_ANNOTATION, GROUP, PLURAL, RETRY_ANNOTATION, VERSION
 
 MANAGED = {LABEL_MANAGED_BY: MANAGED_BY}
 

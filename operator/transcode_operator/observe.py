@@ -2,9 +2,8 @@
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
-
-from transcode_operator.reconcile import JobState
 
 Key = tuple[str, str]  # (namespace, name)
 JobsIndex = Mapping[Key, Iterable[Mapping[str, Any]]]  # by (namespace, resource)
@@ -13,6 +12,31 @@ PodsIndex = Mapping[Key, Iterable[Mapping[str, Any]]]  # by (namespace, job name
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 LEGACY_JOB_NAME_LABEL = "job-name"
 MAX_LOG_MESSAGE = 500
+
+
+@dataclass(frozen=True)
+class JobState:
+    """A Job as observed, with the result its last finished pod left behind."""
+
+    name: str
+    active: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    complete: bool = False
+    failed_for_good: bool = False
+    reason: str = ""  # the Job's Failed condition message, e.g. BackoffLimitExceeded
+    result: Mapping[str, Any] | None = None  # the worker's termination message
+    waiting: str | None = None  # why its active pod has not started (scheduler); None: runs
+
+    @property
+    def attempts(self) -> int:
+        return self.active + self.succeeded + self.failed
+
+    @property
+    def error(self) -> str:
+        """The worker's own words when it left any, else the Job controller's."""
+        message = (self.result or {}).get("message")
+        return str(message) if message else (self.reason or "the job failed")
 
 
 def job_entry(name: str, labels: Mapping[str, str], status: Mapping[str, Any]) -> dict[str, Any]:

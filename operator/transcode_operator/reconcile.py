@@ -9,12 +9,22 @@ from typing import Any
 from pydantic import ValidationError
 
 from transcode_operator.jobs import ROLE_PROBE, job_name
-from videotranscode import CANCEL_ANNOTATION as CANCEL_ANNOTATION  # noqa: PLC0414 (re-exported)
+from transcode_operator.observe import JobState
+from transcode_operator.outcomes import (
+    CreateProbe,
+    Effect,
+    Outcome,
+    PhaseEvent,
+    StopJobs,
+    WriteMaster,
+)
 from videotranscode import (
+    CANCEL_ANNOTATION,
     DEFAULT_LADDER,
     MASTER_PLAYLIST,
     MUTABLE_SPEC_FIELDS,
     POSTER,
+    RETRY_ANNOTATION,
     Condition,
     Phase,
     Playback,
@@ -28,7 +38,6 @@ from videotranscode import (
     build_master_playlist,
     select_ladder,
 )
-from videotranscode import RETRY_ANNOTATION as RETRY_ANNOTATION  # noqa: PLC0414
 
 CANCELLED_BY_REQUEST = "cancelled on request"
 CANCELLED_BY_DELETION = "the VideoTranscode was deleted before it finished"
@@ -36,83 +45,6 @@ SPEC_CHANGED = (
     f"the spec changed after the transcode started (only {' and '.join(MUTABLE_SPEC_FIELDS)} "
     "may change): delete and create a new VideoTranscode"
 )
-
-
-@dataclass(frozen=True)
-class JobState:
-    """A Job as observed, with the result its last finished pod left behind."""
-
-    name: str
-    active: int = 0
-    succeeded: int = 0
-    failed: int = 0
-    complete: bool = False
-    failed_for_good: bool = False
-    reason: str = ""  # the Job's Failed condition message, e.g. BackoffLimitExceeded
-    result: Mapping[str, Any] | None = None  # the worker's termination message
-    waiting: str | None = None  # why its active pod has not started (scheduler); None: runs
-
-    @property
-    def attempts(self) -> int:
-        return self.active + self.succeeded + self.failed
-
-    @property
-    def error(self) -> str:
-        """The worker's own words when it left any, else the Job controller's."""
-        message = (self.result or {}).get("message")
-        return str(message) if message else (self.reason or "the job failed")
-
-
-@dataclass(frozen=True)
-class PhaseEvent:
-    """A Kubernetes Event announcing a phase: its reason is that phase, whatever comes next."""
-
-    phase: Phase
-    message: str
-
-
-@dataclass(frozen=True)
-class CreateProbe:
-    job_name: str
-
-
-@dataclass(frozen=True)
-class StopJobs:
-    """Cancelled: delete the resource's unfinished Jobs."""
-
-
-@dataclass(frozen=True)
-class WriteMaster:
-    """Write the master playlist before the status that points to it. Should that fail,
-    `unpackaged` and its events are written instead, and a later pass tries again."""
-
-    bucket: str
-    key: str
-    playlist: str
-    unpackaged: VideoTranscodeStatus
-    unpackaged_events: list[PhaseEvent]
-
-
-Effect = CreateProbe | StopJobs | WriteMaster
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: VideoTranscodeStatus
-    events: list[PhaseEvent] = field(default_factory=list)
-    effects: tuple[Effect, ...] = ()
-
-    @property
-    def create_probe(self) -> bool:
-        return any(isinstance(e, CreateProbe) for e in self.effects)
-
-    @property
-    def stop_jobs(self) -> bool:
-        return any(isinstance(e, StopJobs) for e in self.effects)
-
-    @property
-    def write_master(self) -> WriteMaster | None:
-        return next((e for e in self.effects if isinstance(e, WriteMaster)), None)
 
 
 def parse_spec(spec: Mapping[str, Any]) -> VideoTranscodeSpec:

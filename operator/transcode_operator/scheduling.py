@@ -9,8 +9,7 @@ from typing import Any
 from transcode_operator import metrics
 from transcode_operator.jobs import ROLE_RENDITION, build_rendition_job
 from transcode_operator.kube import Kube, owned
-from transcode_operator.observe import JobsIndex, Key
-from transcode_operator.reconcile import JobState
+from transcode_operator.observe import JobsIndex, JobState, Key
 from transcode_operator.settings import JobSettings
 from videotranscode import (
     DEFAULT_LADDER,

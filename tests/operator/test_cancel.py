@@ -3,20 +3,24 @@ not finished; a new retry token runs the failed and cancelled parts again."""
 
 from typing import Any
 
+from transcode_operator.observe import JobState
+from transcode_operator.outcomes import Outcome, PhaseEvent
 from transcode_operator.reconcile import (
-    CANCEL_ANNOTATION,
-    RETRY_ANNOTATION,
-    JobState,
     Observed,
-    Outcome,
-    PhaseEvent,
     Resource,
     next_status,
     parse_spec,
     probe_job_name,
     rendition_job_name,
 )
-from videotranscode import Phase, Playback, RenditionPhase, VideoTranscodeStatus
+from videotranscode import (
+    CANCEL_ANNOTATION,
+    RETRY_ANNOTATION,
+    Phase,
+    Playback,
+    RenditionPhase,
+    VideoTranscodeStatus,
+)
 
 SPEC = parse_spec({
     "source": {"bucket": "uploads", "key": "a.mp4"}, "output": {"bucket": "media", "prefix": "v/1"},

@@ -2,13 +2,11 @@ from typing import Any
 
 import pytest
 
+from transcode_operator.observe import JobState
+from transcode_operator.outcomes import Outcome, PhaseEvent
 from transcode_operator.reconcile import (
-    RETRY_ANNOTATION,
     SPEC_CHANGED,
-    JobState,
     Observed,
-    Outcome,
-    PhaseEvent,
     Resource,
     next_status,
     parse_spec,
@@ -17,6 +15,7 @@ from transcode_operator.reconcile import (
 )
 from transcode_operator.scheduling import WaitingRung, rungs_to_start
 from videotranscode import (
+    RETRY_ANNOTATION,
     Phase,
     Playback,
     RenditionPhase,
