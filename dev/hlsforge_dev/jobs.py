@@ -2,7 +2,7 @@
 
 It runs on the cluster's event loop, reconciling whenever Jobs, Pods or Secrets change (and
 every `TICK` seconds for deadlines), and does what the real controllers do for batch/v1 Jobs
-with `completions` and `parallelism` of 1:
+with `completions` and `parallelism` of 1, and for Indexed Jobs (`hlsforge_dev.indexed`):
 
 - Job controller: one Pod per attempt (`<job>-<5 chars>`, the template's labels plus `job-name`,
   `batch.kubernetes.io/job-name` and `controller-uid`, a controller ownerReference); status
@@ -25,7 +25,9 @@ with `completions` and `parallelism` of 1:
   object goes once its process has stopped, so "no pod left" means no worker left.
 
 Not emulated: images (the local environment runs), resources and limits, probes, init and
-sidecar containers, indexed Jobs, completions/parallelism above 1, pod restarts in place.
+sidecar containers, NonIndexed Jobs with completions/parallelism above 1, pod restarts in
+place, suspending an Indexed Job, `successPolicy`, `podReplacementPolicy` (a pod being deleted
+is always replaced once it has stopped).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from hlsforge_dev import indexed
 from hlsforge_dev.cluster import EmulatedCluster
 from hlsforge_dev.store import (
     ApiError,
@@ -187,6 +190,9 @@ class _Sandbox:
 class _JobTrack:
     counted: set[str] = field(default_factory=set)  # pod uids already in succeeded/failed
     created: set[str] = field(default_factory=set)  # pod uids this controller created
+    indexes: dict[str, int] = field(default_factory=dict)  # pod uid → completion index
+    # Indexed Jobs: (counted, ignored) failures of each index so far, for its next pod
+    index_failures: dict[int, tuple[int, int]] = field(default_factory=dict)
 
 
 class JobRunner:
@@ -383,6 +389,9 @@ class JobRunner:
             return
         track = self._jobs.setdefault(meta["uid"], _JobTrack())
         status.setdefault("startTime", now_iso())
+        if indexed.is_indexed(spec):
+            self._sync_indexed(job, pods, status, track)
+            return
         succeeded, failed, failure = _count(track, spec, pods)
         succeeded += int(status.get("succeeded") or 0)
         failed += int(status.get("failed") or 0)
@@ -427,6 +436,75 @@ class JobRunner:
         status["terminating"] = len(running) - len(active)
         if status != (job.get("status") or {}):
             store.set_status(jobs_type, meta["namespace"], meta["name"], status)
+
+    def _sync_indexed(self, job: Body, pods: list[Body], status: Body, track: _JobTrack) -> None:
+        """`_sync_job` for `completionMode: Indexed` (see `hlsforge_dev.indexed`)."""
+        store, meta, spec = self._store, job["metadata"], job.get("spec") or {}
+        jobs_type, pods_type = store.resolve("batch/v1/jobs"), store.resolve("v1/pods")
+        completions = int(spec["completions"])
+        completed = indexed.parse_indexes(status.get("completedIndexes"), completions)
+        failed_indexes = indexed.parse_indexes(status.get("failedIndexes"), completions)
+        failed, failure = _count_indexed(track, spec, pods, completed, failed_indexes)
+        failed += int(status.get("failed") or 0)
+        failure = failure or _indexed_failure(spec, status, failed, completed, failed_indexes)
+        finished = completed | failed_indexes
+        running = [p for p in pods if _phase(p) not in TERMINAL]
+        # Pods whose index is done (a duplicate, or a FailIndex) or was never valid.
+        surplus = [
+            p
+            for p in running
+            if (i := indexed.completion_index(p)) is None or i in finished or i >= completions
+        ]
+        for pod in running if failure is not None else surplus:
+            if not _deleting(pod):
+                name = pod["metadata"]["name"]
+                store.delete(pods_type, meta["namespace"], name, propagation="Background")
+        if failure is not None:
+            running = []
+            status["conditions"] = [
+                *(status.get("conditions") or []),
+                _condition("FailureTarget", *failure),
+                _condition("Failed", *failure),
+            ]
+        elif len(completed) == completions:
+            done = ("CompletionsReached", "Reached expected number of succeeded pods")
+            status["conditions"] = [
+                *(status.get("conditions") or []),
+                _condition("SuccessCriteriaMet", *done),
+                _condition("Complete", *done),
+            ]
+            status["completionTime"] = now_iso()
+        else:
+            # A pod being deleted keeps its index and its slot until it has stopped.
+            in_flight = {i for p in running if (i := indexed.completion_index(p)) is not None}
+            parallelism = int(spec.get("parallelism", 1))
+            wanted = min(parallelism, completions - len(finished)) - len(running)
+            for index in indexed.pending_indexes(completions, finished | in_flight, wanted):
+                pod = store.create(pods_type, meta["namespace"], self._index_pod(job, index, track))
+                track.created.add(pod["metadata"]["uid"])
+                track.indexes[pod["metadata"]["uid"]] = index
+                running.append(pod)
+        active = [pod for pod in running if not _deleting(pod)]
+        counts = {"active": len(active), "succeeded": len(completed), "failed": failed}
+        for key, value in counts.items():  # zero counts are omitted, as the API serializes them
+            status.pop(key, None)
+            if value:
+                status[key] = value
+        if completed:
+            status["completedIndexes"] = indexed.format_indexes(completed)
+        if spec.get("backoffLimitPerIndex") is not None:
+            status["failedIndexes"] = indexed.format_indexes(failed_indexes)
+        status["ready"] = sum(1 for pod in active if _is_ready(pod))
+        status["terminating"] = len(running) - len(active)
+        if status != (job.get("status") or {}):
+            store.set_status(jobs_type, meta["namespace"], meta["name"], status)
+
+    @staticmethod
+    def _index_pod(job: Body, index: int, track: _JobTrack) -> Body:
+        pod = indexed.with_index(_pod_for(job), job["metadata"]["name"], index)
+        if (job.get("spec") or {}).get("backoffLimitPerIndex") is not None:
+            pod = indexed.with_failure_counts(pod, *track.index_failures.get(index, (0, 0)))
+        return pod
 
     def _expire(self, jobs_type: ResourceType, job: Body, status: Body) -> None:
         """ttlSecondsAfterFinished: the TTL controller deletes a finished Job (and its pods)."""
@@ -747,6 +825,72 @@ def _count(
     vanished = track.created - {pod["metadata"]["uid"] for pod in pods} - track.counted
     track.counted |= vanished
     return succeeded, failed + len(vanished), failure
+
+
+def _count_indexed(
+    track: _JobTrack,
+    spec: Mapping[str, Any],
+    pods: list[Body],
+    completed: set[int],
+    failed_indexes: set[int],
+) -> tuple[int, tuple[str, str] | None]:
+    """Newly finished pods of an Indexed Job: their indexes go into `completed` or
+    `failed_indexes` (updated in place); returns (failed pods, a PodFailurePolicy failure)."""
+    completions = int(spec["completions"])
+    per_index = spec.get("backoffLimitPerIndex")
+    limit = None if per_index is None else int(per_index)
+    failed = 0
+    failure: tuple[str, str] | None = None
+
+    def fail(index: int, action: str, counted: int, ignored: int) -> None:
+        nonlocal failed
+        if action == "Ignore":
+            track.index_failures[index] = (counted, ignored + 1)
+            return
+        failed += 1
+        track.index_failures[index] = (counted + 1, ignored)
+        if indexed.index_failed(action, counted, limit) and index not in completed:
+            failed_indexes.add(index)
+
+    for pod in pods:
+        uid, phase = pod["metadata"]["uid"], _phase(pod)
+        if phase not in TERMINAL or uid in track.counted:
+            continue
+        track.counted.add(uid)
+        index = indexed.completion_index(pod)
+        if index is None or index >= completions:
+            continue
+        if phase == "Succeeded":
+            if index not in failed_indexes:
+                completed.add(index)
+            continue
+        action, message = _failure_policy(spec.get("podFailurePolicy") or {}, pod)
+        if action == "FailJob":
+            failure = failure or ("PodFailurePolicy", message)
+        fail(index, action, *indexed.failure_counts(pod))
+    vanished = track.created - {pod["metadata"]["uid"] for pod in pods} - track.counted
+    track.counted |= vanished
+    for uid in vanished:  # deleted before it finished: a counted failure of its index
+        index = track.indexes[uid]
+        fail(index, "Count", *track.index_failures.get(index, (0, 0)))
+    return failed, failure
+
+
+def _indexed_failure(
+    spec: Mapping[str, Any],
+    status: Body,
+    failed: int,
+    completed: set[int],
+    failed_indexes: set[int],
+) -> tuple[str, str] | None:
+    """Why an Indexed Job fails, in the controller's order (after a FailJob rule), or None."""
+    if failed > indexed.backoff_limit(spec):
+        return "BackoffLimitExceeded", "Job has reached the specified backoff limit"
+    deadline = spec.get("activeDeadlineSeconds")
+    elapsed = (parse_time(now_iso()) - parse_time(status["startTime"])).total_seconds()
+    if deadline is not None and elapsed >= float(deadline):
+        return "DeadlineExceeded", "Job was active longer than specified deadline"
+    return indexed.failed_indexes_outcome(spec, completed, failed_indexes)
 
 
 def _failure_policy(policy: Mapping[str, Any], pod: Body) -> tuple[str, str]:

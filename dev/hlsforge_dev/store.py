@@ -17,7 +17,8 @@ and runs on the emulator's event loop, which makes each write atomic):
 - watches that start after a `resourceVersion` (replayed from a bounded history; older ones get
   `410 Expired`), label and field selectors (an object leaving a watch's selector is DELETED
   for it); pod logs that followers stream live;
-- the checks operators trip on: DNS-1123 names (Jobs at most 63 characters), label syntax;
+- the checks operators trip on: DNS-1123 names (Jobs at most 63 characters), label syntax,
+  the Indexed Job fields (`hlsforge_dev.indexed.spec_errors`);
   new pods start `Pending`; Secrets' `stringData` is stored as base64 `data`;
 - CRDs: creating one serves its resource (as a real API server does), and updates of its
   objects must pass its CEL transition rules (`hlsforge_dev.validation`): 422 with the
@@ -49,6 +50,7 @@ from typing import Any
 import jsonpatch
 import jsonpointer
 
+from hlsforge_dev import indexed
 from hlsforge_dev.validation import transition_failures
 
 Body = dict[str, Any]
@@ -313,6 +315,10 @@ def _validate(resource: ResourceType, obj: Body) -> None:
             f'{resource} "{name}" is invalid: metadata.name: must be a lowercase '
             f"RFC 1123 subdomain of at most {limit} characters"
         )
+    is_job = (resource.group, resource.plural) == ("batch", "jobs")
+    if is_job and (errors := indexed.spec_errors(obj.get("spec") or {})):
+        listed = errors[0] if len(errors) == 1 else f"[{', '.join(errors)}]"
+        raise _invalid(f'{resource} "{name}" is invalid: {listed}')
     for key, value in (meta.get("labels") or {}).items():
         prefix, _, label = str(key).rpartition("/")
         ok_key = bool(_LABEL_NAME.match(label)) and len(label) <= 63
