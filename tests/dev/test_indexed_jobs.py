@@ -175,7 +175,7 @@ def test_each_index_runs_once_at_most_parallelism_at_a_time(
     ]
     status = batch.read_namespaced_job_status("ix", "default").to_dict()["status"]
     assert (status["completed_indexes"], status["succeeded"]) == ("0-3", 4)
-    assert status["failed"] is None and status["active"] is None
+    assert (status["failed"], status["active"]) == (None, None)
     attempts = runs(out)
     assert {index: len(tries) for index, tries in attempts.items()} == {0: 1, 1: 1, 2: 1, 3: 1}
     intervals = [(run["start"], run["end"]) for tries in attempts.values() for run in tries]
@@ -190,8 +190,8 @@ def test_each_index_runs_once_at_most_parallelism_at_a_time(
         assert len(meta["name"]) == len(f"ix-{index}-") + 5
         assert meta["labels"][INDEX] == str(index)
         assert spec["hostname"] == f"ix-{index}"
-        assert {"name": "JOB_COMPLETION_INDEX", "valueFrom": {"fieldRef": {
-            "fieldPath": f"metadata.labels['{INDEX}']"}}} in spec["containers"][0]["env"]  # fmt: skip
+        field = {"fieldRef": {"fieldPath": f"metadata.labels['{INDEX}']"}}
+        assert {"name": "JOB_COMPLETION_INDEX", "valueFrom": field} in spec["containers"][0]["env"]
         terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
         assert (terminated["exitCode"], terminated["message"]) == (0, str(index))
 
@@ -306,4 +306,4 @@ def test_the_api_refuses_invalid_indexed_jobs(batch: Any, out: Path) -> None:
         with pytest.raises(kubernetes.client.ApiException) as refused:
             batch.create_namespaced_job("default", body)
         assert refused.value.status == 422
-        assert message in json.loads(refused.value.body)["message"]
+        assert message in json.loads(str(refused.value.body))["message"]
