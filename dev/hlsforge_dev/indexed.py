@@ -29,6 +29,7 @@ FAILURE_COUNT = "batch.kubernetes.io/job-index-failure-count"
 IGNORED_FAILURE_COUNT = "batch.kubernetes.io/job-index-ignored-failure-count"
 INDEX_ENV = "JOB_COMPLETION_INDEX"
 UNLIMITED = 2**31 - 1  # the backoffLimit default when backoffLimitPerIndex is set
+MAX_PARALLELISM = 100_000  # for Indexed Jobs
 
 
 def is_indexed(spec: Mapping[str, Any]) -> bool:
@@ -177,27 +178,33 @@ def backoff_limit(spec: Mapping[str, Any]) -> int:
 
 
 def spec_errors(spec: Mapping[str, Any]) -> list[str]:
-    """What the API server refuses (422) in an Indexed Job's spec, as `path: message`."""
+    """What the API server refuses (422) in a Job's completion-mode fields, as
+    `path: message`, in its order (batch/v1 `ValidateJobSpec`)."""
     errors: list[str] = []
-    indexed = is_indexed(spec)
     mode = spec.get("completionMode")
+    per_index, max_failed = spec.get("backoffLimitPerIndex"), spec.get("maxFailedIndexes")
+    for name, value in (("backoffLimitPerIndex", per_index), ("maxFailedIndexes", max_failed)):
+        if isinstance(value, int) and value < 0:
+            errors.append(
+                f"spec.{name}: Invalid value: {value}: must be greater than or equal to 0"
+            )
+    if max_failed is not None and per_index is None:
+        errors.append(
+            "spec.backoffLimitPerIndex: Required value: when maxFailedIndexes is specified"
+        )
     if mode not in (None, "NonIndexed", "Indexed"):
         errors.append(
             f'spec.completionMode: Unsupported value: "{mode}": '
             'supported values: "NonIndexed", "Indexed"'
         )
-    if indexed and spec.get("completions") is None:
-        errors.append("spec.completions: Required value: when completion mode is Indexed")
-    per_index = spec.get("backoffLimitPerIndex")
-    if per_index is not None and not indexed:
-        errors.append(
-            f"spec.backoffLimitPerIndex: Invalid value: {per_index}: "
-            "requires indexed completion mode"
-        )
-    if spec.get("maxFailedIndexes") is not None and per_index is None:
-        errors.append(
-            "spec.backoffLimitPerIndex: Required value: when maxFailedIndexes is specified"
-        )
+    if mode == "Indexed":
+        errors += _indexed_errors(spec)
+    elif mode in (None, "NonIndexed"):
+        for name, value in (("backoffLimitPerIndex", per_index), ("maxFailedIndexes", max_failed)):
+            if value is not None:
+                errors.append(
+                    f"spec.{name}: Invalid value: {value}: requires indexed completion mode"
+                )
     rules = (spec.get("podFailurePolicy") or {}).get("rules") or []
     for number, rule in enumerate(rules):
         if rule.get("action") == "FailIndex" and per_index is None:
@@ -205,4 +212,23 @@ def spec_errors(spec: Mapping[str, Any]) -> list[str]:
                 f'spec.podFailurePolicy.rules[{number}].action: Invalid value: "FailIndex": '
                 "requires the backoffLimitPerIndex to be set"
             )
+    return errors
+
+
+def _indexed_errors(spec: Mapping[str, Any]) -> list[str]:
+    errors: list[str] = []
+    completions, max_failed = spec.get("completions"), spec.get("maxFailedIndexes")
+    parallelism = spec.get("parallelism")
+    if completions is None:
+        errors.append("spec.completions: Required value: when completion mode is Indexed")
+    if isinstance(parallelism, int) and parallelism > MAX_PARALLELISM:
+        errors.append(
+            f"spec.parallelism: Invalid value: {parallelism}: must be less than or equal "
+            f"to {MAX_PARALLELISM} when completion mode is Indexed"
+        )
+    if isinstance(completions, int) and isinstance(max_failed, int) and max_failed > completions:
+        errors.append(
+            f"spec.maxFailedIndexes: Invalid value: {max_failed}: "
+            "must be less than or equal to completions"
+        )
     return errors
