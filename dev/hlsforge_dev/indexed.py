@@ -16,7 +16,17 @@ What Kubernetes documents under "Jobs" → "Completion mode", "Backoff limit per
   (and `...-ignored-failure-count`): an index whose counted failures exceed the limit, or whose
   pod matched a `FailIndex` rule, is failed and not retried; the Job fails with
   `MaxFailedIndexesExceeded` as soon as more than `maxFailedIndexes` failed, else with
-  `FailedIndexes` once every index has either succeeded or failed.
+  `FailedIndexes` once every index has either succeeded or failed;
+- without `backoffLimitPerIndex` the Job-wide `backoffLimit` counts every failed pod; with it,
+  `backoffLimit` defaults to unlimited; `FailJob` and `Ignore` rules act as for NonIndexed
+  Jobs, and an ignored failure is replaced without counting;
+- the API refuses (422) what `ValidateJobSpec` refuses in these fields (`spec_errors`).
+
+Not emulated: `successPolicy`, suspending and resuming, changing `completions` (elastic
+Indexed Jobs), immutability of these fields on update, `podReplacementPolicy:
+TerminatingOrFailed` (a pod being deleted is replaced once it has stopped), the exponential
+delay before a retry, and `FailureTarget` before the pods have stopped (both conditions are
+written at once, as for NonIndexed Jobs).
 """
 
 from __future__ import annotations
