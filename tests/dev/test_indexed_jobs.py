@@ -301,8 +301,8 @@ def test_fail_index_beyond_max_failed_indexes_stops_the_job(
     )
     attempts = runs(out)
     assert len(attempts[0]) == 1  # FailIndex: no retry, whatever backoffLimitPerIndex allows
-    assert set(attempts) <= {0, 1}
-    eventually(lambda: gone(attempts[1][0]["pid"]))
+    assert set(attempts) <= {0, 1}  # indexes 2 and 3 never started
+    assert all(gone(run["pid"]) for run in attempts.get(1, []))  # stopped (if it had started)
 
 
 @pytest.mark.usefixtures("runner")
@@ -318,8 +318,8 @@ def test_exit_code_2_fails_the_whole_job_at_once(cluster: EmulatedCluster, out: 
     assert "completedIndexes" not in done["status"]
     eventually(lambda: all(p["status"]["phase"] != "Running" for p in pods_of(cluster, "bad")))
     attempts = runs(out)
-    assert sorted(attempts) == [0, 1]  # indexes 2 and 3 never started
-    eventually(lambda: gone(attempts[0][0]["pid"]))
+    assert set(attempts) <= {0, 1}  # indexes 2 and 3 never started
+    assert all(gone(run["pid"]) for run in attempts.get(0, []))  # stopped (if it had started)
     assert exit_code(pods_by_index(cluster, "bad")[1][0]) == 2
 
 
