@@ -24,7 +24,7 @@ def cancel_refusal(video: VideoRecord) -> str | None:
 def retry_refusal(video: VideoRecord) -> str | None:
     """Why this video's transcode cannot be run again, or None."""
     phase = video.phase
-    if phase not in (VideoPhase.FAILED, VideoPhase.CANCELLED):
+    if not phase.ended:
         state = "has succeeded" if phase == VideoPhase.SUCCEEDED else "has not ended"
         return f"only a failed or cancelled transcode can be retried; this one {state}"
     if video.transcode_seq is None:  # the API's own verdict: the upload was refused or aborted

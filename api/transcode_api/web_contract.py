@@ -18,11 +18,6 @@ from videotranscode import (
 GLOBAL = "HLSFORGE_CONTRACT"
 
 
-def video_phase(resource_phase: str) -> VideoPhase:
-    """The video's phase that mirrors a phase of the resource (lower-cased)."""
-    return VideoPhase(resource_phase.lower())
-
-
 def web_facts() -> dict[str, Any]:
     """Video phases (in lifecycle order, and the groups the app asks about), the realtime
     events by name, and the source content types by file extension."""
@@ -30,11 +25,10 @@ def web_facts() -> dict[str, Any]:
     return {
         "phases": phases,
         "finished": [phase for phase in phases if phase.finished],
-        # ended without a result, for a reason (the video's `error`): a retry may run them again
-        "ended": [phase for phase in phases if phase.finished and phase != VideoPhase.SUCCEEDED],
+        "ended": [phase for phase in phases if phase.ended],
         "beforeTranscoding": phases[: phases.index(VideoPhase.TRANSCODING)],
         "events": {event.name.lower(): event for event in TranscodeEvent},
-        "endingEvents": {event: video_phase(phase) for phase, event in ENDING_EVENTS.items()},
+        "endingEvents": {event: VideoPhase.of(phase) for phase, event in ENDING_EVENTS.items()},
         "sourceContentTypes": SOURCE_CONTENT_TYPES,
         "hlsPlaylistType": HLS_PLAYLIST_TYPE,
     }

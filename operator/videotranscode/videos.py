@@ -45,6 +45,12 @@ class VideoPhase(StrEnum):
         return self in (VideoPhase.SUCCEEDED, VideoPhase.FAILED, VideoPhase.CANCELLED)
 
     @property
+    def ended(self) -> bool:
+        """Finished without a result, for a reason (the record's `error`): a retry may run it
+        again."""
+        return self in (VideoPhase.FAILED, VideoPhase.CANCELLED)
+
+    @property
     def resource_phase(self) -> Phase:
         """The resource phase this one mirrors; ValueError for `awaiting_upload`."""
         return Phase(self.value.capitalize())
@@ -54,10 +60,6 @@ class Visibility(StrEnum):
     PRIVATE = "private"  # the owner only
     UNLISTED = "unlisted"  # anyone with the id, never listed
     PUBLIC = "public"  # listed at /public/videos once it has succeeded
-
-
-# Resource phases whose status message is the video's `error`.
-ENDED_WITH_ERROR = (Phase.FAILED, Phase.CANCELLED)
 
 
 class _Stored(CamelModel):
@@ -163,7 +165,7 @@ def transcode_fields(
         progress=status.progress,
         renditions=status.renditions,
         playback=status.playback,
-        error=status.message if status.phase in ENDED_WITH_ERROR else None,
+        error=status.message if VideoPhase.of(status.phase).ended else None,
         transcode=TranscodeRef(namespace=namespace, name=name),
         transcode_seq=seq,
         updated_at=now,

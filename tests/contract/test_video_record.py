@@ -146,3 +146,9 @@ def test_the_operator_reads_back_the_status_it_wrote() -> None:
 def test_every_resource_phase_has_its_video_phase(phase: Phase) -> None:
     assert VideoPhase.of(phase).resource_phase == phase
     assert VideoPhase.of(phase).finished == phase.finished
+
+
+def test_ended_phases_are_the_finished_ones_without_a_result() -> None:
+    ended = {phase for phase in VideoPhase if phase.ended}
+    assert ended == {VideoPhase.FAILED, VideoPhase.CANCELLED}
+    assert ended == {phase for phase in VideoPhase if phase.finished} - {VideoPhase.SUCCEEDED}
