@@ -161,8 +161,8 @@ def encode_slice(
         total = slice_total(duration, time_slice)
         if index >= total:
             raise BadInputError(
-                f"slice {index} starts at {float(time_slice.start):g} s, past the end of the "
-                f"{duration:g} s video ({total} slices of {slice_seconds} s)"
+                f"slice {index} starts at {float(time_slice.start):g} s, at or after the end of "
+                f"the {duration:g} s video ({total} slices of {slice_seconds} s)"
             )
         rung_dir = work / "out" / rung.name
         rung_dir.mkdir(parents=True)
