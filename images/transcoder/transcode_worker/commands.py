@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from transcode_worker import ffmpeg
-from transcode_worker.encode import Packaging, build_encode_args, output_frame_rate
+from transcode_worker.encode import Packaging, TimeSlice, build_encode_args, output_frame_rate
 from transcode_worker.errors import BadInputError
 from transcode_worker.measure import first_picture_time, measure_rendition, parse_media_playlist
 from transcode_worker.playlist import rewrite_target_duration
@@ -159,16 +159,15 @@ def encode_slice(
         rate = output_frame_rate(Fraction(probed.info.video.frame_rate))
         time_slice = plan_slice(index, slice_seconds, packaging, rate)
         total = slice_total(duration, time_slice)
+        start = float(time_slice.start)
         if index >= total:
             raise BadInputError(
-                f"slice {index} starts at {float(time_slice.start):g} s, at or after the end of "
+                f"slice {index} starts at {start:g} s, at or after the end of "
                 f"the {duration:g} s video ({total} slices of {slice_seconds} s)"
             )
         rung_dir = work / "out" / rung.name
         rung_dir.mkdir(parents=True)
-        tracker = ProgressTracker(
-            rung.name, min(float(time_slice.seconds), duration - float(time_slice.start))
-        )
+        tracker = ProgressTracker(rung.name, min(float(time_slice.seconds), duration - start))
 
         def on_line(line: str) -> None:
             if (event := tracker.feed(line)) is not None:
@@ -179,27 +178,32 @@ def encode_slice(
         )
         ffmpeg.run_with_progress(args, on_line, work / "ffmpeg.log")
 
-        result_name = f"{rung.name}/{slice_result(index)}"
-        measured = measure_rendition(
-            rung_dir, name=rung.name, frame_rate=float(rate),
-            playlist_key=location_of(output, result_name), playlist_name=time_slice.playlist,
-        )  # fmt: skip
-        playlist = parse_media_playlist((rung_dir / time_slice.playlist).read_text())
-        init = playlist.init_uri
-        result = SliceResult(
-            rendition=measured,
-            index=index,
-            first_pts_seconds=round(first_picture_time(rung_dir, playlist), 6),
-            init_uri=init,
-            init_sha256=hashlib.sha256((rung_dir / init).read_bytes()).hexdigest()
-            if init
-            else None,
-            result_key=measured.playlist_key,
-            segments=[SliceSegment(uri=s.uri, duration=s.duration) for s in playlist.segments],
-        )
+        result_key = location_of(output, f"{rung.name}/{slice_result(index)}")
+        result = _slice_result(rung_dir, rung, time_slice, float(rate), result_key)
+        _check_complete([result.rendition], min(float(time_slice.seconds), duration - start))
         (rung_dir / time_slice.playlist).unlink()  # the operator stitches from the JSON
         (rung_dir / slice_result(index)).write_text(result.model_dump_json(by_alias=True))
         names = [f"{rung.name}/{path.name}" for path in sorted(rung_dir.iterdir())]
         publish(rung_dir.parent, names, output, settings)
         emit(tracker.finish())
         return result
+
+
+def _slice_result(
+    rung_dir: Path, rung: RenditionSpec, time_slice: TimeSlice, frame_rate: float, key: str
+) -> SliceResult:
+    """The encoded slice, measured from FFmpeg's playlist of it and its files."""
+    measured = measure_rendition(rung_dir, name=rung.name, frame_rate=frame_rate,
+                                 playlist_key=key, playlist_name=time_slice.playlist)  # fmt: skip
+    playlist = parse_media_playlist((rung_dir / time_slice.playlist).read_text())
+    init = playlist.init_uri
+    digest = None if init is None else hashlib.sha256((rung_dir / init).read_bytes()).hexdigest()
+    return SliceResult(
+        rendition=measured,
+        index=time_slice.index,
+        first_pts_seconds=round(first_picture_time(rung_dir, playlist), 6),
+        init_uri=init,
+        init_sha256=digest,
+        result_key=key,
+        segments=[SliceSegment(uri=s.uri, duration=s.duration) for s in playlist.segments],
+    )
