@@ -17,6 +17,8 @@ from videotranscode.events import (
 from videotranscode.hls import (
     build_master_playlist,
     default_variant_index,
+    finished_prefix,
+    stitch_media_playlist,
     target_duration,
     target_duration_errors,
 )
@@ -28,6 +30,7 @@ from videotranscode.layout import (
     POSTER,
     SOURCE_CONTENT_TYPES,
     media_playlist,
+    slice_result,
 )
 from videotranscode.renditions import (
     DEFAULT_LADDER,
@@ -54,6 +57,9 @@ from videotranscode.resource import (
 from videotranscode.results import (
     AudioStreamInfo,
     RenditionResult,
+    SliceResult,
+    SliceSegment,
+    SliceSummary,
     SourceInfo,
     VideoStreamInfo,
 )
@@ -113,6 +119,9 @@ __all__ = [
     "RenditionResult",
     "RenditionSpec",
     "RenditionStatus",
+    "SliceResult",
+    "SliceSegment",
+    "SliceSummary",
     "SourceInfo",
     "SourceSpec",
     "StoredObject",
@@ -130,10 +139,13 @@ __all__ = [
     "Visibility",
     "build_master_playlist",
     "default_variant_index",
+    "finished_prefix",
     "media_playlist",
     "parse_bitrate",
     "parse_payload",
     "select_ladder",
+    "slice_result",
+    "stitch_media_playlist",
     "stored_fields",
     "target_duration",
     "target_duration_errors",

@@ -4,7 +4,7 @@ media playlist's target duration keeps."""
 import math
 from collections.abc import Iterable, Sequence
 
-from videotranscode.results import RenditionResult
+from videotranscode.results import RenditionResult, SliceResult
 
 # The first variant is what Safari starts with: the best rung that most connections sustain.
 DEFAULT_START_BANDWIDTH = 2_500_000
@@ -84,3 +84,49 @@ def target_duration_errors(media_playlist: str) -> list[str]:
                 f"segment {number} ({uri}): {written} s rounds to {rounded} > {targets[0]}"
             )
     return errors
+
+
+def finished_prefix(slices: Iterable[SliceResult]) -> list[SliceResult]:
+    """The slices 0, 1, 2, ... that are all there, in order; stops at the first missing one."""
+    by_index = {s.index: s for s in slices}
+    prefix: list[SliceResult] = []
+    while len(prefix) in by_index:
+        prefix.append(by_index[len(prefix)])
+    return prefix
+
+
+def stitch_media_playlist(slices: Iterable[SliceResult], slice_count: int) -> str:
+    """A rung's media playlist from its slices' results, with no media read or rewritten.
+
+    With all `slice_count` slices: a VOD playlist with EXT-X-ENDLIST. Otherwise an EVENT
+    playlist of the contiguous finished prefix, which players extend as it grows. Slices whose
+    init sections are identical (same digest) share one EXT-X-MAP; where one differs, a
+    discontinuity and its own map follow, rather than a stream that fails to decode.
+    """
+    prefix = finished_prefix(slices)
+    if not prefix:
+        raise ValueError("a media playlist needs the first slice")
+    if len(prefix) > slice_count:
+        raise ValueError(f"{len(prefix)} slices finished, but the rung has {slice_count}")
+    segments = [segment for s in prefix for segment in s.segments]
+    fmp4 = prefix[0].init_uri is not None
+    lines = [
+        "#EXTM3U",
+        f"#EXT-X-VERSION:{7 if fmp4 else 6}",
+        f"#EXT-X-TARGETDURATION:{target_duration(s.duration for s in segments)}",
+        "#EXT-X-MEDIA-SEQUENCE:0",
+        f"#EXT-X-PLAYLIST-TYPE:{'VOD' if len(prefix) == slice_count else 'EVENT'}",
+        "#EXT-X-INDEPENDENT-SEGMENTS",
+    ]
+    init: str | None = None
+    for part in prefix:
+        if part.init_uri is not None and part.init_sha256 != init:
+            if init is not None:
+                lines.append("#EXT-X-DISCONTINUITY")
+            lines.append(f'#EXT-X-MAP:URI="{part.init_uri}"')
+            init = part.init_sha256
+        for segment in part.segments:
+            lines += [f"#EXTINF:{segment.duration:.6f},", segment.uri]
+    if len(prefix) == slice_count:
+        lines.append("#EXT-X-ENDLIST")
+    return "\n".join(lines) + "\n"

@@ -28,3 +28,8 @@ SOURCE_CONTENT_TYPES = {
 def media_playlist(rendition: str) -> str:
     """A rendition's media playlist, relative to the master playlist."""
     return f"{rendition}/{MEDIA_PLAYLIST}"
+
+
+def slice_result(index: int) -> str:
+    """A time slice's result (segments and their durations), in its rendition's directory."""
+    return f"slice_{index}.json"

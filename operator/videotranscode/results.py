@@ -73,3 +73,30 @@ class RenditionResult(_Reported):
     def uri(self) -> str:
         """The media playlist relative to the master playlist."""
         return media_playlist(self.name)
+
+
+class SliceSegment(_Reported):
+    uri: str  # relative to the rendition's media playlist
+    duration: float  # seconds, as its EXTINF
+
+
+class SliceSummary(_Reported):
+    """One time slice of a rung, as the termination message carries it (always small)."""
+
+    rendition: RenditionResult  # measured over this slice alone
+    index: int
+    first_pts_seconds: float  # the first picture's presentation time in the whole video
+    init_uri: str | None = None  # fMP4: this slice's init section
+    init_sha256: str | None = None  # equal digests: one EXT-X-MAP serves those slices
+    result_key: str  # where the whole SliceResult is stored (S3 key or local path)
+
+
+class SliceResult(SliceSummary):
+    """A slice with its segments: what the operator needs to stitch the rung's media playlist
+    without reading any media. Stored as `<rung>/slice_<i>.json` (the segment list of a long
+    slice would not fit the 4 KiB termination message)."""
+
+    segments: list[SliceSegment]
+
+    def summary(self) -> SliceSummary:
+        return SliceSummary.model_validate(self.model_dump(exclude={"segments"}))

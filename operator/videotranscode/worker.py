@@ -6,7 +6,9 @@ back into the same model (tests/contract/test_worker_args.py), so a flag renamed
 only fails there.
 """
 
-from typing import Literal
+from typing import Literal, Self
+
+from pydantic import model_validator
 
 from videotranscode._model import CamelModel
 from videotranscode.renditions import RenditionSpec
@@ -46,9 +48,28 @@ class RenditionArgs(CamelModel):
     segment_seconds: int = 6
     gop_seconds: int = 2
     segment_type: SegmentType = "fmp4"
+    slice_seconds: int | None = None
+    """Encode only one time slice of this length (a multiple of the segment length): the
+    pictures and sound of [i·L, (i+1)·L). None: the whole source."""
+    slice_index: int | None = None
+    """The slice i; None with a slice length: the worker reads `JOB_COMPLETION_INDEX`, as an
+    Indexed Job's pod sets it."""
+
+    @model_validator(mode="after")
+    def _whole_segments_per_slice(self) -> Self:
+        if self.slice_seconds is not None and (
+            self.slice_seconds < 1 or self.slice_seconds % self.segment_seconds
+        ):
+            raise ValueError("slice seconds must be a positive multiple of segment seconds")
+        if self.slice_index is not None and (self.slice_seconds is None or self.slice_index < 0):
+            raise ValueError("a slice index needs slice seconds and is at least 0")
+        return self
 
     def argv(self) -> list[str]:
         rung = self.rendition
+        sliced = [] if self.slice_seconds is None else ["--slice-seconds", str(self.slice_seconds)]
+        if self.slice_index is not None:
+            sliced += ["--slice-index", str(self.slice_index)]
         return [
             "rendition", self.source, self.output,
             "--name", rung.name,
@@ -59,4 +80,5 @@ class RenditionArgs(CamelModel):
             "--segment-seconds", str(self.segment_seconds),
             "--gop-seconds", str(self.gop_seconds),
             "--segment-type", self.segment_type,
+            *sliced,
         ]  # fmt: skip

@@ -2,6 +2,7 @@
 `argv()`), the worker's own parser reads back field for field."""
 
 import pytest
+from pydantic import ValidationError
 
 from transcode_worker.cli import read_request as parsed
 from videotranscode import PosterArgs, ProbeArgs, RenditionArgs, RenditionSpec
@@ -22,7 +23,10 @@ RENDITION = RenditionArgs(
 )  # fmt: skip
 
 
-@pytest.mark.parametrize("request_", [PROBE, PROBE_WITH_POSTER, RENDITION])
+SLICE = RENDITION.model_copy(update={"slice_seconds": 12, "slice_index": 7})
+
+
+@pytest.mark.parametrize("request_", [PROBE, PROBE_WITH_POSTER, RENDITION, SLICE])
 def test_the_worker_reads_back_every_field(request_: ProbeArgs | RenditionArgs) -> None:
     assert parsed(request_.argv()) == request_
 
@@ -52,3 +56,39 @@ def test_a_rung_without_a_cap_is_sent_with_the_cap_the_operator_planned_for() ->
     assert read.rendition.max_bitrate == uncapped.peak_video_bitrate
     assert read == request.model_copy(update={"rendition": RUNG.model_copy(
         update={"max_bitrate": uncapped.peak_video_bitrate})})  # fmt: skip
+
+
+def test_an_indexed_jobs_pod_takes_its_slice_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The operator leaves the index out of an Indexed Job's one pod template."""
+    monkeypatch.setenv("JOB_COMPLETION_INDEX", "3")
+    template = SLICE.model_copy(update={"slice_index": None})
+    assert "--slice-index" not in template.argv()
+    assert parsed(template.argv()) == SLICE.model_copy(update={"slice_index": 3})
+    assert parsed(SLICE.argv()) == SLICE  # an explicit index wins
+
+
+def test_a_slice_length_without_an_index_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("JOB_COMPLETION_INDEX", raising=False)
+    with pytest.raises(SystemExit) as exit_:
+        parsed(SLICE.model_copy(update={"slice_index": None}).argv())
+    assert exit_.value.code == 2
+
+
+@pytest.mark.parametrize(
+    ("update", "fragment"),
+    [
+        ({"slice_seconds": 10}, "multiple of segment seconds"),  # segments are 4 s
+        ({"slice_seconds": 0}, "multiple of segment seconds"),
+        ({"slice_seconds": None}, "needs slice seconds"),
+        ({"slice_index": -1}, "at least 0"),
+    ],
+)
+def test_a_slice_is_whole_segments(update: dict[str, object], fragment: str) -> None:
+    with pytest.raises(ValidationError, match=fragment):
+        RenditionArgs.model_validate({**SLICE.model_dump(), **update})
+    with pytest.raises(SystemExit):  # the worker refuses the same command line
+        parsed(SLICE.model_copy(update=update).argv())

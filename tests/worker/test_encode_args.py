@@ -13,6 +13,7 @@ from transcode_worker.encode import (
 )
 from transcode_worker.interlace import Scan
 from transcode_worker.probe import ProbedSource
+from transcode_worker.slicing import plan_slice, slice_total
 from videotranscode import DEFAULT_LADDER, SourceInfo, VideoStreamInfo
 
 
@@ -110,3 +111,35 @@ def test_pictures_that_stop_early_are_held_to_the_end() -> None:
     ordinary = dataclasses.replace(probed(), video_shortfall_seconds=0.04)  # an audio frame
     args = build_encode_args(ordinary, DEFAULT_LADDER[:1], Packaging(), Path("/o"), "fast")
     assert "tpad" not in args[args.index("-filter_complex") + 1]
+
+
+def test_a_time_slice_seeks_trims_and_keeps_its_place_in_the_rung() -> None:
+    info = probed().info
+    video = info.video.model_copy(update={"frame_rate": "30/1"})
+    thirty = dataclasses.replace(probed(), info=info.model_copy(update={"video": video}))
+    time_slice = plan_slice(2, 12, Packaging(6, 2), Fraction(30))
+    assert time_slice.start == 24
+    assert time_slice.seconds == 12
+    assert time_slice.first_segment == 4
+    args = build_encode_args(
+        thirty, DEFAULT_LADDER[:1], Packaging(6, 2), Path("/o"), "fast", time_slice=time_slice
+    )
+    assert args[:4] == ["-ss", "24.000000", "-i", "in.mp4"]  # input seek: exact when encoding
+    assert args[args.index("-t") + 1] == "12.000000"
+    assert args[args.index("-output_ts_offset") + 1] == "25.000000"  # + TIMESTAMP_HEADROOM
+    assert args[args.index("-start_number") + 1] == "4"
+    assert args[args.index("-hls_fmp4_init_filename") + 1] == "init_2.mp4"
+    assert args[args.index("-hls_segment_options") + 1] == "movflags=+frag_discont"
+    assert args[-1] == "/o/360p/slice_2.m3u8"
+    whole = build_encode_args(thirty, DEFAULT_LADDER[:1], Packaging(6, 2), Path("/o"), "fast")
+    assert not {"-ss", "-t", "-output_ts_offset", "-start_number"} & set(whole)
+
+
+def test_slices_are_whole_gops_of_the_output_frame_rate() -> None:
+    # 29.97 fps: a 2 s GOP is 60 frames (2.002 s), so slices start on that grid.
+    ntsc = plan_slice(1, 6, Packaging(6, 2), Fraction(30000, 1001))
+    assert ntsc.start == ntsc.seconds == Fraction(180 * 1001, 30000)
+    assert slice_total(18.0, ntsc) == 3  # 6.006 + 6.006 + 5.988
+    assert slice_total(18.1, ntsc) == 4
+    with pytest.raises(ValueError, match="multiple"):
+        plan_slice(0, 8, Packaging(6, 2), Fraction(30))

@@ -7,6 +7,7 @@ which is also written to the termination-message path for the operator to read.
 import argparse
 import contextlib
 import json
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -33,6 +34,7 @@ from videotranscode import (
 )
 
 MAX_MESSAGE_CHARS = 1000  # Kubernetes keeps at most 4096 bytes of a termination message
+SLICE_INDEX_VARIABLE = "JOB_COMPLETION_INDEX"  # set in each pod of an Indexed Job
 
 
 def parse_rendition_token(token: str) -> RenditionSpec:
@@ -89,6 +91,13 @@ def _parser() -> argparse.ArgumentParser:
     rendition.add_argument("--video-bitrate", required=True, help="average, e.g. 3000k")
     rendition.add_argument("--max-bitrate", help="VBR cap (default 1.5x the average)")
     rendition.add_argument("--audio-bitrate", default="128k")
+    rendition.add_argument(
+        "--slice-seconds", type=int, help="encode one time slice of this length (whole segments)"
+    )
+    rendition.add_argument(
+        "--slice-index", type=int, default=os.environ.get(SLICE_INDEX_VARIABLE),
+        help=f"which slice, from 0 (default: ${SLICE_INDEX_VARIABLE})",
+    )  # fmt: skip
 
     ladder = sub.add_parser("ladder", parents=[common, packaging], help="whole ladder + master")
     ladder.add_argument("source", help=source_help)
@@ -122,6 +131,7 @@ def rendition_args(args: argparse.Namespace) -> RenditionArgs:
         source=args.source, output=args.output, rendition=rung,
         segment_seconds=args.segment_seconds, gop_seconds=args.gop_seconds,
         segment_type=args.segment_type,
+        slice_seconds=args.slice_seconds, slice_index=args.slice_index,
     )  # fmt: skip
 
 
@@ -132,6 +142,8 @@ def _validated(parser: argparse.ArgumentParser, args: argparse.Namespace) -> arg
             args.packaging = Packaging(args.segment_seconds, args.gop_seconds, args.segment_type)
         if args.command == "rendition":
             args.rung = rendition_args(args).rendition
+            if args.slice_seconds is not None and args.slice_index is None:
+                raise ValueError(f"--slice-seconds needs --slice-index or ${SLICE_INDEX_VARIABLE}")
     except (ValueError, ValidationError) as exc:
         parser.error(str(exc))
     return args
@@ -154,6 +166,13 @@ def _run(args: argparse.Namespace, settings: WorkerSettings) -> dict[str, Any]:
         poster = request.poster
         options = PosterOptions(poster.at_percent, poster.long_side) if poster else PosterOptions()
         return commands.probe(request.source, poster.output if poster else None, settings, options)
+    if args.command == "rendition" and args.slice_seconds is not None:
+        sliced = commands.encode_slice(
+            args.source, args.output, args.rung, args.packaging,
+            slice_seconds=args.slice_seconds, index=args.slice_index,
+            settings=settings, emit=emit,
+        )  # fmt: skip
+        return sliced.summary().model_dump(by_alias=True)
     if args.command == "rendition":
         [result] = commands.encode(
             args.source, args.output, [args.rung], args.packaging,

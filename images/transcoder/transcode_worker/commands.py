@@ -1,5 +1,6 @@
 """The worker's jobs: probe a source, encode rungs, build a whole ladder."""
 
+import hashlib
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -9,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from transcode_worker import ffmpeg
-from transcode_worker.encode import Packaging, build_encode_args, output_frame_rate
+from transcode_worker.encode import Packaging, TimeSlice, build_encode_args, output_frame_rate
 from transcode_worker.errors import BadInputError
-from transcode_worker.measure import measure_rendition
+from transcode_worker.measure import first_picture_time, measure_rendition, parse_media_playlist
 from transcode_worker.playlist import rewrite_target_duration
 from transcode_worker.probe import PosterOptions, ProbedSource, probe_source, write_poster
 from transcode_worker.progress import ProgressTracker
 from transcode_worker.settings import WorkerSettings
+from transcode_worker.slicing import plan_slice, slice_total
 from transcode_worker.storage import fetch_source, location_of, publish
 from videotranscode import (
     MASTER_PLAYLIST,
@@ -23,9 +25,12 @@ from videotranscode import (
     POSTER,
     RenditionResult,
     RenditionSpec,
+    SliceResult,
+    SliceSegment,
     build_master_playlist,
     media_playlist,
     select_ladder,
+    slice_result,
 )
 
 Emit = Callable[[dict[str, Any]], None]
@@ -133,3 +138,72 @@ def encode(
         publish(staging, names, output, settings)
         emit(tracker.finish())
         return results
+
+
+def encode_slice(
+    source: str,
+    output: str,
+    rung: RenditionSpec,
+    packaging: Packaging,
+    *,
+    slice_seconds: int,
+    index: int,
+    settings: WorkerSettings,
+    emit: Emit,
+) -> SliceResult:
+    """Encode time slice `index` of one rung and store its segments, init section and
+    `slice_<index>.json` under `<output>/<rung>/`, beside the other slices'."""
+    with _workspace(settings) as work:
+        probed = _probe(source, work, settings)
+        duration = probed.info.duration_seconds
+        rate = output_frame_rate(Fraction(probed.info.video.frame_rate))
+        time_slice = plan_slice(index, slice_seconds, packaging, rate)
+        total = slice_total(duration, time_slice)
+        start = float(time_slice.start)
+        if index >= total:
+            raise BadInputError(
+                f"slice {index} starts at {start:g} s, at or after the end of "
+                f"the {duration:g} s video ({total} slices of {slice_seconds} s)"
+            )
+        rung_dir = work / "out" / rung.name
+        rung_dir.mkdir(parents=True)
+        tracker = ProgressTracker(rung.name, min(float(time_slice.seconds), duration - start))
+
+        def on_line(line: str) -> None:
+            if (event := tracker.feed(line)) is not None:
+                emit(event)
+
+        args = build_encode_args(
+            probed, [rung], packaging, rung_dir.parent, settings.x264_preset, time_slice=time_slice
+        )
+        ffmpeg.run_with_progress(args, on_line, work / "ffmpeg.log")
+
+        result_key = location_of(output, f"{rung.name}/{slice_result(index)}")
+        result = _slice_result(rung_dir, rung, time_slice, float(rate), result_key)
+        _check_complete([result.rendition], min(float(time_slice.seconds), duration - start))
+        (rung_dir / time_slice.playlist).unlink()  # the operator stitches from the JSON
+        (rung_dir / slice_result(index)).write_text(result.model_dump_json(by_alias=True))
+        names = [f"{rung.name}/{path.name}" for path in sorted(rung_dir.iterdir())]
+        publish(rung_dir.parent, names, output, settings)
+        emit(tracker.finish())
+        return result
+
+
+def _slice_result(
+    rung_dir: Path, rung: RenditionSpec, time_slice: TimeSlice, frame_rate: float, key: str
+) -> SliceResult:
+    """The encoded slice, measured from FFmpeg's playlist of it and its files."""
+    measured = measure_rendition(rung_dir, name=rung.name, frame_rate=frame_rate,
+                                 playlist_key=key, playlist_name=time_slice.playlist)  # fmt: skip
+    playlist = parse_media_playlist((rung_dir / time_slice.playlist).read_text())
+    init = playlist.init_uri
+    digest = None if init is None else hashlib.sha256((rung_dir / init).read_bytes()).hexdigest()
+    return SliceResult(
+        rendition=measured,
+        index=time_slice.index,
+        first_pts_seconds=round(first_picture_time(rung_dir, playlist), 6),
+        init_uri=init,
+        init_sha256=digest,
+        result_key=key,
+        segments=[SliceSegment(uri=s.uri, duration=s.duration) for s in playlist.segments],
+    )

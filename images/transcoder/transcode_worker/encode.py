@@ -11,6 +11,10 @@ from videotranscode import MEDIA_PLAYLIST, RenditionSpec
 
 MAX_FRAME_RATE = 60
 INIT_SEGMENT = "init.mp4"
+# Every slice's timestamps are shifted by the same small offset so that none starts with a
+# negative decode time (B-frame delay, AAC priming): the muxer would move only slice 0, by
+# an amount the encoder decides, and the joins would no longer line up.
+TIMESTAMP_HEADROOM = Fraction(1)
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,34 @@ class Packaging:
     @property
     def segment_extension(self) -> str:
         return "m4s" if self.segment_type == "fmp4" else "ts"
+
+
+@dataclass(frozen=True)
+class TimeSlice:
+    """[start, start + seconds) of the source, encoded with its true timestamps."""
+
+    index: int
+    start: Fraction  # seconds from the source's start, on the output frame grid
+    seconds: Fraction  # at most this long: the last slice ends with the source
+    first_segment: int  # the number of its first segment in the whole rung
+
+    @property
+    def output_offset(self) -> Fraction:
+        """Where the slice's first picture goes on the output timeline."""
+        return self.start + TIMESTAMP_HEADROOM
+
+    @property
+    def init_segment(self) -> str:
+        return f"init_{self.index}.mp4"
+
+    @property
+    def playlist(self) -> str:
+        """FFmpeg's playlist of this slice alone: read by the worker, never published."""
+        return f"slice_{self.index}.m3u8"
+
+
+def _seconds(value: Fraction) -> str:
+    return f"{float(value):.6f}"
 
 
 def output_frame_rate(source_rate: Fraction) -> Fraction:
@@ -66,16 +98,25 @@ def _audio_args(rung: RenditionSpec) -> list[str]:
     return ["-c:a", "aac", "-b:a", str(rung.audio_bitrate), "-ac", "2", "-ar", "48000"]
 
 
-def _hls_args(packaging: Packaging, rung_dir: Path) -> list[str]:
+def _hls_args(packaging: Packaging, rung_dir: Path, time_slice: TimeSlice | None) -> list[str]:
     args = [
         "-f", "hls", "-hls_time", str(packaging.segment_seconds),
         "-hls_playlist_type", "vod", "-hls_flags", "independent_segments",
         "-hls_segment_type", packaging.segment_type,
         "-hls_segment_filename", str(rung_dir / f"seg_%05d.{packaging.segment_extension}"),
     ]  # fmt: skip
+    if time_slice is None:
+        if packaging.segment_type == "fmp4":
+            args += ["-hls_fmp4_init_filename", INIT_SEGMENT]
+        return [*args, str(rung_dir / MEDIA_PLAYLIST)]
+    # Numbered as in the whole rung, so no two slices write the same name.
+    args += ["-start_number", str(time_slice.first_segment)]
     if packaging.segment_type == "fmp4":
-        args += ["-hls_fmp4_init_filename", INIT_SEGMENT]
-    return [*args, str(rung_dir / MEDIA_PLAYLIST)]
+        # frag_discont: each fragment's tfdt carries the true time (without it every slice's
+        # tfdt starts at 0 and the offset hides in an edit list, which differs per slice).
+        args += ["-hls_fmp4_init_filename", time_slice.init_segment,
+                 "-hls_segment_options", "movflags=+frag_discont"]  # fmt: skip
+    return [*args, str(rung_dir / time_slice.playlist)]
 
 
 def build_encode_args(
@@ -84,9 +125,16 @@ def build_encode_args(
     packaging: Packaging,
     output_dir: Path,
     preset: str,
+    *,
+    time_slice: TimeSlice | None = None,
 ) -> list[str]:
     """FFmpeg arguments that decode the source once and write each rung under
-    `<output_dir>/<rung.name>/`; the same arguments for one rung or a whole ladder."""
+    `<output_dir>/<rung.name>/`; the same arguments for one rung or a whole ladder.
+
+    With `time_slice`, only that slice: FFmpeg seeks to the keyframe before its start and
+    drops what comes before it (an input `-ss` while transcoding is exact), so no picture is
+    lost or doubled at a join; its timestamps are then moved back to their place in the video.
+    """
     rate = output_frame_rate(Fraction(source.info.video.frame_rate))
     gop = gop_frames(rate, packaging.gop_seconds)
     branches = [f"[s{i}]" for i in range(len(rungs))]
@@ -100,11 +148,15 @@ def build_encode_args(
         width, height = output_size(source.info.video.width, source.info.video.height, rung.height)
         graph.append(f"[s{i}]scale={width}:{height},setsar=1[v{i}]")
 
-    args = ["-i", str(source.path), "-filter_complex", ";".join(graph)]
+    seek = [] if time_slice is None else ["-ss", _seconds(time_slice.start)]
+    args = [*seek, "-i", str(source.path), "-filter_complex", ";".join(graph)]
     for i, rung in enumerate(rungs):
         args += ["-map", f"[v{i}]", *_video_args(rung, preset, gop)]
         if source.audio_index is not None:
             args += ["-map", f"0:{source.audio_index}", *_audio_args(rung)]
         args += ["-map_metadata", "-1", "-map_chapters", "-1"]
-        args += _hls_args(packaging, output_dir / rung.name)
+        if time_slice is not None:
+            args += ["-t", _seconds(time_slice.seconds),
+                     "-output_ts_offset", _seconds(time_slice.output_offset)]  # fmt: skip
+        args += _hls_args(packaging, output_dir / rung.name, time_slice)
     return args

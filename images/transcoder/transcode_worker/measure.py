@@ -74,10 +74,15 @@ def _probe_streams(path: Path) -> list[dict[str, object]]:
 
 
 def measure_rendition(
-    rung_dir: Path, *, name: str, frame_rate: float, playlist_key: str
+    rung_dir: Path,
+    *,
+    name: str,
+    frame_rate: float,
+    playlist_key: str,
+    playlist_name: str = MEDIA_PLAYLIST,
 ) -> RenditionResult:
     """The rung's RenditionResult, measured from its playlist and files on disk."""
-    playlist = parse_media_playlist((rung_dir / MEDIA_PLAYLIST).read_text())
+    playlist = parse_media_playlist((rung_dir / playlist_name).read_text())
     if not playlist.segments or not playlist.ended:
         raise WorkerError(f"the {name} playlist is incomplete")
     sizes = [((rung_dir / s.uri).stat().st_size, s.duration) for s in playlist.segments]
@@ -101,3 +106,23 @@ def measure_rendition(
         duration_seconds=round(sum(s.duration for s in playlist.segments), 3),
         playlist_key=playlist_key,
     )
+
+
+def first_picture_time(rung_dir: Path, playlist: MediaPlaylist) -> float:
+    """The presentation time of the first picture of the playlist's first segment, read as a
+    player reads it (after the init section, if any)."""
+    parts = (
+        [playlist.init_uri, playlist.segments[0].uri]
+        if playlist.init_uri
+        else [playlist.segments[0].uri]
+    )
+    source = "concat:" + "|".join(str(rung_dir / part) for part in parts)
+    result = subprocess.run(
+        ["ffprobe", "-v", "error", "-print_format", "json", "-select_streams", "v:0",
+         "-read_intervals", "%+#1", "-show_entries", "packet=pts_time", source],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    packets = json.loads(result.stdout or "{}").get("packets", [])
+    if result.returncode != 0 or not packets:
+        raise WorkerError(f"cannot read the first picture of {parts[-1]}: {result.stderr.strip()}")
+    return float(packets[0]["pts_time"])

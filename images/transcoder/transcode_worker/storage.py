@@ -21,6 +21,7 @@ from videotranscode import MASTER_PLAYLIST, OUTPUT_CONTENT_TYPES
 PLAYLIST_CACHE = "max-age=60"
 MEDIA_CACHE = "max-age=31536000"
 DOWNLOAD_CHUNK = 1024 * 1024
+_INDEX_SUFFIXES = (".m3u8", ".json")  # files that name other files
 
 
 def is_s3(location: str) -> bool:
@@ -93,11 +94,12 @@ def location_of(output: str, relative: str) -> str:
 
 
 def _upload_order(files: Iterable[Path]) -> tuple[list[Path], list[Path]]:
-    """Media first, playlists after (master last), so no playlist names a missing file."""
+    """Media first, playlists and slice results after (master last), so none of them names a
+    missing file."""
     files = sorted(files)
-    media = [f for f in files if f.suffix != ".m3u8"]
+    media = [f for f in files if f.suffix not in _INDEX_SUFFIXES]
     playlists = sorted(
-        (f for f in files if f.suffix == ".m3u8"), key=lambda f: f.name == MASTER_PLAYLIST
+        (f for f in files if f.suffix in _INDEX_SUFFIXES), key=lambda f: f.name == MASTER_PLAYLIST
     )
     return media, playlists
 
@@ -110,8 +112,9 @@ def publish(staging: Path, names: Iterable[str], output: str, settings: WorkerSe
         return
     root = Path(output)
     root.mkdir(parents=True, exist_ok=True)
-    for name in names:
+    for name in names:  # a name may be a path within a directory: `720p/seg_00004.m4s`
         target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
         if target.is_dir():
             shutil.rmtree(target)
         elif target.exists():
@@ -134,7 +137,7 @@ def _upload(staging: Path, names: list[str], output: str, settings: WorkerSettin
 
     def upload(path: Path) -> None:
         relative = path.relative_to(staging).as_posix()
-        cache = PLAYLIST_CACHE if path.suffix == ".m3u8" else MEDIA_CACHE
+        cache = PLAYLIST_CACHE if path.suffix in _INDEX_SUFFIXES else MEDIA_CACHE
         extra = {
             "ContentType": OUTPUT_CONTENT_TYPES.get(path.suffix, "application/octet-stream"),
             "CacheControl": cache,
