@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from transcode_worker.encode import INIT_SEGMENT, Packaging, gop_frames
+from transcode_worker.encode import INIT_SEGMENT, Packaging
 from transcode_worker.settings import WorkerSettings
 from videotranscode import DEFAULT_LADDER, MASTER_PLAYLIST, MEDIA_PLAYLIST
+from videotranscode.slicing import gop_frames
 
 FFMPEG = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
 FRAME_RATE = 30

@@ -180,7 +180,7 @@ def field_schema(field: FieldInfo, *, where: str) -> Schema:
     node.update(type_extra)
     node.update(_extra_keywords(field.json_schema_extra))
     if node.get("x-kubernetes-int-or-string"):
-        del node["type"]
+        node.pop("type", None)
     if "description" not in node:
         node["description"] = _one_line(field.description, where)
     return _ordered(node)
@@ -196,6 +196,12 @@ def type_schema(annotation: Any, description: str | None = None) -> Schema:
     if get_origin(annotation) is Literal:
         values = list(get_args(annotation))
         return {"type": _json_type(values), "enum": values}
+    if get_origin(annotation) in (Union, types.UnionType):
+        kinds = {_json_type(list(get_args(arg))) if get_origin(arg) is Literal
+                 else JSON_TYPES[arg] for arg in get_args(annotation)}  # fmt: skip
+        if kinds != {"integer", "string"}:
+            raise TypeError(f"the CRD generator knows int-or-string unions only, not {annotation}")
+        return {"x-kubernetes-int-or-string": True}
     if isinstance(annotation, type) and issubclass(annotation, Enum):
         values = [member.value for member in annotation]
         return {"type": _json_type(values), "enum": values}

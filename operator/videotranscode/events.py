@@ -18,6 +18,7 @@ from videotranscode.resource import Phase, Playback, RenditionStatus
 class TranscodeEvent(StrEnum):
     PROGRESS = "transcode.progress"  # a rendition's worker reported progress
     PHASE = "transcode.phase"  # the transcode changed phase
+    PLAYABLE = "transcode.playable"  # the start can be played while the rest encodes
     SUCCEEDED = "transcode.succeeded"
     FAILED = "transcode.failed"
     CANCELLED = "transcode.cancelled"
@@ -73,6 +74,13 @@ class SucceededPayload(PhasePayload):
         return None if playback is None else _as_in_status(playback)
 
 
+class PlayablePayload(SucceededPayload):
+    """`transcode.playable`: the state, where to play, and since when. Sent once, when the
+    master playlist is first published; playback then grows until `transcode.succeeded`."""
+
+    playable_at: str
+
+
 class EndedPayload(PhasePayload):
     """`transcode.failed` and `transcode.cancelled`: the state, and why."""
 
@@ -82,6 +90,7 @@ class EndedPayload(PhasePayload):
 PAYLOADS: dict[TranscodeEvent, type[EventPayload]] = {
     TranscodeEvent.PROGRESS: ProgressPayload,
     TranscodeEvent.PHASE: PhasePayload,
+    TranscodeEvent.PLAYABLE: PlayablePayload,
     TranscodeEvent.SUCCEEDED: SucceededPayload,
     TranscodeEvent.FAILED: EndedPayload,
     TranscodeEvent.CANCELLED: EndedPayload,

@@ -10,6 +10,7 @@ from pydantic import ConfigDict, Field, model_validator
 from videotranscode._model import CamelModel
 from videotranscode.renditions import RenditionSpec
 from videotranscode.results import SourceInfo
+from videotranscode.slicing import AUTO, Slicing
 
 # Annotations that ask the operator to act: a new retry value runs again what failed or was
 # cancelled; the cancel annotation (any value) stops what has not finished.
@@ -19,6 +20,7 @@ CANCEL_ANNOTATION = "hlsforge.dev/cancel"
 # S3 bucket naming rules (3-63 lowercase letters, digits, dots and hyphens).
 BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 MAX_RENDITIONS = 10
+MAX_SLICE_SECONDS = 3600
 # What may change after creation (the CRD's transition rule allows these and nothing else):
 # the queue order, and whether deleting the resource also deletes its outputs.
 MUTABLE_SPEC_FIELDS = ("priority", "output.cleanupOnDelete")
@@ -108,7 +110,14 @@ class VideoTranscodeSpec(CamelModel):
                 {
                     "rule": "self.segmentSeconds % self.gopSeconds == 0",
                     "message": "segmentSeconds must be a multiple of gopSeconds",
-                }
+                },
+                {
+                    "rule": "type(self.slicing) != int || (self.slicing >= self.segmentSeconds"
+                    f" && self.slicing <= {MAX_SLICE_SECONDS}"
+                    " && self.slicing % self.segmentSeconds == 0)",
+                    "message": "slicing in seconds must be a multiple of segmentSeconds, "
+                    f"at most {MAX_SLICE_SECONDS}",
+                },
             ]
         }
     )
@@ -138,6 +147,14 @@ class VideoTranscodeSpec(CamelModel):
     segment_type: Literal["fmp4", "mpegts"] = "fmp4"
     """Segment container: fmp4 (fragmented MP4 / CMAF, the default) or mpegts (MPEG-2
     transport stream, for old players)."""
+    slicing: Slicing = Field(
+        default=AUTO,
+        json_schema_extra={"x-kubernetes-int-or-string": True, "pattern": "^(auto|off)$"},
+    )
+    """How renditions are split in time, each slice encoded by its own pod of the rendition's
+    Indexed Job: auto (the default: sources longer than the operator's threshold, in slices of
+    its length), off (one pod per rendition), or a slice length in seconds (a multiple of
+    segmentSeconds, at most 3600)."""
     thumbnail: ThumbnailSpec = ThumbnailSpec()
     priority: int = Field(default=0, ge=-1000, le=1000)
     """Scheduling priority, -1000 to 1000: when transcodes queue, higher runs first. Default
@@ -152,6 +169,14 @@ class VideoTranscodeSpec(CamelModel):
     def _consistent(self) -> Self:
         if self.segment_seconds % self.gop_seconds:
             raise ValueError("segmentSeconds must be a multiple of gopSeconds")
+        if isinstance(self.slicing, int) and (
+            not self.segment_seconds <= self.slicing <= MAX_SLICE_SECONDS
+            or self.slicing % self.segment_seconds
+        ):
+            raise ValueError(
+                "slicing in seconds must be a multiple of segmentSeconds, "
+                f"at most {MAX_SLICE_SECONDS}"
+            )
         names = [rung.name for rung in self.renditions or []]
         if len(names) != len(set(names)):
             raise ValueError("rendition names must be unique")
@@ -225,6 +250,10 @@ class RenditionStatus(_StatusModel):
     """RFC 6381 codecs string, e.g. avc1.64001f,mp4a.40.2."""
     playlist: str | None = None
     """Object key of this rendition's media playlist."""
+    slices: int | None = None
+    """How many time slices this rendition is encoded in (absent: one pod encodes it)."""
+    slices_done: int | None = None
+    """Slices encoded and stored so far."""
     message: str | None = None
     """Why the rendition failed or is being retried."""
 
@@ -274,6 +303,9 @@ class VideoTranscodeStatus(_StatusModel):
     """Kubernetes-style conditions (type, status, reason, message)."""
     started_at: str | None = None
     """When the first Job started, RFC 3339."""
+    playable_at: str | None = None
+    """When the master playlist was first published and the start could be played, RFC
+    3339: as soon as the first slice of every rendition is stored, before the rest is."""
     completed_at: str | None = None
     """When the transcode reached a final phase, RFC 3339."""
     observed_generation: int | None = Field(default=None, json_schema_extra={"format": "int64"})

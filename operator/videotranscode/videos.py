@@ -44,6 +44,11 @@ class VideoPhase(StrEnum):
     def finished(self) -> bool:
         return self in (VideoPhase.SUCCEEDED, VideoPhase.FAILED, VideoPhase.CANCELLED)
 
+    def playable(self, playable_at: str | None) -> bool:
+        """Whether a video in this phase plays: once succeeded, or from `playable_at` on
+        while the rest still encodes."""
+        return self == VideoPhase.SUCCEEDED or (playable_at is not None and not self.ended)
+
     @property
     def ended(self) -> bool:
         """Finished without a result, for a reason (the record's `error`): a retry may run it
@@ -113,6 +118,8 @@ class TranscodeFields(_Stored):
     progress: float = 0
     renditions: list[RenditionStatus] = Field(default_factory=list)
     playback: Playback | None = None
+    # Set once the start can be played (playback is then set too, before `succeeded`).
+    playable_at: str | None = None
     error: str | None = None
     transcode: TranscodeRef | None = None
     transcode_seq: int | None = None
@@ -165,6 +172,7 @@ def transcode_fields(
         progress=status.progress,
         renditions=status.renditions,
         playback=status.playback,
+        playable_at=status.playable_at,
         error=status.message if VideoPhase.of(status.phase).ended else None,
         transcode=TranscodeRef(namespace=namespace, name=name),
         transcode_seq=seq,

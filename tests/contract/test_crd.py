@@ -104,6 +104,13 @@ CEL_RULES: dict[str, Callable[[dict[str, Any]], bool]] = {
         and spec["gopSeconds"] != 0
         and spec["segmentSeconds"] % spec["gopSeconds"] == 0
     ),
+    "slicing in seconds must be a multiple of segmentSeconds, at most 3600": lambda spec: (
+        not _is_int(spec.get("slicing"))
+        or (
+            spec["segmentSeconds"] <= spec["slicing"] <= 3600
+            and spec["slicing"] % spec["segmentSeconds"] == 0
+        )
+    ),
 }
 
 

@@ -92,4 +92,5 @@ def test_every_end_of_a_transcode_has_its_event() -> None:
     assert set(ENDING_EVENTS.values()) == set(TranscodeEvent) - {
         TranscodeEvent.PROGRESS,
         TranscodeEvent.PHASE,
+        TranscodeEvent.PLAYABLE,
     }

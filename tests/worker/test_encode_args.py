@@ -7,14 +7,13 @@ import pytest
 from transcode_worker.encode import (
     Packaging,
     build_encode_args,
-    gop_frames,
-    output_frame_rate,
     output_size,
 )
 from transcode_worker.interlace import Scan
 from transcode_worker.probe import ProbedSource
 from transcode_worker.slicing import plan_slice, slice_total
 from videotranscode import DEFAULT_LADDER, SourceInfo, VideoStreamInfo
+from videotranscode.slicing import gop_frames, output_frame_rate
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from transcode_worker import ffmpeg
-from transcode_worker.encode import Packaging, TimeSlice, build_encode_args, output_frame_rate
+from transcode_worker.encode import Packaging, TimeSlice, build_encode_args
 from transcode_worker.errors import BadInputError
 from transcode_worker.measure import first_picture_time, measure_rendition, parse_media_playlist
 from transcode_worker.playlist import rewrite_target_duration
@@ -32,6 +32,7 @@ from videotranscode import (
     select_ladder,
     slice_result,
 )
+from videotranscode.slicing import output_frame_rate
 
 Emit = Callable[[dict[str, Any]], None]
 

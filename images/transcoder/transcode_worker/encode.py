@@ -8,8 +8,8 @@ from typing import Literal
 
 from transcode_worker.probe import ProbedSource
 from videotranscode import MEDIA_PLAYLIST, RenditionSpec
+from videotranscode.slicing import gop_frames, output_frame_rate
 
-MAX_FRAME_RATE = 60
 INIT_SEGMENT = "init.mp4"
 # Every slice's timestamps are shifted by the same small offset so that none starts with a
 # negative decode time (B-frame delay, AAC priming): the muxer would move only slice 0, by
@@ -58,18 +58,6 @@ class TimeSlice:
 
 def _seconds(value: Fraction) -> str:
     return f"{float(value):.6f}"
-
-
-def output_frame_rate(source_rate: Fraction) -> Fraction:
-    """The source rate, halved until at most 60 fps (HLS players' limit)."""
-    rate = source_rate
-    while rate > MAX_FRAME_RATE:
-        rate /= 2
-    return rate
-
-
-def gop_frames(frame_rate: Fraction, gop_seconds: int) -> int:
-    return max(1, round(frame_rate * gop_seconds))
 
 
 def output_size(width: int, height: int, short_side: int) -> tuple[int, int]:

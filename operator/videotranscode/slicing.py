@@ -1,0 +1,70 @@
+"""Time slices of a rung: how long each is and how many cover the source (pure).
+
+The worker encodes slice i; the operator creates one Indexed Job with one completion per
+slice and stitches their results. Both count slices with these functions, so they agree.
+A slice is a whole number of GOPs at the rung's output frame rate: slice i starts on the
+keyframe grid an unsliced encode has (every `gop_frames` frames from t = 0).
+"""
+
+import math
+from fractions import Fraction
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator
+
+MAX_FRAME_RATE = 60
+AUTO: Literal["auto"] = "auto"
+OFF: Literal["off"] = "off"
+
+
+def _auto_off_or_seconds(value: object) -> object:
+    # One message for the whole union (pydantic would report each member's failure).
+    if value in (AUTO, OFF) or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    raise ValueError("slicing is auto, off or a whole number of seconds")
+
+
+Slicing = Annotated[int | Literal["auto", "off"], BeforeValidator(_auto_off_or_seconds)]
+
+
+def output_frame_rate(source_rate: Fraction) -> Fraction:
+    """The source rate, halved until at most 60 fps (HLS players' limit)."""
+    rate = source_rate
+    while rate > MAX_FRAME_RATE:
+        rate /= 2
+    return rate
+
+
+def gop_frames(frame_rate: Fraction, gop_seconds: int) -> int:
+    return max(1, round(frame_rate * gop_seconds))
+
+
+def slice_length(slice_seconds: int, gop_seconds: int, frame_rate: Fraction) -> Fraction:
+    """The exact length of a slice of nominally `slice_seconds` (whole GOPs at `frame_rate`),
+    e.g. 30.03 s for 30 s at 29.97 fps."""
+    return slice_seconds // gop_seconds * gop_frames(frame_rate, gop_seconds) / frame_rate
+
+
+def slice_count(duration_seconds: float, length: Fraction) -> int:
+    """How many slices of `length` cover the source."""
+    return max(1, math.ceil(Fraction(duration_seconds) / length))
+
+
+def chosen_slice_seconds(
+    slicing: Slicing, *, duration_seconds: float, segment_seconds: int, auto_threshold: int,
+    auto_seconds: int,
+) -> int | None:  # fmt: skip
+    """The slice length a rung is encoded in, or None for one pod per rung.
+
+    `auto`: sources longer than `auto_threshold` seconds are sliced every `auto_seconds`
+    (rounded up to whole segments); `off`: never; a number: slices of that length, when the
+    source is longer than one slice."""
+    if slicing == OFF:
+        return None
+    if slicing == AUTO:
+        if duration_seconds <= auto_threshold:
+            return None
+        seconds = math.ceil(auto_seconds / segment_seconds) * segment_seconds
+    else:
+        seconds = slicing
+    return seconds if duration_seconds > seconds else None
