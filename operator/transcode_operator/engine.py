@@ -31,6 +31,7 @@ from transcode_operator.reconcile import (
 )
 from transcode_operator.scheduling import Queue
 from transcode_operator.settings import OperatorSettings
+from transcode_operator.stored_slices import StoredSlices
 from videotranscode import VideoTranscodeStatus
 
 RETRY_SECONDS = 10  # before a pass whose effect failed is tried again
@@ -46,13 +47,17 @@ class Engine:
     ) -> None:
         self.settings = settings
         self.executors = Executors(kube, s3, publisher or Publisher(), settings.job)
-        self.queue = Queue(kube, settings.job, settings.max_running_jobs)
+        self.queue = Queue(kube, settings.job, settings.max_running_jobs,
+                           slice_parallelism=settings.slicing.parallelism)  # fmt: skip
+        self.stored_slices = StoredSlices(s3)
         self.background = Background()
         self.followers = LogFollowers(kube)
         self.running: set[Key] = set()  # resources with a pass under way
         self.dirty: set[Key] = set()  # triggered during their pass: one more
         self.gone: dict[Key, Mapping[str, Any]] = {}  # the last body of the deleted
         self.live_progress: dict[Key, dict[str, float]] = {}  # by rendition, from the logs
+        self.slice_progress: dict[Key, dict[str, dict[int, float]]] = {}  # and by slice
+        self.slice_counts: dict[Key, int] = {}  # slices per rendition, for relayed progress
         self.last_written: dict[Key, float] = {}  # monotonic time of the last status write
         self.owners: dict[Key, dict[str, str]] = {}  # videoId/owner, for progress events
 
@@ -95,8 +100,10 @@ class Engine:
         body = await self.kube.get_transcode(*key)
         if body is None or body["metadata"].get("deletionTimestamp"):
             self.queue.forget(key)
-            for state in (self.live_progress, self.last_written, self.owners):
+            for state in (self.live_progress, self.slice_progress, self.slice_counts,
+                          self.last_written, self.owners):  # fmt: skip
                 state.pop(key, None)
+            self.stored_slices.forget(key[0], [job["name"] for job in jobs.get(key, [])])
             return
         status = VideoTranscodeStatus.model_validate(body.get("status") or {})
         try:
@@ -113,18 +120,23 @@ class Engine:
         states = job_states(indexed, {job["name"]: pods.get((key[0], job["name"]), [])
                                       for job in indexed})  # fmt: skip
         meta = body["metadata"]
+        slices = await self.stored_slices.read(key[0], spec, status, states)
         outcome = next_status(
             Resource(key[1], spec, status, meta.get("annotations") or {}, meta.get("generation")),
-            Observed(states, self.live_progress.get(key, {}), now()),
+            Observed(states, self.live_progress.get(key, {}), now(), slices=slices.by_rendition,
+                     slice_progress=self.slice_progress.get(key, {})),
             public_base_url=self.settings.public_base_url,
-        )
+            slicing=self.settings.slicing,
+        )  # fmt: skip
         done = await carry_out(
             outcome, body=body, spec=spec, old=status, jobs=indexed, executors=self.executors,
             patched=lambda: self._written(key),
         )  # fmt: skip
-        if done.retry:
+        if done.retry or not slices.complete:
             self.background.start(("retry", *key), self._reconcile_later(key, jobs, pods))
         self.queue.offer(body, spec, done.status, states)
+        self.slice_counts[key] = max((rung.slices or 1 for rung in done.status.renditions),
+                                     default=1)  # fmt: skip
 
     def _written(self, key: Key) -> None:
         self.last_written[key] = time.monotonic()
@@ -140,22 +152,32 @@ class Engine:
         await asyncio.sleep(RETRY_SECONDS)
         await self.reconcile(key, jobs, pods)
 
-    def follow(self, namespace: str, pod: str, key: Key, jobs: JobsIndex, pods: PodsIndex) -> None:
+    def follow(
+        self, namespace: str, pod: str, key: Key, jobs: JobsIndex, pods: PodsIndex, *,
+        slice_index: int | None = None,
+    ) -> None:  # fmt: skip
         """Follow a running worker's log (once per pod) and roll its progress up."""
 
         async def progress(line: ProgressLine) -> None:
-            await self._progress(key, line, jobs, pods)
+            await self._progress(key, line, jobs, pods, slice_index=slice_index)
 
         self.background.start(
             ("pod", namespace, pod), self.followers.follow(namespace, pod, progress)
         )
 
     async def _progress(
-        self, key: Key, line: ProgressLine, jobs: JobsIndex, pods: PodsIndex
-    ) -> None:
+        self, key: Key, line: ProgressLine, jobs: JobsIndex, pods: PodsIndex, *,
+        slice_index: int | None,
+    ) -> None:  # fmt: skip
         """A worker's progress line: relay it now, fold it into the status every few seconds."""
         rendition, percent = str(line.get("rendition")), float(line.get("percent") or 0)
         rungs = self.live_progress.setdefault(key, {})
+        if slice_index is not None:
+            # Relayed as the mean of the rendition's slices seen so far (the status weighs
+            # them by duration and counts the finished ones).
+            slices = self.slice_progress.setdefault(key, {}).setdefault(rendition, {})
+            slices[slice_index] = max(slices.get(slice_index, 0.0), percent)
+            percent = sum(slices.values()) / max(self.slice_counts.get(key, 1), len(slices))
         rungs[rendition] = max(rungs.get(rendition, 0.0), percent)
         await self.publisher.progress(self.owners.get(key, {}), rendition, rungs[rendition], line)
         since = time.monotonic() - self.last_written.get(key, 0.0)

@@ -13,10 +13,16 @@ import kopf
 from transcode_operator import metrics
 from transcode_operator.jobs import build_probe_job
 from transcode_operator.kube import Kube, owned
-from transcode_operator.outcomes import CreateProbe, Outcome, PhaseEvent, StopJobs, WriteMaster
-from transcode_operator.outputs import write_master
+from transcode_operator.outcomes import (
+    CreateProbe,
+    Outcome,
+    PhaseEvent,
+    StopJobs,
+    WritePlaylists,
+)
+from transcode_operator.outputs import write_playlist
 from transcode_operator.publish import Publisher
-from transcode_operator.reconcile import master_failed
+from transcode_operator.reconcile import playlists_failed
 from transcode_operator.settings import JobSettings
 from videotranscode import Phase, VideoTranscodeSpec, VideoTranscodeStatus
 
@@ -54,17 +60,18 @@ async def carry_out(
                 job = build_probe_job(name, spec, executors.job_settings, name=probe)
                 if await executors.kube.create_job(namespace, owned(job, body)):
                     metrics.JOBS_CREATED.labels("probe").inc()
-            case WriteMaster():
+            case WritePlaylists():
                 try:
-                    await asyncio.to_thread(
-                        write_master, executors.s3, bucket=effect.bucket, key=effect.key,
-                        playlist=effect.playlist,
-                    )  # fmt: skip
+                    for key, playlist in effect.files:
+                        await asyncio.to_thread(
+                            write_playlist, executors.s3, bucket=effect.bucket, key=key,
+                            playlist=playlist,
+                        )  # fmt: skip
                 except Exception as exc:  # S3 errors come in many types
-                    logger.warning("%s/%s: writing the master playlist failed: %s", namespace,
-                                   name, exc)  # fmt: skip
-                    status = master_failed(effect.unpackaged, str(exc))
-                    events, retry = effect.unpackaged_events, True
+                    logger.warning("%s/%s: writing the playlists failed: %s", namespace, name,
+                                   exc)  # fmt: skip
+                    status = playlists_failed(effect.fallback, str(exc))
+                    events, retry = effect.fallback_events, True
     await write_status(body, old, status, events=events, executors=executors, patched=patched)
     return Done(status, retry)
 

@@ -16,7 +16,14 @@ from transcode_operator.jobs import (
     MANAGED_BY,
     ROLE_RENDITION,
 )
-from transcode_operator.observe import JobsIndex, PodsIndex, job_entry, pod_entry, pod_job_name
+from transcode_operator.observe import (
+    COMPLETION_INDEX,
+    JobsIndex,
+    PodsIndex,
+    job_entry,
+    pod_entry,
+    pod_job_name,
+)
 from transcode_operator.settings import OperatorSettings
 from videotranscode import CANCEL_ANNOTATION, GROUP, PLURAL, RETRY_ANNOTATION, VERSION
 
@@ -47,11 +54,12 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.index("batch", "v1", "jobs", labels=MANAGED)
 def transcode_jobs(
-    *, namespace: str | None, name: str, labels: kopf.Labels, status: kopf.Status, **_: Any
-) -> dict[tuple[str | None, str], dict[str, Any]] | None:
+    *, namespace: str | None, name: str, labels: kopf.Labels, spec: kopf.Spec,
+    status: kopf.Status, **_: Any,
+) -> dict[tuple[str | None, str], dict[str, Any]] | None:  # fmt: skip
     """Our Jobs, by (namespace, resource)."""
     resource = labels.get(LABEL_TRANSCODE)
-    return {(namespace, resource): job_entry(name, labels, status)} if resource else None
+    return {(namespace, resource): job_entry(name, labels, spec, status)} if resource else None
 
 
 @kopf.index("v1", "pods", labels=MANAGED)
@@ -132,7 +140,9 @@ async def rendition_pod_changed(
     finalizers on pods, which would block their deletion whenever the operator is down.)"""
     if namespace is not None and status.get("phase") == "Running":
         key = (namespace, labels[LABEL_TRANSCODE])
-        memo.engine.follow(namespace, name, key, *_indexes(kwargs))
+        index = labels.get(COMPLETION_INDEX)  # a slice of an Indexed Job
+        memo.engine.follow(namespace, name, key, *_indexes(kwargs),
+                           slice_index=int(index) if index is not None else None)  # fmt: skip
 
 
 def _cleanup_requested(*, spec: kopf.Spec, **_: Any) -> bool:

@@ -65,10 +65,14 @@ class Storage:
     limit: int
 
 
-def rendition_storage(source: SourceInfo, rung: RenditionSpec, tier: ResourceTier) -> Storage:
+def rendition_storage(
+    source: SourceInfo, rung: RenditionSpec, tier: ResourceTier, slice_seconds: int | None = None
+) -> Storage:
     """The downloaded source, the rung's segments (average bitrates x duration, with the
-    tier's headroom) and the tier's base: all known after the probe, so reserved whole."""
-    output = (rung.video_bitrate + rung.audio_bitrate) * source.duration_seconds / 8
+    tier's headroom; a slice's share of them) and the tier's base: all known after the probe,
+    so reserved whole."""
+    seconds = min(source.duration_seconds, slice_seconds or source.duration_seconds)
+    output = (rung.video_bitrate + rung.audio_bitrate) * seconds / 8
     size = (
         parse_quantity(tier.scratch_base)
         + source.size_bytes
@@ -196,6 +200,15 @@ def build_probe_job(
     )
 
 
+@dataclass(frozen=True)
+class Slicing:
+    """A rendition encoded in `count` time slices of `seconds`, `parallelism` at once."""
+
+    seconds: int
+    count: int
+    parallelism: int
+
+
 def build_rendition_job(
     resource_name: str,
     spec: VideoTranscodeSpec,
@@ -204,18 +217,31 @@ def build_rendition_job(
     *,
     name: str,
     source: SourceInfo,
+    slicing: Slicing | None = None,
 ) -> dict[str, Any]:
+    """One pod for the rung, or with `slicing` an Indexed Job: pod i encodes slice i (the
+    worker reads i from JOB_COMPLETION_INDEX) and a failed slice is retried alone."""
     tier = tier_for(rung.height, settings.resource_tiers)
     args = RenditionArgs(
         source=spec.source.location, output=spec.output.location, rendition=rung,
         segment_seconds=spec.segment_seconds, gop_seconds=spec.gop_seconds,
-        segment_type=spec.segment_type,
+        segment_type=spec.segment_type, slice_seconds=slicing.seconds if slicing else None,
     ).argv()  # fmt: skip
-    return build_job(
+    job = build_job(
         name=name,
         labels=job_labels(resource_name, ROLE_RENDITION, rung.name),
         args=args,
         tier=tier,
-        storage=rendition_storage(source, rung, tier),
+        storage=rendition_storage(source, rung, tier, slicing.seconds if slicing else None),
         settings=settings,
     )
+    if slicing is not None:
+        del job["spec"]["backoffLimit"]  # counted per slice instead
+        job["spec"].update(
+            completionMode="Indexed",
+            completions=slicing.count,
+            parallelism=slicing.parallelism,
+            backoffLimitPerIndex=settings.backoff_limit,
+            maxFailedIndexes=0,  # a slice out of retries fails the rendition at once
+        )
+    return job

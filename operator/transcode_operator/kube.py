@@ -98,6 +98,17 @@ class Kube:
             raise
         return True
 
+    async def widen_job(self, namespace: str, name: str, parallelism: int) -> None:
+        """Let an Indexed Job run more of its slices at once; gone already is fine."""
+        try:
+            await asyncio.to_thread(
+                self.batch.patch_namespaced_job, name, namespace,
+                {"spec": {"parallelism": parallelism}},
+            )  # fmt: skip
+        except ApiException as exc:
+            if exc.status != NOT_FOUND:
+                raise
+
     async def delete_job(self, namespace: str, name: str) -> None:
         """Delete the Job and (in the background) its pods; gone already is fine."""
         try:

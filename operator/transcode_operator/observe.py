@@ -5,12 +5,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from transcode_operator.slices import parse_indexes
+
 Key = tuple[str, str]  # (namespace, name)
 JobsIndex = Mapping[Key, Iterable[Mapping[str, Any]]]  # by (namespace, resource)
 PodsIndex = Mapping[Key, Iterable[Mapping[str, Any]]]  # by (namespace, job name)
 
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 LEGACY_JOB_NAME_LABEL = "job-name"
+COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"  # label of an Indexed Job's pod
 MAX_LOG_MESSAGE = 500
 
 
@@ -27,6 +30,9 @@ class JobState:
     reason: str = ""  # the Job's Failed condition message, e.g. BackoffLimitExceeded
     result: Mapping[str, Any] | None = None  # the worker's termination message
     waiting: str | None = None  # why its active pod has not started (scheduler); None: runs
+    completions: int = 1
+    parallelism: int = 1
+    completed_indexes: frozenset[int] = frozenset()  # Indexed Jobs: the slices done
 
     @property
     def attempts(self) -> int:
@@ -39,7 +45,9 @@ class JobState:
         return str(message) if message else (self.reason or "the job failed")
 
 
-def job_entry(name: str, labels: Mapping[str, str], status: Mapping[str, Any]) -> dict[str, Any]:
+def job_entry(
+    name: str, labels: Mapping[str, str], spec: Mapping[str, Any], status: Mapping[str, Any]
+) -> dict[str, Any]:
     conditions = {
         c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"
     }
@@ -53,6 +61,9 @@ def job_entry(name: str, labels: Mapping[str, str], status: Mapping[str, Any]) -
         "complete": "Complete" in conditions,
         "failedForGood": bool(failed),
         "reason": failed.get("message") or failed.get("reason") or "",
+        "completions": int(spec.get("completions") or 1),
+        "parallelism": int(spec.get("parallelism") or 1),
+        "completedIndexes": sorted(parse_indexes(status.get("completedIndexes"))),
     }
 
 
@@ -150,5 +161,8 @@ def job_states(
             reason=job["reason"],
             result=parse_termination_message(pod["message"]) if pod else None,
             waiting=_waiting(job, pods),
+            completions=job.get("completions", 1),
+            parallelism=job.get("parallelism", 1),
+            completed_indexes=frozenset(job.get("completedIndexes", ())),
         )
     return states

@@ -25,18 +25,25 @@ class StopJobs:
 
 
 @dataclass(frozen=True)
-class WriteMaster:
-    """Write the master playlist before the status that points to it. Should that fail,
-    `unpackaged` and its events are written instead, and a later pass tries again."""
+class WritePlaylists:
+    """Write playlists, in order (media playlists before the master that lists them), before
+    the status that points to them. Should that fail, `fallback` and its events are written
+    instead, and a later pass tries again."""
 
     bucket: str
-    key: str
-    playlist: str
-    unpackaged: VideoTranscodeStatus
-    unpackaged_events: list[PhaseEvent]
+    files: tuple[tuple[str, str], ...]  # (key, playlist text)
+    fallback: VideoTranscodeStatus
+    fallback_events: list[PhaseEvent]
+
+    @property
+    def keys(self) -> list[str]:
+        return [key for key, _ in self.files]
+
+    def text(self, key: str) -> str:
+        return dict(self.files)[key]
 
 
-Effect = CreateProbe | StopJobs | WriteMaster
+Effect = CreateProbe | StopJobs | WritePlaylists
 
 
 @dataclass(frozen=True)
@@ -54,5 +61,5 @@ class Outcome:
         return any(isinstance(e, StopJobs) for e in self.effects)
 
     @property
-    def write_master(self) -> WriteMaster | None:
-        return next((e for e in self.effects if isinstance(e, WriteMaster)), None)
+    def write_playlists(self) -> WritePlaylists | None:
+        return next((e for e in self.effects if isinstance(e, WritePlaylists)), None)

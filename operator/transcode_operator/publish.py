@@ -20,6 +20,7 @@ from videotranscode import (
     EventPayload,
     Phase,
     PhasePayload,
+    PlayablePayload,
     ProgressPayload,
     SucceededPayload,
     TranscodedVideo,
@@ -161,12 +162,18 @@ class Publisher:
                 namespace=meta["namespace"], name=meta["name"], status=new, seq=time.time_ns()
             )
             await self.videos.publish(video_id, query, update)
-        if self.realtime is None or new.phase == old.phase:
+        if self.realtime is None:
             return
         state = PhasePayload(
             video_id=video_id, owner=spec.get("owner"), phase=new.phase, progress=new.progress,
             renditions=new.renditions,
         )  # fmt: skip
+        if new.playable_at and not old.playable_at:
+            await self.realtime.emit(TranscodeEvent.PLAYABLE, PlayablePayload(
+                **dict(state), playback=new.playback, playable_at=new.playable_at,
+            ))  # fmt: skip
+        if new.phase == old.phase:
+            return
         await self.realtime.emit(TranscodeEvent.PHASE, state)
         if new.phase == Phase.SUCCEEDED:
             succeeded = SucceededPayload(**dict(state), playback=new.playback)

@@ -16,7 +16,14 @@ from transcode_operator.outcomes import (
     Outcome,
     PhaseEvent,
     StopJobs,
-    WriteMaster,
+    WritePlaylists,
+)
+from transcode_operator.settings import SlicingSettings
+from transcode_operator.slices import (
+    measured_together,
+    rendition_progress,
+    slice_durations,
+    slice_seconds_for,
 )
 from videotranscode import (
     CANCEL_ANNOTATION,
@@ -32,17 +39,22 @@ from videotranscode import (
     RenditionResult,
     RenditionSpec,
     RenditionStatus,
+    SliceResult,
     SourceInfo,
     VideoTranscodeSpec,
     VideoTranscodeStatus,
     build_master_playlist,
+    finished_prefix,
+    media_playlist,
     select_ladder,
+    stitch_media_playlist,
 )
 
 CANCELLED_BY_REQUEST = "cancelled on request"
 CANCELLED_BY_DELETION = "the VideoTranscode was deleted before it finished"
 SPEC_CHANGED = (
-    f"the spec changed after the transcode started (only {' and '.join(MUTABLE_SPEC_FIELDS)} "
+    "the spec changed after the transcode started (only "
+    f"{', '.join(MUTABLE_SPEC_FIELDS[:-1])} and {MUTABLE_SPEC_FIELDS[-1]} "
     "may change): delete and create a new VideoTranscode"
 )
 
@@ -103,20 +115,7 @@ def _rung_status(
             return previous.model_copy(
                 update={"phase": RenditionPhase.FAILED, "message": "the worker left no result"}
             )
-        return previous.model_copy(
-            update={
-                "phase": RenditionPhase.SUCCEEDED,
-                "progress": 100.0,
-                "attempts": job.attempts,
-                "bandwidth": result.bandwidth,
-                "average_bandwidth": result.average_bandwidth,
-                "resolution": f"{result.width}x{result.height}",
-                "frame_rate": result.frame_rate,
-                "codecs": result.codecs,
-                "playlist": result.playlist_key,
-                "message": None,
-            }
-        )
+        return previous.model_copy(update={"attempts": job.attempts, **_measured(result)})
     if job.failed_for_good:
         return previous.model_copy(
             update={"phase": RenditionPhase.FAILED, "attempts": job.attempts, "message": job.error}
@@ -131,6 +130,50 @@ def _rung_status(
             "message": job.waiting or None,
         }
     )
+
+
+def _sliced_rung_status(
+    previous: RenditionStatus, job: JobState | None, *, results: Mapping[int, SliceResult],
+    live_progress: Mapping[int, float], durations: list[float], playlist_key: str,
+) -> RenditionStatus:  # fmt: skip
+    """A rendition encoded by an Indexed Job, one slice per index: done when every slice's
+    result is stored, its measurements those of all its slices together."""
+    if job is None or previous.phase == RenditionPhase.SUCCEEDED:
+        return previous
+    done = set(results) & set(range(len(durations)))
+    counts = {"attempts": job.attempts, "slices": len(durations), "slices_done": len(done)}
+    if job.failed_for_good:
+        return previous.model_copy(
+            update={**counts, "phase": RenditionPhase.FAILED, "message": job.error}
+        )
+    if job.complete and len(done) == len(durations):
+        result = measured_together(previous.name, results.values(), playlist_key)
+        return previous.model_copy(update={**counts, **_measured(result)})
+    started = job.waiting is None or bool(done)
+    progress = rendition_progress(durations, done, live_progress)
+    return previous.model_copy(
+        update={
+            **counts,
+            "phase": RenditionPhase.RUNNING if started else RenditionPhase.PENDING,
+            "progress": max(previous.progress, progress),
+            "message": job.waiting or None,
+        }
+    )
+
+
+def _measured(result: RenditionResult) -> dict[str, Any]:
+    """A succeeded rendition's fields, from what its worker (or its slices) measured."""
+    return {
+        "phase": RenditionPhase.SUCCEEDED,
+        "progress": 100.0,
+        "bandwidth": result.bandwidth,
+        "average_bandwidth": result.average_bandwidth,
+        "resolution": f"{result.width}x{result.height}",
+        "frame_rate": result.frame_rate,
+        "codecs": result.codecs,
+        "playlist": result.playlist_key,
+        "message": None,
+    }
 
 
 def _retried(rung: RenditionStatus, resource: str, token: str | None) -> RenditionStatus:
@@ -167,31 +210,38 @@ def overall_progress(renditions: list[RenditionStatus], heights: Mapping[str, in
     return round(sum(r.progress * weights[r.name] for r in renditions) / total, 1)
 
 
-def _phase(renditions: list[RenditionStatus], playback: Playback | None) -> Phase:
+def _phase(renditions: list[RenditionStatus], packaged: bool) -> Phase:
     phases = {r.phase for r in renditions}
     if RenditionPhase.FAILED in phases:
         return Phase.FAILED
     if RenditionPhase.CANCELLED in phases:  # until a retry token runs them again
         return Phase.CANCELLED
     if phases == {RenditionPhase.SUCCEEDED}:
-        return Phase.SUCCEEDED if playback else Phase.PACKAGING
+        return Phase.SUCCEEDED if packaged else Phase.PACKAGING
     if phases & {RenditionPhase.RUNNING, RenditionPhase.SUCCEEDED}:
         return Phase.TRANSCODING
     return Phase.QUEUED
 
 
-def _ready_condition(
-    phase: Phase, message: str | None, now: str, previous: list[Condition]
+def _conditions(new: VideoTranscodeStatus, now: str, previous: list[Condition]) -> list[Condition]:
+    """Ready: the whole ladder is published. Playable: its start plays (from playableAt on,
+    while the rest encodes), until the transcode fails or is cancelled."""
+    playable = new.playable_at is not None and new.phase not in (Phase.FAILED, Phase.CANCELLED)
+    ready = _condition("Ready", new.phase == Phase.SUCCEEDED, reason=new.phase.value,
+                       message=new.message or "", now=now, previous=previous)  # fmt: skip
+    reason = "Playable" if playable else new.phase.value
+    return [ready, _condition("Playable", playable, reason=reason, message="", now=now,
+                              previous=previous)]  # fmt: skip
+
+
+def _condition(
+    kind: str, true: bool, *, reason: str, message: str, now: str, previous: list[Condition]
 ) -> Condition:
-    status = "True" if phase == Phase.SUCCEEDED else "False"
-    old = next((c for c in previous if c.type == "Ready"), None)
+    status = "True" if true else "False"
+    old = next((c for c in previous if c.type == kind), None)
     since = old.last_transition_time if old and old.status == status else now
     return Condition(
-        type="Ready",
-        status=status,
-        reason=phase.value,
-        message=message or "",
-        last_transition_time=since,
+        type=kind, status=status, reason=reason, message=message, last_transition_time=since
     )
 
 
@@ -213,19 +263,28 @@ class Observed:
     jobs: Mapping[str, JobState]
     live_progress: Mapping[str, float]
     now: str
+    # Sliced renditions: the results of their finished slices (read from S3), and the live
+    # progress of their running slices, by rendition and slice index.
+    slices: Mapping[str, Mapping[int, SliceResult]] = field(default_factory=dict)
+    slice_progress: Mapping[str, Mapping[int, float]] = field(default_factory=dict)
 
 
-def next_status(resource: Resource, observed: Observed, *, public_base_url: str | None) -> Outcome:
+def next_status(
+    resource: Resource, observed: Observed, *, public_base_url: str | None,
+    slicing: SlicingSettings = SlicingSettings(),  # noqa: B008 (immutable)
+) -> Outcome:  # fmt: skip
     """The resource's next status and the effects it needs: create its probe Job, stop its
-    Jobs, write its master playlist. Rendition Jobs are started by the scheduler, not here.
+    Jobs, write its playlists. Rendition Jobs are started by the scheduler, not here.
     With the cancel annotation, whatever has not finished ends `Cancelled`."""
-    outcome = _advance(resource, observed)
+    outcome = _advance(resource, observed, slicing)
     now = observed.now
     if CANCEL_ANNOTATION in resource.annotations and outcome.status.phase not in _ENDED:
         cancel = cancelled(outcome.status, CANCELLED_BY_REQUEST)
         return _finish(cancel, resource.status, now, StopJobs())
     if outcome.status.phase == Phase.PACKAGING:
-        return _packaged(outcome, resource.spec, now, public_base_url)
+        return _packaged(outcome, resource.spec, observed, public_base_url)
+    if outcome.status.phase == Phase.TRANSCODING and outcome.status.slice_seconds:
+        return _growing(outcome, resource, observed, public_base_url)
     return outcome
 
 
@@ -240,33 +299,91 @@ def playback_of(spec: VideoTranscodeSpec, public_base_url: str | None) -> Playba
 
 
 def _packaged(
-    unpackaged: Outcome, spec: VideoTranscodeSpec, now: str, public_base_url: str | None
+    unpackaged: Outcome, spec: VideoTranscodeSpec, observed: Observed, public_base_url: str | None
 ) -> Outcome:
-    """Every rung is done: Succeeded, once the master playlist listing them is written."""
-    rungs = unpackaged.status.renditions
+    """Every rung is done: Succeeded, once the media playlists stitched from slices (VOD now)
+    and the master playlist listing every rung are written."""
+    status = unpackaged.status
+    rungs = status.renditions
+    stitched = _stitched(status, observed.slices)
+    if stitched is None:  # a slice's result could not be read yet: the engine tries again
+        return unpackaged
     playback = playback_of(spec, public_base_url)
     succeeded = _finish(
-        unpackaged.status.model_copy(
-            update={"phase": Phase.SUCCEEDED, "progress": 100.0, "playback": playback}
-        ),
-        unpackaged.status,
-        now,
-    )
-    master = WriteMaster(
+        status.model_copy(update={
+            "phase": Phase.SUCCEEDED, "progress": 100.0, "playback": playback,
+            "playable_at": status.playable_at or observed.now,
+        }),
+        status,
+        observed.now,
+    )  # fmt: skip
+    master = build_master_playlist([rendition_to_result(rung) for rung in rungs])
+    write = WritePlaylists(
         bucket=spec.output.bucket,
-        key=playback.master_playlist,
-        playlist=build_master_playlist([rendition_to_result(rung) for rung in rungs]),
-        unpackaged=unpackaged.status,
-        unpackaged_events=unpackaged.events,
+        files=(*stitched, (playback.master_playlist, master)),
+        fallback=status,
+        fallback_events=unpackaged.events,
     )
-    return Outcome(succeeded.status, unpackaged.events + succeeded.events, (master,))
+    return Outcome(succeeded.status, unpackaged.events + succeeded.events, (write,))
 
 
-def master_failed(status: VideoTranscodeStatus, error: str) -> VideoTranscodeStatus:
-    """The unpackaged status, saying why it is still not packaged."""
-    return status.model_copy(
-        update={"message": f"writing the master playlist failed, retrying: {error}"}
-    )
+def _stitched(
+    status: VideoTranscodeStatus, slices: Mapping[str, Mapping[int, SliceResult]]
+) -> list[tuple[str, str]] | None:
+    """Each sliced rung's media playlist, complete; None while a result is missing."""
+    if not status.slice_seconds:
+        return []
+    files = []
+    for rung in status.renditions:
+        results = slices.get(rung.name, {})
+        if rung.slices is None or len(finished_prefix(results.values())) < rung.slices:
+            return None
+        files.append((rung.playlist or "", stitch_media_playlist(results.values(), rung.slices)))
+    return files
+
+
+def _growing(
+    outcome: Outcome, resource: Resource, observed: Observed, public_base_url: str | None
+) -> Outcome:
+    """Sliced renditions still encoding: once every rung's first slice is stored, publish the
+    master and EVENT media playlists of the finished prefix (Playable), then extend each
+    media playlist whenever more of its slices are stored."""
+    status, spec = outcome.status, resource.spec
+    prefixes = {
+        rung.name: finished_prefix(observed.slices.get(rung.name, {}).values())
+        for rung in status.renditions
+    }
+    first_time = status.playable_at is None
+    if first_time and not all(prefixes.values()):
+        return outcome
+    before = {rung.name: rung.slices_done for rung in resource.status.renditions}
+    files = [
+        (_media_key(spec, rung.name), stitch_media_playlist(prefixes[rung.name], rung.slices or 0))
+        for rung in status.renditions
+        if prefixes[rung.name] and (first_time or rung.slices_done != before.get(rung.name))
+    ]
+    if first_time:
+        playback = playback_of(spec, public_base_url)
+        variants = [
+            measured_together(rung.name, prefixes[rung.name], _media_key(spec, rung.name))
+            for rung in status.renditions
+        ]
+        files.append((playback.master_playlist, build_master_playlist(variants)))
+        playable = status.model_copy(update={"playable_at": observed.now, "playback": playback})
+        status = _finish(playable, resource.status, observed.now).status
+    if not files:
+        return outcome
+    write = WritePlaylists(spec.output.bucket, tuple(files), resource.status, [])
+    return Outcome(status, outcome.events, (*outcome.effects, write))
+
+
+def _media_key(spec: VideoTranscodeSpec, rung: str) -> str:
+    return f"{spec.output.prefix}/{media_playlist(rung)}"
+
+
+def playlists_failed(status: VideoTranscodeStatus, error: str) -> VideoTranscodeStatus:
+    """The status before the playlists, saying why they are not published yet."""
+    return status.model_copy(update={"message": f"writing the playlists failed, retrying: {error}"})
 
 
 def spec_rejected(status: VideoTranscodeStatus, problem: str, now: str) -> Outcome:
@@ -293,16 +410,16 @@ def cancelled(status: VideoTranscodeStatus, message: str) -> VideoTranscodeStatu
     )
 
 
-def _advance(resource: Resource, observed: Observed) -> Outcome:
+def _advance(resource: Resource, observed: Observed, slicing: SlicingSettings) -> Outcome:
     name, spec, status = resource.name, resource.spec, resource.status
-    jobs, live_progress, now = observed.jobs, observed.live_progress, observed.now
+    jobs, now = observed.jobs, observed.now
     token = resource.annotations.get(RETRY_ANNOTATION)
     base: dict[str, Any] = {
         "observed_generation": resource.generation,
         "started_at": status.started_at or now,
     }
     if spec_changed(spec, status):
-        return _as_started(status, base, jobs, live_progress, now)
+        return _as_started(spec, status, base, observed)
     base["spec_hash"] = status.spec_hash or spec.fingerprint()
 
     if status.source is None:
@@ -326,19 +443,29 @@ def _advance(resource: Resource, observed: Observed) -> Outcome:
                 update={**base, "phase": Phase.FAILED, "message": "the probe left no result"}
             )
             return _finish(new, status, now)
+        slice_seconds = slice_seconds_for(spec, source, slicing)
+        slices = None
+        if slice_seconds:
+            slices = len(slice_durations(source, slice_seconds, spec.gop_seconds))
         renditions = [
-            RenditionStatus(name=rung.name, job_name=rendition_job_name(name, rung.name, token))
+            RenditionStatus(
+                name=rung.name,
+                job_name=rendition_job_name(name, rung.name, token),
+                slices=slices,
+                slices_done=0 if slices else None,
+            )
             for rung in choose_ladder(spec, source)
         ]
-        status = status.model_copy(update={"source": source, "renditions": renditions})
+        status = status.model_copy(
+            update={"source": source, "renditions": renditions, "slice_seconds": slice_seconds}
+        )
 
-    renditions = []
-    for previous in status.renditions:
-        rung = _retried(previous, name, token)
-        job = jobs.get(rung.job_name or "")
-        renditions.append(_rung_status(rung, job, live_progress.get(rung.name)))
+    renditions = [
+        _observed_rung(_retried(previous, name, token), spec, status, observed)
+        for previous in status.renditions
+    ]
     heights = {r.name: r.height for r in (spec.renditions or DEFAULT_LADDER)}
-    phase = _phase(renditions, status.playback)
+    phase = _phase(renditions, packaged=status.phase == Phase.SUCCEEDED)
     failed = [r for r in renditions if r.phase == RenditionPhase.FAILED]
     message = f"rendition {failed[0].name} failed: {failed[0].message}" if failed else None
     ready = sum(r.phase == RenditionPhase.SUCCEEDED for r in renditions)
@@ -357,19 +484,28 @@ def _advance(resource: Resource, observed: Observed) -> Outcome:
     return _finish(new, status, now)
 
 
+def _observed_rung(
+    rung: RenditionStatus, spec: VideoTranscodeSpec, status: VideoTranscodeStatus,
+    observed: Observed,
+) -> RenditionStatus:  # fmt: skip
+    job = observed.jobs.get(rung.job_name or "")
+    if not status.slice_seconds or status.source is None:
+        return _rung_status(rung, job, observed.live_progress.get(rung.name))
+    durations = slice_durations(status.source, status.slice_seconds, spec.gop_seconds)
+    return _sliced_rung_status(
+        rung, job, results=observed.slices.get(rung.name, {}),
+        live_progress=observed.slice_progress.get(rung.name, {}), durations=durations,
+        playlist_key=_media_key(spec, rung.name),
+    )  # fmt: skip
+
+
 def _as_started(
-    status: VideoTranscodeStatus,
-    base: dict[str, Any],
-    jobs: Mapping[str, JobState],
-    live_progress: Mapping[str, float],
-    now: str,
-) -> Outcome:
+    spec: VideoTranscodeSpec, status: VideoTranscodeStatus, base: dict[str, Any],
+    observed: Observed,
+) -> Outcome:  # fmt: skip
     """A changed spec: the Jobs already started are still rolled up, nothing new starts (no
     probe, no rung, no retry), and an unfinished transcode fails saying what to do."""
-    renditions = [
-        _rung_status(rung, jobs.get(rung.job_name or ""), live_progress.get(rung.name))
-        for rung in status.renditions
-    ]
+    renditions = [_observed_rung(rung, spec, status, observed) for rung in status.renditions]
     new = status.model_copy(
         update={
             **base,
@@ -378,7 +514,7 @@ def _as_started(
             "message": SPEC_CHANGED,
         }
     )
-    return _finish(new, status, now)
+    return _finish(new, status, observed.now)
 
 
 def _finish(
@@ -388,7 +524,7 @@ def _finish(
     new = new.model_copy(
         update={
             "completed_at": (old.completed_at or completed) if new.phase.finished else None,
-            "conditions": [_ready_condition(new.phase, new.message, now, old.conditions)],
+            "conditions": _conditions(new, now, old.conditions),
         }
     )
     message = f"{new.phase.value}: {new.message}" if new.message else new.phase.value

@@ -1,5 +1,8 @@
-"""The cluster-wide queue: rungs waiting for a Job slot, in priority order, and starting them
-while fewer than the limit run. One lock serialises starting, so the count stays exact."""
+"""The cluster-wide queue: rungs waiting for a Job, in priority order, started while fewer
+worker pods than the limit run. A sliced rung's Indexed Job starts one pod wide, so the first
+slices of every waiting rung go first; pods left over then widen the running sliced Jobs,
+one more pod each per round, in queue order. One lock serialises starting, so the count
+stays exact."""
 
 import asyncio
 from collections.abc import Iterable, Mapping
@@ -7,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from transcode_operator import metrics
-from transcode_operator.jobs import ROLE_RENDITION, build_rendition_job
+from transcode_operator.jobs import ROLE_RENDITION, Slicing, build_rendition_job
 from transcode_operator.kube import Kube, owned
 from transcode_operator.observe import JobsIndex, JobState, Key
 from transcode_operator.settings import JobSettings
@@ -43,14 +46,54 @@ def rungs_to_start(waiting: Iterable[WaitingRung], running: int, limit: int) -> 
     return sorted(waiting)[: max(0, limit - running)]
 
 
+@dataclass(frozen=True)
+class Widening:
+    """A running sliced Job: how wide it is and how wide it may become."""
+
+    job: Key
+    sort_key: tuple[int, str, str, str, int]
+    parallelism: int
+    remaining: int  # slices not yet done
+    cap: int  # the operator's and the spec's limit
+
+    @property
+    def pods(self) -> int:
+        """Pods it runs (or will): never more than its slices left."""
+        return min(self.parallelism, self.remaining)
+
+    @property
+    def most(self) -> int:
+        return min(self.cap, self.remaining)
+
+
+def widths(jobs: Iterable[Widening], free: int) -> dict[Key, int]:
+    """New parallelism for sliced Jobs, sharing `free` pods one per Job per round in queue
+    order (breadth first, so every rendition's playable prefix grows together). Only ever
+    wider: a narrower Job would stop slices mid-way."""
+    ordered = sorted(jobs, key=lambda job: job.sort_key)
+    width = {job.job: max(job.parallelism, job.pods) for job in ordered}
+    grown = True
+    while free > 0 and grown:
+        grown = False
+        for job in ordered:
+            if free > 0 and width[job.job] < job.most:
+                width[job.job] += 1
+                free -= 1
+                grown = True
+    return {job.job: width[job.job] for job in ordered if width[job.job] > job.parallelism}
+
+
 @dataclass
 class Queue:
     kube: Kube
     job_settings: JobSettings
     limit: int
+    slice_parallelism: int = 1  # the operator's limit per sliced Job
     waiting: dict[Key, list[tuple[WaitingRung, dict[str, Any]]]] = field(default_factory=dict)
     # Created, not yet in the index: they hold a slot, and are not queued again meanwhile.
     just_created: set[Key] = field(default_factory=set)
+    # Sliced Jobs that may widen: their queue place and cap, by (namespace, Job name).
+    sliced: dict[Key, tuple[tuple[int, str, str, str, int], int]] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def offer(
@@ -65,21 +108,27 @@ class Queue:
             self.waiting.pop(key, None)
             return
         rungs = {rung.name: rung for rung in spec.renditions or DEFAULT_LADDER}
+        cap = min(self.slice_parallelism, spec.slice_parallelism or self.slice_parallelism)
         waiting = []
         for index, rendition in enumerate(status.renditions):
             job_name = rendition.job_name or ""
-            if rendition.phase != RenditionPhase.PENDING or job_name in jobs:
-                continue
-            if (meta["namespace"], job_name) in self.just_created:
-                continue
             entry = WaitingRung.of(
                 namespace=meta["namespace"], resource=meta["name"], priority=spec.priority,
                 created=meta.get("creationTimestamp") or "", index=index,
                 rendition=rendition.name, job_name=job_name,
             )  # fmt: skip
+            if status.slice_seconds:
+                self.sliced[(meta["namespace"], job_name)] = (entry.sort_key, cap)
+            if rendition.phase != RenditionPhase.PENDING or job_name in jobs:
+                continue
+            if (meta["namespace"], job_name) in self.just_created:
+                continue
+            slicing = None
+            if status.slice_seconds and rendition.slices:
+                slicing = Slicing(status.slice_seconds, rendition.slices, parallelism=1)
             job = build_rendition_job(
                 meta["name"], spec, rungs[rendition.name], self.job_settings, name=job_name,
-                source=status.source,
+                source=status.source, slicing=slicing,
             )  # fmt: skip
             waiting.append((entry, owned(job, body)))
         self.waiting[key] = waiting
@@ -97,13 +146,28 @@ class Queue:
                 if job.get("role") == ROLE_RENDITION
             }
             self.just_created -= indexed.keys()
-            running = len(self.just_created) + sum(
-                1 for job in indexed.values() if not (job["complete"] or job["failedForGood"])
-            )
+            running = {
+                key: job for key, job in indexed.items()
+                if not (job["complete"] or job["failedForGood"])
+            }  # fmt: skip
+            self.sliced = {key: value for key, value in self.sliced.items()
+                           if key in running or key in self.just_created}  # fmt: skip
+            wide = [self._widening(key, job) for key, job in running.items() if key in self.sliced]
+            pods = len(self.just_created) + sum(
+                1 for key in running if key not in self.sliced
+            ) + sum(job.pods for job in wide)  # fmt: skip
             manifests = {entry: job for entries in self.waiting.values() for entry, job in entries}
-            for entry in rungs_to_start(manifests, running, self.limit):
+            for entry in rungs_to_start(manifests, pods, self.limit):
                 if await self.kube.create_job(entry.namespace, manifests[entry]):
                     metrics.JOBS_CREATED.labels("rendition").inc()
                 self.just_created.add((entry.namespace, entry.job_name))
                 key = (entry.namespace, entry.resource)
                 self.waiting[key] = [item for item in self.waiting[key] if item[0] != entry]
+                pods += 1
+            for (namespace, name), parallelism in widths(wide, self.limit - pods).items():
+                await self.kube.widen_job(namespace, name, parallelism)
+
+    def _widening(self, key: Key, job: Mapping[str, Any]) -> Widening:
+        sort_key, cap = self.sliced[key]
+        remaining = job["completions"] - len(job["completedIndexes"])
+        return Widening(key, sort_key, job["parallelism"], remaining, cap)

@@ -60,11 +60,21 @@ class JobSettings(BaseModel):
     )
 
 
+class SlicingSettings(BaseModel):
+    """How `spec.slicing: auto` splits renditions in time, and how wide a sliced Job runs."""
+
+    auto_threshold_seconds: int = Field(default=120, ge=1)  # longer sources are sliced
+    auto_seconds: int = Field(default=30, ge=1)  # rounded up to whole segments
+    parallelism: int = Field(default=8, ge=1)  # slices of one rendition at once, at most
+
+
 class OperatorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HLSFORGE_", env_nested_delimiter="__")
 
     namespaces: list[str] = []  # empty: every namespace (cluster-wide)
+    # Worker pods at once, cluster-wide: a sliced rendition's Job counts one per running slice.
     max_running_jobs: int = Field(default=4, ge=1)
+    slicing: SlicingSettings = SlicingSettings()
     job: JobSettings = JobSettings()
     mongodb_uri: SecretStr | None = None
     mongodb_database: str = "hlsforge"

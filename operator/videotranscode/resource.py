@@ -22,8 +22,8 @@ BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 MAX_RENDITIONS = 10
 MAX_SLICE_SECONDS = 3600
 # What may change after creation (the CRD's transition rule allows these and nothing else):
-# the queue order, and whether deleting the resource also deletes its outputs.
-MUTABLE_SPEC_FIELDS = ("priority", "output.cleanupOnDelete")
+# the queue order and width, and whether deleting the resource also deletes its outputs.
+MUTABLE_SPEC_FIELDS = ("priority", "sliceParallelism", "output.cleanupOnDelete")
 SPEC_IMMUTABLE = "spec is immutable: delete and create a new VideoTranscode"
 
 
@@ -155,6 +155,9 @@ class VideoTranscodeSpec(CamelModel):
     Indexed Job: auto (the default: sources longer than the operator's threshold, in slices of
     its length), off (one pod per rendition), or a slice length in seconds (a multiple of
     segmentSeconds, at most 3600)."""
+    slice_parallelism: int | None = Field(default=None, ge=1, le=100)
+    """At most this many slices of one rendition encode at once, 1-100 (below the operator's
+    own limit). Omitted: the operator's limit alone. May change while the transcode runs."""
     thumbnail: ThumbnailSpec = ThumbnailSpec()
     priority: int = Field(default=0, ge=-1000, le=1000)
     """Scheduling priority, -1000 to 1000: when transcodes queue, higher runs first. Default
@@ -189,7 +192,8 @@ class VideoTranscodeSpec(CamelModel):
         defaulted fields gives an existing resource the same digest."""
         immutable = self.model_dump(
             mode="json", by_alias=True, exclude_defaults=True,
-            exclude={"priority": True, "output": {"cleanup_on_delete"}},
+            exclude={"priority": True, "slice_parallelism": True,
+                     "output": {"cleanup_on_delete"}},
         )  # fmt: skip
         if "renditions" in immutable:
             immutable["renditions"].sort(key=lambda rung: rung["name"])
@@ -296,6 +300,9 @@ class VideoTranscodeStatus(_StatusModel):
     """What probing found in the original."""
     renditions: list[RenditionStatus] = Field(default_factory=list)
     """One entry per rendition being encoded (skipped rungs are absent)."""
+    slice_seconds: int | None = None
+    """The length of the time slices the renditions are encoded in, chosen once the source is
+    probed (absent: one pod per rendition)."""
     renditions_summary: str | None = None  # kubectl's Renditions column
     """Renditions succeeded / renditions in the ladder, e.g. 3/4."""
     playback: Playback | None = None

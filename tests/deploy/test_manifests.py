@@ -128,7 +128,7 @@ OPERATOR_RULES = [
     (["hlsforge.dev"], ["videotranscodes"], ["get", "list", "watch", "patch"]),
     (["hlsforge.dev"], ["videotranscodes/status"], ["patch"]),
     (["hlsforge.dev"], ["videotranscodes/finalizers"], ["update"]),
-    (["batch"], ["jobs"], ["create", "list", "watch", "delete"]),
+    (["batch"], ["jobs"], ["create", "list", "watch", "patch", "delete"]),  # patch: widen
     ([""], ["pods"], ["list", "watch"]),
     ([""], ["pods/log"], ["get"]),
     ([""], ["events"], ["create"]),

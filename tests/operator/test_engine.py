@@ -91,6 +91,6 @@ async def test_a_master_playlist_that_cannot_be_written_leaves_it_packaging_and_
         engine.stop()
     status = cluster.get(VIDEOTRANSCODES, NAMESPACE, "v1")["status"]
     assert (status["phase"], status["message"]) == (
-        "Packaging", "writing the master playlist failed, retrying: the bucket is gone"
+        "Packaging", "writing the playlists failed, retrying: the bucket is gone"
     )  # fmt: skip
     assert "playback" not in status

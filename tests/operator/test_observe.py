@@ -14,13 +14,14 @@ LABELS = {"hlsforge.dev/role": "rendition", "hlsforge.dev/transcode": "v1"}
 
 
 def test_job_entry_reads_counts_and_final_conditions() -> None:
-    running = job_entry("v1-720p", LABELS, {"active": 1, "failed": 1})
+    running = job_entry("v1-720p", LABELS, {}, {"active": 1, "failed": 1})
     assert running == {
         "name": "v1-720p", "role": "rendition", "active": 1, "succeeded": 0, "failed": 1,
         "complete": False, "failedForGood": False, "reason": "",
+        "completions": 1, "parallelism": 1, "completedIndexes": [],
     }  # fmt: skip
     failed = job_entry(
-        "v1-720p", LABELS,
+        "v1-720p", LABELS, {},
         {"failed": 1, "conditions": [
             {"type": "FailureTarget", "status": "True"},
             {"type": "Failed", "status": "True", "reason": "PodFailurePolicy",
@@ -29,7 +30,7 @@ def test_job_entry_reads_counts_and_final_conditions() -> None:
     )  # fmt: skip
     assert failed["failedForGood"]
     assert "exit code 2" in failed["reason"]
-    assert job_entry("j", LABELS, {"conditions": [{"type": "Complete", "status": "True"}]})[
+    assert job_entry("j", LABELS, {}, {"conditions": [{"type": "Complete", "status": "True"}]})[
         "complete"
     ]
 
@@ -68,7 +69,7 @@ def test_termination_messages_give_the_result_or_the_error() -> None:
 
 def test_a_completed_job_takes_its_successful_pods_result() -> None:
     complete = {"type": "Complete", "status": "True"}
-    job = job_entry("v1-720p", LABELS, {"succeeded": 1, "failed": 1, "conditions": [complete]})
+    job = job_entry("v1-720p", LABELS, {}, {"succeeded": 1, "failed": 1, "conditions": [complete]})
     pods = [
         {"name": "a", "exitCode": 137, "message": "killed", "finishedAt": "2026-11-24T10:00:00Z"},
         {"name": "b", "exitCode": 0, "finishedAt": "2026-11-24T10:01:00Z",
@@ -106,7 +107,7 @@ def test_a_pending_pod_says_why_its_worker_has_not_started() -> None:
 
 
 def test_a_job_whose_pod_has_not_started_is_waiting_with_the_schedulers_reason() -> None:
-    job = job_entry("v1-720p", LABELS, {"active": 1})
+    job = job_entry("v1-720p", LABELS, {}, {"active": 1})
     pending = job_states([job], {"v1-720p": [pod_entry("v1-720p-a", UNSCHEDULABLE)]})
     assert pending["v1-720p"].waiting == UNSCHEDULABLE["conditions"][0]["message"]
     unseen = job_states([job], {})  # the pod's event has not arrived yet
@@ -114,5 +115,5 @@ def test_a_job_whose_pod_has_not_started_is_waiting_with_the_schedulers_reason()
     running = pod_entry("v1-720p-b", {"phase": "Running"})
     retried = job_states([job], {"v1-720p": [running]})  # a later attempt runs
     assert retried["v1-720p"].waiting is None
-    done = job_entry("v1-720p", LABELS, {"succeeded": 1})
+    done = job_entry("v1-720p", LABELS, {}, {"succeeded": 1})
     assert job_states([done], {})["v1-720p"].waiting is None

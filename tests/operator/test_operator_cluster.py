@@ -416,7 +416,7 @@ def test_a_spec_edited_after_the_probe_fails_the_resource_readably(
     status = failed["status"]
     assert status["phase"] == "Failed"
     assert status["message"] == (
-        "the spec changed after the transcode started (only priority and "
+        "the spec changed after the transcode started (only priority, sliceParallelism and "
         "output.cleanupOnDelete may change): delete and create a new VideoTranscode"
     )
     assert [r["name"] for r in status["renditions"]] == ["144p", "240p"]  # as started

@@ -129,15 +129,16 @@ def test_all_rungs_done_means_succeeded_once_the_master_is_written() -> None:
         for name, h in [("360p", 360), ("540p", 540), ("720p", 720)]
     }
     outcome = step(status, jobs)
-    master = outcome.write_master
+    master = outcome.write_playlists
     assert master
-    assert (master.bucket, master.key) == ("media", "v/1/master.m3u8")
-    assert sorted(line for line in master.playlist.splitlines() if not line.startswith("#")) == [
+    assert (master.bucket, master.keys) == ("media", ["v/1/master.m3u8"])
+    text = master.text("v/1/master.m3u8")
+    assert sorted(line for line in text.splitlines() if not line.startswith("#")) == [
         "360p/index.m3u8", "540p/index.m3u8", "720p/index.m3u8",
     ]  # fmt: skip
-    assert master.unpackaged.phase == Phase.PACKAGING
-    assert master.unpackaged_events == [PhaseEvent(Phase.PACKAGING, "Packaging")]
-    rung = master.unpackaged.renditions[2]
+    assert master.fallback.phase == Phase.PACKAGING
+    assert master.fallback_events == [PhaseEvent(Phase.PACKAGING, "Packaging")]
+    rung = master.fallback.renditions[2]
     assert (rung.phase, rung.bandwidth, rung.resolution, rung.playlist) == (
         RenditionPhase.SUCCEEDED, 3_600_000, "1280x720", "v/1/720p/index.m3u8",
     )  # fmt: skip
@@ -156,7 +157,7 @@ def test_all_rungs_done_means_succeeded_once_the_master_is_written() -> None:
     assert done.completed_at == "2026-11-24T10:00:00Z"
     later = step(done, {})  # the Jobs have expired: the recorded results remain
     assert later.status == done
-    assert not later.write_master
+    assert not later.write_playlists
     assert later.status.renditions[2].bandwidth == 3_600_000
 
 
@@ -254,7 +255,7 @@ def test_a_changed_spec_fails_the_transcode_and_starts_nothing_new() -> None:
     ]
     assert outcome.events == [PhaseEvent(Phase.FAILED, f"Failed: {SPEC_CHANGED}")]
     assert not outcome.create_probe
-    assert not outcome.write_master
+    assert not outcome.write_playlists
 
 
 def test_a_spec_changed_while_probing_creates_no_probe_for_it() -> None:

@@ -1,0 +1,84 @@
+"""A sliced rendition, as the operator sees it (pure): which slices an Indexed Job has
+finished, how far the rendition has got, and what its slices measured together."""
+
+from collections.abc import Iterable, Mapping
+from fractions import Fraction
+
+from transcode_operator.settings import SlicingSettings
+from videotranscode import RenditionResult, SliceSummary, SourceInfo, VideoTranscodeSpec
+from videotranscode.slicing import (
+    chosen_slice_seconds,
+    output_frame_rate,
+    slice_count,
+    slice_length,
+)
+
+
+def slice_seconds_for(
+    spec: VideoTranscodeSpec, source: SourceInfo, settings: SlicingSettings
+) -> int | None:
+    """The slice length this transcode's renditions are encoded in (None: unsliced)."""
+    return chosen_slice_seconds(
+        spec.slicing, duration_seconds=source.duration_seconds,
+        segment_seconds=spec.segment_seconds, auto_threshold=settings.auto_threshold_seconds,
+        auto_seconds=settings.auto_seconds,
+    )  # fmt: skip
+
+
+def slice_durations(source: SourceInfo, slice_seconds: int, gop_seconds: int) -> list[float]:
+    """The length of each slice in seconds: all equal but the last, which ends with the source."""
+    rate = output_frame_rate(Fraction(source.video.frame_rate))
+    length = slice_length(slice_seconds, gop_seconds, rate)
+    count = slice_count(source.duration_seconds, length)
+    last = source.duration_seconds - float(length) * (count - 1)
+    return [float(length)] * (count - 1) + [max(last, 0.0)]
+
+
+def parse_indexes(text: str | None) -> frozenset[int]:
+    """A Job's `completedIndexes` or `failedIndexes`, e.g. "1,3-5,7" (empty: none)."""
+    indexes: set[int] = set()
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        first, _, last = part.partition("-")
+        indexes.update(range(int(first), int(last or first) + 1))
+    return frozenset(indexes)
+
+
+def rendition_progress(
+    durations: list[float], done: Iterable[int], live: Mapping[int, float]
+) -> float:
+    """Percent of a rendition encoded: its slices' progress weighted by their durations."""
+    total = sum(durations)
+    if not total:
+        return 0.0
+    finished = set(done)
+    encoded = sum(
+        duration * (100.0 if index in finished else min(live.get(index, 0.0), 100.0))
+        for index, duration in enumerate(durations)
+    )
+    return round(encoded / total, 1)
+
+
+def measured_together(
+    name: str, slices: Iterable[SliceSummary], playlist_key: str
+) -> RenditionResult:
+    """The rendition as its slices measured it: the peak of their peaks, their duration-weighted
+    average bitrate, and the picture they share."""
+    parts = sorted(slices, key=lambda part: part.index)
+    if not parts:
+        raise ValueError("a rendition needs at least one measured slice")
+    results = [part.rendition for part in parts]
+    duration = sum(result.duration_seconds for result in results)
+    average = sum(r.average_bandwidth * r.duration_seconds for r in results) / (duration or 1)
+    first = results[0]
+    return first.model_copy(
+        update={
+            "name": name,
+            "bandwidth": max(result.bandwidth for result in results),
+            "average_bandwidth": round(average),
+            "segment_count": sum(result.segment_count for result in results),
+            "duration_seconds": duration,
+            "playlist_key": playlist_key,
+        }
+    )
