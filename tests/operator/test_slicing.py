@@ -1,0 +1,290 @@
+"""Sliced renditions in the operator's pure pass (issue 12): Indexed Jobs, playable early,
+growing EVENT playlists, VOD at the end; and the queue widening sliced Jobs."""
+
+from typing import Any
+
+import m3u8
+import pytest
+
+from transcode_operator.jobs import Slicing, build_rendition_job
+from transcode_operator.observe import JobState
+from transcode_operator.outcomes import Outcome
+from transcode_operator.reconcile import Observed, Resource, next_status, parse_spec
+from transcode_operator.scheduling import Widening, widths
+from transcode_operator.settings import JobSettings, SlicingSettings
+from transcode_operator.slices import (
+    measured_together,
+    parse_indexes,
+    rendition_progress,
+    slice_durations,
+)
+from videotranscode import (
+    Phase,
+    RenditionPhase,
+    RenditionResult,
+    SliceResult,
+    SliceSegment,
+    SourceInfo,
+    VideoTranscodeSpec,
+    VideoTranscodeStatus,
+    target_duration_errors,
+)
+
+NOW = "2026-12-02T10:00:00Z"
+LADDER = [
+    {"name": "360p", "height": 360, "videoBitrate": "800k"},
+    {"name": "720p", "height": 720, "videoBitrate": "3000k"},
+]
+SOURCE: dict[str, Any] = {
+    "durationSeconds": 75.0, "container": "mov,mp4", "sizeBytes": 1000,
+    "video": {"codec": "h264", "width": 1280, "height": 720, "fps": 30.0, "frameRate": "30/1",
+              "pixelFormat": "yuv420p", "rotation": 0},
+}  # fmt: skip
+SETTINGS = SlicingSettings(auto_threshold_seconds=60, auto_seconds=30, parallelism=4)
+
+
+def spec(**fields: Any) -> VideoTranscodeSpec:
+    return parse_spec({
+        "source": {"bucket": "uploads", "key": "a.mp4"},
+        "output": {"bucket": "media", "prefix": "v/1"},
+        "renditions": LADDER,
+        **fields,
+    })  # fmt: skip
+
+
+def step(
+    status: VideoTranscodeStatus, jobs: dict[str, JobState] | None = None, *,
+    slices: dict[str, dict[int, SliceResult]] | None = None,
+    live: dict[str, dict[int, float]] | None = None, spec_: VideoTranscodeSpec | None = None,
+) -> Outcome:  # fmt: skip
+    return next_status(
+        Resource("v1", spec_ or spec(), status, {}, generation=1),
+        Observed(jobs or {}, {}, NOW, slices=slices or {}, slice_progress=live or {}),
+        public_base_url=None,
+        slicing=SETTINGS,
+    )
+
+
+def probed(source: dict[str, Any] = SOURCE, **fields: Any) -> VideoTranscodeStatus:
+    probe = JobState("v1-probe", succeeded=1, complete=True, result={"source": source})
+    return step(VideoTranscodeStatus(), {"v1-probe": probe}, spec_=spec(**fields)).status
+
+
+def piece(rung: str, index: int, bandwidth: int = 1_000_000) -> SliceResult:
+    """Slice `index` of 30 s (five 6 s segments; the last slice of 75 s is 15 s)."""
+    seconds = 30.0 if index < 2 else 15.0
+    count = round(seconds / 6 + 0.49)
+    measured = RenditionResult(
+        name=rung, width=640, height=360, frame_rate=30, bandwidth=bandwidth,
+        average_bandwidth=bandwidth // 2, codecs="avc1.64001e", segment_count=count,
+        duration_seconds=seconds, playlist_key=f"v/1/{rung}/slice_{index}.json",
+    )  # fmt: skip
+    durations = [6.0] * int(seconds // 6) + ([seconds % 6] if seconds % 6 else [])
+    return SliceResult(
+        rendition=measured, index=index, first_pts_seconds=1 + 30 * index,
+        segments=[SliceSegment(uri=f"seg_{index * 5 + n:05d}.m4s", duration=d)
+                  for n, d in enumerate(durations)],
+        init_uri=f"init_{index}.mp4", init_sha256="same",
+        result_key=f"v/1/{rung}/slice_{index}.json",
+    )  # fmt: skip
+
+
+def running(name: str, done: set[int] = frozenset(), **fields: Any) -> JobState:  # type: ignore[assignment]
+    return JobState(name, active=1, completions=3, completed_indexes=frozenset(done), **fields)
+
+
+def test_a_long_source_is_sliced_and_a_short_one_is_not() -> None:
+    status = probed()
+    assert status.slice_seconds == 30
+    assert [(r.name, r.slices, r.slices_done) for r in status.renditions] == [
+        ("360p", 3, 0), ("720p", 3, 0),
+    ]  # fmt: skip
+    assert probed({**SOURCE, "durationSeconds": 60.0}).slice_seconds is None  # the threshold
+    assert probed(slicing="off").slice_seconds is None
+    assert probed(slicing=12).slice_seconds == 12
+    assert probed(slicing=12).renditions[0].slices == 7  # 75 s in 12 s slices
+    short = probed({**SOURCE, "durationSeconds": 20.0}, slicing=24)
+    assert short.slice_seconds is None  # shorter than one slice
+
+
+def test_slice_lengths_follow_the_frame_grid_and_end_with_the_source() -> None:
+    source = SourceInfo.model_validate(
+        {**SOURCE, "durationSeconds": 61.0,
+         "video": {**SOURCE["video"], "frameRate": "30000/1001", "fps": 29.97}}
+    )  # fmt: skip
+    durations = slice_durations(source, 30, 2)
+    assert durations[:2] == [pytest.approx(30.03), pytest.approx(30.03)]
+    assert sum(durations) == pytest.approx(61.0)
+
+
+def test_the_rendition_job_of_a_sliced_rung_is_indexed_one_pod_per_slice() -> None:
+    source = SourceInfo.model_validate(SOURCE)
+    rung = spec().renditions[1]  # type: ignore[index]
+    job = build_rendition_job("v1", spec(), rung, JobSettings(backoff_limit=3), name="v1-720p",
+                              source=source, slicing=Slicing(30, 3, parallelism=1))  # fmt: skip
+    job_spec = job["spec"]
+    assert (job_spec["completionMode"], job_spec["completions"], job_spec["parallelism"]) == (
+        "Indexed", 3, 1,
+    )  # fmt: skip
+    assert (job_spec["backoffLimitPerIndex"], job_spec["maxFailedIndexes"]) == (3, 0)
+    assert "backoffLimit" not in job_spec  # counted per slice
+    args = job_spec["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--slice-seconds") + 1] == "30"
+    assert "--slice-index" not in args  # each pod reads JOB_COMPLETION_INDEX
+    assert job_spec["podFailurePolicy"]["rules"][0]["action"] == "FailJob"  # bad input: at once
+    whole = build_rendition_job("v1", spec(), rung, JobSettings(), name="v1-720p",
+                                source=source)  # fmt: skip
+    assert "completionMode" not in whole["spec"]
+    assert "--slice-seconds" not in whole["spec"]["template"]["spec"]["containers"][0]["args"]
+    storage = "ephemeral-storage"
+    limits = [j["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"][storage]
+              for j in (job, whole)]  # fmt: skip
+    assert limits[0] != limits[1]  # a slice reserves room for its share of the output
+
+
+def test_nothing_plays_until_the_first_slice_of_every_rung_is_stored() -> None:
+    status = probed()
+    jobs = {"v1-360p": running("v1-360p", {0}), "v1-720p": running("v1-720p")}
+    half = step(status, jobs, slices={"360p": {0: piece("360p", 0)}})
+    assert half.status.phase == Phase.TRANSCODING
+    assert half.status.playable_at is None
+    assert half.write_playlists is None
+    assert [c.status for c in half.status.conditions if c.type == "Playable"] == ["False"]
+    assert half.status.renditions[0].slices_done == 1
+
+
+def test_the_first_slices_publish_event_playlists_and_the_master() -> None:
+    status = probed()
+    jobs = {"v1-360p": running("v1-360p", {0}), "v1-720p": running("v1-720p", {0, 2})}
+    slices = {
+        "360p": {0: piece("360p", 0)},
+        "720p": {0: piece("720p", 0, 3_000_000), 2: piece("720p", 2, 9_000_000)},
+    }
+    outcome = step(status, jobs, slices=slices)  # fmt: skip
+    new = outcome.status
+    assert new.phase == Phase.TRANSCODING
+    assert new.playable_at == NOW
+    assert new.playback is not None
+    assert new.playback.master_playlist == "v/1/master.m3u8"
+    playable = next(c for c in new.conditions if c.type == "Playable")
+    assert (playable.status, playable.last_transition_time) == ("True", NOW)
+    write = outcome.write_playlists
+    assert write is not None
+    assert write.keys == ["v/1/360p/index.m3u8", "v/1/720p/index.m3u8", "v/1/master.m3u8"]
+    assert write.fallback == status  # not written: nothing is said to be playable
+    media = m3u8.loads(write.text("v/1/720p/index.m3u8"))
+    assert media.playlist_type == "event"
+    assert not media.is_endlist
+    assert [s.uri for s in media.segments] == [f"seg_{n:05d}.m4s" for n in range(5)]  # prefix
+    assert target_duration_errors(write.text("v/1/720p/index.m3u8")) == []
+    master = m3u8.loads(write.text("v/1/master.m3u8"))
+    bandwidths = {p.uri: p.stream_info.bandwidth for p in master.playlists}
+    assert bandwidths == {"360p/index.m3u8": 1_000_000, "720p/index.m3u8": 3_000_000}
+    # Written: the next pass with nothing new writes nothing.
+    again = step(new, jobs, slices=slices)
+    assert again.write_playlists is None
+    assert again.status.playable_at == NOW
+
+
+def test_a_new_slice_extends_only_its_rungs_playlist() -> None:
+    status = probed()
+    jobs = {"v1-360p": running("v1-360p", {0}), "v1-720p": running("v1-720p", {0})}
+    slices = {"360p": {0: piece("360p", 0)}, "720p": {0: piece("720p", 0)}}
+    playable = step(status, jobs, slices=slices).status
+    jobs["v1-720p"] = running("v1-720p", {0, 1})
+    slices["720p"][1] = piece("720p", 1)
+    grown = step(playable, jobs, slices=slices)
+    write = grown.write_playlists
+    assert write is not None
+    assert write.keys == ["v/1/720p/index.m3u8"]
+    media = m3u8.loads(write.text("v/1/720p/index.m3u8"))
+    assert (media.playlist_type, len(media.segments)) == ("event", 10)
+    assert write.fallback == playable
+
+
+def test_progress_weighs_slices_by_duration() -> None:
+    assert rendition_progress([30.0, 30.0, 15.0], {0}, {1: 50.0, 2: 100.0}) == 80.0
+    assert rendition_progress([30.0, 30.0, 15.0], set(), {}) == 0.0
+    status = probed()
+    jobs = {"v1-360p": running("v1-360p", {0}), "v1-720p": running("v1-720p")}
+    outcome = step(status, jobs, slices={"360p": {0: piece("360p", 0)}},
+                   live={"360p": {1: 50.0}, "720p": {0: 30.0}})  # fmt: skip
+    by_name = {r.name: r for r in outcome.status.renditions}
+    assert by_name["360p"].progress == 60.0  # (30 + 15) of 75 s
+    assert by_name["720p"].progress == 12.0
+    assert 12.0 < outcome.status.progress < 60.0
+
+
+def test_every_slice_done_means_vod_playlists_and_succeeded() -> None:
+    status = probed()
+    slices = {rung: {i: piece(rung, i, 1_000_000 * (i + 1)) for i in range(3)}
+              for rung in ("360p", "720p")}  # fmt: skip
+    done = {name: JobState(name, succeeded=3, complete=True, completions=3,
+                           completed_indexes=frozenset({0, 1, 2}))
+            for name in ("v1-360p", "v1-720p")}  # fmt: skip
+    outcome = step(status, done, slices=slices)
+    new = outcome.status
+    assert new.phase == Phase.SUCCEEDED
+    assert new.playable_at == NOW  # playable when it succeeded, if not before
+    rung = new.renditions[1]
+    assert (rung.phase, rung.slices_done, rung.bandwidth) == (
+        RenditionPhase.SUCCEEDED,
+        3,
+        3_000_000,
+    )
+    assert rung.average_bandwidth == round((500_000 * 30 + 1_000_000 * 30 + 1_500_000 * 15) / 75)
+    assert rung.playlist == "v/1/720p/index.m3u8"
+    write = outcome.write_playlists
+    assert write is not None
+    assert write.keys[-1] == "v/1/master.m3u8"  # after the media playlists it lists
+    media = m3u8.loads(write.text("v/1/720p/index.m3u8"))
+    assert (media.playlist_type, media.is_endlist, len(media.segments)) == ("vod", True, 13)
+    assert write.fallback.phase == Phase.PACKAGING
+
+
+def test_packaging_waits_for_a_slice_result_that_could_not_be_read() -> None:
+    status = probed()
+    done = {name: JobState(name, succeeded=3, complete=True, completions=3,
+                           completed_indexes=frozenset({0, 1, 2}))
+            for name in ("v1-360p", "v1-720p")}  # fmt: skip
+    slices = {"360p": {i: piece("360p", i) for i in range(3)},
+              "720p": {i: piece("720p", i) for i in (0, 2)}}  # fmt: skip
+    outcome = step(status, done, slices=slices)
+    assert outcome.status.phase == Phase.TRANSCODING  # 720p is not done without slice 1
+    assert outcome.status.renditions[1].phase == RenditionPhase.RUNNING
+
+
+def test_a_slice_out_of_retries_fails_the_rendition_with_the_workers_words() -> None:
+    status = probed()
+    failed = JobState("v1-720p", failed=3, failed_for_good=True, completions=3,
+                      completed_indexes=frozenset({0}),
+                      result={"event": "error", "message": "disk full"})  # fmt: skip
+    outcome = step(status, {"v1-360p": running("v1-360p"), "v1-720p": failed},
+                   slices={"720p": {0: piece("720p", 0)}})  # fmt: skip
+    assert outcome.status.phase == Phase.FAILED
+    assert outcome.status.message == "rendition 720p failed: disk full"
+
+
+def test_measured_together_takes_the_peak_and_the_weighted_average() -> None:
+    result = measured_together("720p", [piece("720p", 1, 4_000_000), piece("720p", 0, 2_000_000)],
+                               "v/1/720p/index.m3u8")  # fmt: skip
+    assert (result.bandwidth, result.average_bandwidth) == (4_000_000, 1_500_000)
+    assert (result.segment_count, result.duration_seconds) == (10, 60.0)
+    assert result.playlist_key == "v/1/720p/index.m3u8"
+
+
+def test_completed_indexes_parse_as_kubernetes_writes_them() -> None:
+    assert parse_indexes("1,3-5,7") == {1, 3, 4, 5, 7}
+    assert parse_indexes("") == frozenset()
+    assert parse_indexes(None) == frozenset()
+
+
+def test_free_pods_widen_sliced_jobs_one_each_per_round_in_queue_order() -> None:
+    first = Widening(("ns", "a"), (0, "t1", "ns", "a", 0), parallelism=1, remaining=5, cap=4)
+    second = Widening(("ns", "b"), (0, "t2", "ns", "b", 0), parallelism=1, remaining=2, cap=4)
+    assert widths([second, first], free=1) == {("ns", "a"): 2}
+    assert widths([second, first], free=2) == {("ns", "a"): 2, ("ns", "b"): 2}
+    assert widths([second, first], free=10) == {("ns", "a"): 4, ("ns", "b"): 2}  # cap, slices
+    assert widths([first], free=0) == {}
+    wide = Widening(("ns", "c"), (0, "t3", "ns", "c", 0), parallelism=6, remaining=2, cap=4)
+    assert widths([wide], free=5) == {}  # never narrower
