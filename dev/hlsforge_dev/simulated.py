@@ -2,16 +2,23 @@
 where only the operator's behaviour matters."""
 
 import json
+import math
+from typing import Any
 
+from hlsforge_dev.indexed import INDEX_ENV
 from hlsforge_dev.jobs import PodRun
 from transcode_worker.cli import read_request
 from videotranscode import (
     AudioStreamInfo,
     ProbeArgs,
+    RenditionArgs,
     RenditionResult,
+    SliceResult,
+    SliceSegment,
     SourceInfo,
     VideoStreamInfo,
     media_playlist,
+    slice_result,
 )
 
 SOURCE = SourceInfo(
@@ -37,17 +44,56 @@ def worker_message(run: PodRun) -> str:
     if isinstance(request, ProbeArgs):
         result: dict[str, object] = {"source": SOURCE.model_dump(by_alias=True)}
     else:
-        rung = request.rendition
-        result = RenditionResult(
-            name=rung.name,
-            width=rung.height * 16 // 9 // 2 * 2,
-            height=rung.height,
-            frame_rate=30.0,
-            bandwidth=round(rung.video_bitrate * 1.2),
-            average_bandwidth=rung.video_bitrate,
-            codecs="avc1.64001f,mp4a.40.2",
-            segment_count=10,
-            duration_seconds=60.0,
-            playlist_key=f"{request.output}/{media_playlist(rung.name)}",
-        ).model_dump(by_alias=True)
+        result = _measured(request).model_dump(by_alias=True)
     return json.dumps({"event": "done", "command": run.args[0], "result": result})
+
+
+def _measured(request: RenditionArgs) -> RenditionResult:
+    rung = request.rendition
+    return RenditionResult(
+        name=rung.name,
+        width=rung.height * 16 // 9 // 2 * 2,
+        height=rung.height,
+        frame_rate=30.0,
+        bandwidth=round(rung.video_bitrate * 1.2),
+        average_bandwidth=rung.video_bitrate,
+        codecs="avc1.64001f,mp4a.40.2",
+        segment_count=10,
+        duration_seconds=60.0,
+        playlist_key=f"{request.output}/{media_playlist(rung.name)}",
+    )
+
+
+def stored_slice(run: PodRun, s3: Any) -> str:
+    """For a slice of a sliced rendition (`--slice-seconds`, the index in the pod's env):
+    store what the worker would (segments, init section, `slice_<i>.json`) through the boto3
+    client `s3`, and return the termination message it would leave."""
+    index = int(run.env[INDEX_ENV])
+    request = read_request([*run.args, "--slice-index", str(index)])
+    if not isinstance(request, RenditionArgs) or request.slice_seconds is None:
+        raise ValueError("not a slice of a rendition")
+    length = request.slice_seconds
+    bucket, _, prefix = request.output.removeprefix("s3://").partition("/")
+    rung = request.rendition.name
+    seconds = min(length, SOURCE.duration_seconds - index * length)
+    per_slice = length // request.segment_seconds
+    durations = [float(min(request.segment_seconds, seconds - start))
+                 for start in range(0, math.ceil(seconds), request.segment_seconds)]  # fmt: skip
+    segments = [
+        SliceSegment(uri=f"seg_{index * per_slice + n:05d}.m4s", duration=duration)
+        for n, duration in enumerate(durations)
+    ]
+    for name in [f"init_{index}.mp4", *(segment.uri for segment in segments)]:
+        s3.put_object(Bucket=bucket, Key=f"{prefix}/{rung}/{name}", Body=b"media")
+    measured = _measured(request).model_copy(
+        update={"segment_count": len(segments), "duration_seconds": seconds}
+    )
+    result = SliceResult(
+        rendition=measured,
+        index=index, first_pts_seconds=1 + index * length, init_uri=f"init_{index}.mp4",
+        init_sha256="0" * 64, segments=segments,
+        result_key=f"{prefix}/{rung}/{slice_result(index)}",
+    )  # fmt: skip
+    s3.put_object(Bucket=bucket, Key=result.result_key, Body=result.model_dump_json(by_alias=True))
+    summary = result.summary().model_dump(by_alias=True)
+    return json.dumps({"event": "done", "command": "rendition", "result": summary})

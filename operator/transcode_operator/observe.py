@@ -141,6 +141,12 @@ def _result_pod(
     ended = sorted((pod for pod in pods if finished(pod)), key=lambda pod: str(pod["finishedAt"]))
     if job["complete"]:
         ended = [pod for pod in ended if pod["exitCode"] == 0]
+    elif job["failedForGood"]:
+        # The worker that failed it, in its own words: not a slice that succeeded, nor one
+        # stopped because another failed the Job.
+        failed = [pod for pod in ended if pod["exitCode"] != 0] or ended
+        ended = [p for p in failed if parse_termination_message(p["message"]).get("message")]
+        ended = ended or failed
     return ended[-1] if ended else None
 
 

@@ -117,3 +117,25 @@ def test_a_job_whose_pod_has_not_started_is_waiting_with_the_schedulers_reason()
     assert retried["v1-720p"].waiting is None
     done = job_entry("v1-720p", LABELS, {}, {"succeeded": 1})
     assert job_states([done], {})["v1-720p"].waiting is None
+
+
+def test_a_failed_indexed_job_reports_the_slice_that_failed_it_in_its_own_words() -> None:
+    """Slices that succeeded, and those stopped because the Job failed, finish later."""
+    failed = {"type": "Failed", "status": "True", "reason": "PodFailurePolicy",
+              "message": "Container worker for pod v1-720p-1 failed with exit code 2"}  # fmt: skip
+    job = job_entry("v1-720p", LABELS, {"completionMode": "Indexed", "completions": 3},
+                    {"failed": 2, "succeeded": 1, "conditions": [failed]})  # fmt: skip
+    words = '{"event": "error", "message": "the source is truncated at 14 s"}'
+    pods = [
+        {"name": "a", "phase": "Failed", "waiting": None, "exitCode": 2, "message": words,
+         "finishedAt": "2026-12-02T10:00:01Z"},
+        {"name": "b", "phase": "Failed", "waiting": None, "exitCode": 137, "message": "",
+         "finishedAt": "2026-12-02T10:00:02Z"},
+        {"name": "c", "phase": "Succeeded", "waiting": None, "exitCode": 0,
+         "message": '{"event": "done", "result": {"index": 0}}',
+         "finishedAt": "2026-12-02T10:00:03Z"},
+    ]  # fmt: skip
+    state = job_states([job], {"v1-720p": pods})["v1-720p"]
+    assert state.failed_for_good
+    assert state.error == "the source is truncated at 14 s"
+    assert state.completions == 3

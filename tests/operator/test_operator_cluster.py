@@ -2,13 +2,11 @@
 as real worker processes, outputs in moto S3."""
 
 import asyncio
-import contextlib
 import logging
 import re
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.request import urlopen
@@ -21,46 +19,11 @@ from conftest import ClipFactory
 from hlsforge_dev import JOBS, PODS, VIDEOTRANSCODES, EmulatedCluster, JobRunner, PodExit, PodRun
 from hlsforge_dev.loopback import free_port
 from hlsforge_dev.simulated import worker_message
-from kopf.testing import KopfRunner
+from kopf_cluster import LADDER, create, manifest, operator, phase_of, upload, wait_phase
 from pymongo import MongoClient
 
 pytestmark = pytest.mark.usefixtures("operator_env")
 NAMESPACE = "default"
-
-LADDER = [
-    {"name": "144p", "height": 144, "videoBitrate": "150k"},
-    {"name": "240p", "height": 240, "videoBitrate": "300k"},
-]
-
-
-@contextlib.contextmanager
-def operator(*options: str) -> Iterator[KopfRunner]:
-    """The operator in Kopf's own thread, as `kopf run` would start it."""
-    args = ["run", "--standalone", "-A", *options, "-m", "transcode_operator.handlers"]
-    with KopfRunner(args, timeout=120) as runner:
-        yield runner
-    assert runner.exception is None, runner.output
-
-
-def manifest(name: str, key: str, **spec: Any) -> str:
-    body = {
-        "apiVersion": "hlsforge.dev/v1alpha1",
-        "kind": "VideoTranscode",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {
-            "source": {"bucket": "uploads", "key": key},
-            "output": {"bucket": "media", "prefix": f"videos/{name}"},
-            "renditions": LADDER,
-            **spec,
-        },
-    }
-    return yaml.safe_dump(body)
-
-
-def create(cluster: EmulatedCluster, name: str, key: str, **spec: Any) -> None:
-    cluster.create(
-        VIDEOTRANSCODES, yaml.safe_load(manifest(name, key, **spec)), namespace=NAMESPACE
-    )
 
 
 def apply_yaml(kubeconfig: str, text: str, tmp_path: Path) -> None:
@@ -77,24 +40,6 @@ def apply_yaml(kubeconfig: str, text: str, tmp_path: Path) -> None:
     path.write_text(text)
     command = ["kubectl", "--kubeconfig", kubeconfig, "apply", "--validate=false", "-f", str(path)]
     subprocess.run(command, check=True, capture_output=True, text=True)
-
-
-def upload(s3: Any, path: Path, key: str) -> None:
-    s3.upload_file(str(path), "uploads", key)
-
-
-def phase_of(body: dict[str, Any] | None) -> str | None:
-    phase = (body or {}).get("status", {}).get("phase")
-    return None if phase is None else str(phase)
-
-
-def wait_phase(
-    cluster: EmulatedCluster, name: str, *phases: str, timeout: float = 120
-) -> dict[str, Any]:
-    body = cluster.wait_for(VIDEOTRANSCODES, NAMESPACE, name, lambda b: phase_of(b) in phases,
-                            timeout=timeout)  # fmt: skip
-    assert body is not None
-    return body
 
 
 def test_a_resource_applied_with_kubectl_becomes_a_playable_ladder(

@@ -1,0 +1,176 @@
+"""Sliced renditions end to end (issue 12): Kopf against the emulated API server, Indexed
+Jobs run by the JobRunner (real `hlsforge-worker` processes, or a hook storing what a worker
+would), outputs in moto S3."""
+
+import asyncio
+import time
+from collections import Counter
+from typing import Any
+
+import m3u8
+import pytest
+from conftest import ClipFactory
+from hlsforge_dev import JOBS, PODS, VIDEOTRANSCODES, EmulatedCluster, JobRunner, PodExit, PodRun
+from hlsforge_dev.indexed import COMPLETION_INDEX, INDEX_ENV
+from hlsforge_dev.simulated import stored_slice, worker_message
+from kopf_cluster import create, operator, upload, wait_phase
+
+from videotranscode import target_duration_errors
+
+pytestmark = pytest.mark.usefixtures("operator_env")
+NAMESPACE = "default"
+
+
+def pods_by_index(cluster: EmulatedCluster, job: str) -> Counter[str]:
+    pods = cluster.list(PODS, NAMESPACE, labels=f"job-name={job}")
+    return Counter(pod["metadata"]["labels"][COMPLETION_INDEX] for pod in pods)
+
+
+def text(s3: Any, key: str) -> str:
+    return str(s3.get_object(Bucket="media", Key=key)["Body"].read().decode())
+
+
+def test_a_sliced_resource_plays_before_it_is_done_and_ends_as_one_vod_ladder(
+    cluster: EmulatedCluster, runner: JobRunner, s3: Any, clip: ClipFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """Real workers, three 6 s slices per rung, two pods at a time: the first slices of both
+    rungs go first, the master and EVENT playlists are published while the rest encodes."""
+    monkeypatch.setenv("HLSFORGE_MAX_RUNNING_JOBS", "2")
+    upload(s3, clip(size="640x360", seconds=18), "u1/fox.mp4")
+    early: dict[str, Any] = {}
+    with operator():
+        create(cluster, "fox", "u1/fox.mp4", slicing=6)
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            status = (cluster.find(VIDEOTRANSCODES, NAMESPACE, "fox") or {}).get("status", {})
+            if status.get("playableAt") and not early:
+                early = {"phase": status["phase"], "media": text(s3, "videos/fox/240p/index.m3u8"),
+                         "done": [r["slicesDone"] for r in status["renditions"]]}  # fmt: skip
+            if status.get("phase") in ("Succeeded", "Failed"):
+                break
+            time.sleep(0.05)
+    assert status["phase"] == "Succeeded", status
+    assert early["phase"] == "Transcoding"
+    assert min(early["done"]) >= 1, early
+    assert max(early["done"]) < 3, early  # before the end
+    assert "#EXT-X-PLAYLIST-TYPE:EVENT" in early["media"]
+    assert "#EXT-X-ENDLIST" not in early["media"]
+    assert status["playableAt"] <= status["completedAt"]
+    assert {c["type"]: c["status"] for c in status["conditions"]} == {
+        "Ready": "True", "Playable": "True",
+    }  # fmt: skip
+    assert status["sliceSeconds"] == 6
+
+    jobs = {j["metadata"]["name"]: j for j in
+            cluster.list(JOBS, NAMESPACE, labels="hlsforge.dev/transcode=fox")}  # fmt: skip
+    assert sorted(jobs) == ["fox-144p", "fox-240p", "fox-probe"]  # one Job per rendition
+    for name in ("fox-144p", "fox-240p"):
+        assert jobs[name]["spec"]["completionMode"] == "Indexed"
+        assert jobs[name]["spec"]["completions"] == 3
+        assert pods_by_index(cluster, name) == {"0": 1, "1": 1, "2": 1}  # each slice once
+
+    for rung in status["renditions"]:
+        assert (rung["phase"], rung["slices"], rung["slicesDone"]) == ("Succeeded", 3, 3)
+        media = text(s3, rung["playlist"])
+        assert target_duration_errors(media) == []
+        playlist = m3u8.loads(media)
+        assert (playlist.playlist_type, playlist.is_endlist) == ("vod", True)
+        assert len(playlist.segments) == 3
+        assert sum(segment.duration for segment in playlist.segments) == pytest.approx(18, abs=0.1)
+        folder = rung["playlist"].rsplit("/", 1)[0]
+        for segment in playlist.segments:
+            s3.head_object(Bucket="media", Key=f"{folder}/{segment.uri}")
+            s3.head_object(Bucket="media", Key=f"{folder}/{segment.init_section.uri}")
+    master = m3u8.loads(text(s3, "videos/fox/master.m3u8"))
+    bandwidths = {p.uri: p.stream_info.bandwidth for p in master.playlists}
+    assert bandwidths == {f"{r['name']}/index.m3u8": r["bandwidth"] for r in status["renditions"]}
+
+
+def test_a_failing_slice_is_retried_alone(cluster: EmulatedCluster, s3: Any) -> None:
+    """Slice 2 of 240p fails once (exit 1): its index runs again; no other slice does."""
+    failed: list[str] = []
+
+    async def run_pod(run: PodRun) -> PodExit:
+        if run.args[0] == "probe":
+            return PodExit(0, worker_message(run))
+        if run.job_name == "gnu-240p" and run.env[INDEX_ENV] == "2" and not failed:
+            failed.append(run.name)
+            return PodExit(1, '{"event": "error", "message": "the node ran out of memory"}')
+        return PodExit(0, await asyncio.to_thread(stored_slice, run, s3))
+
+    with JobRunner(cluster, run_pod=run_pod), operator():
+        create(cluster, "gnu", "any.mp4", slicing=12)  # the simulated source is 60 s
+        status = wait_phase(cluster, "gnu", "Succeeded", "Failed")["status"]
+    assert status["phase"] == "Succeeded", status
+    assert failed
+    assert pods_by_index(cluster, "gnu-240p") == {"0": 1, "1": 1, "2": 2, "3": 1, "4": 1}
+    assert pods_by_index(cluster, "gnu-144p") == {str(i): 1 for i in range(5)}
+    media = m3u8.loads(text(s3, "videos/gnu/240p/index.m3u8"))
+    assert [s.uri for s in media.segments] == [f"seg_{n:05d}.m4s" for n in range(10)]
+
+
+def test_a_bad_source_in_one_slice_fails_the_resource_at_once(
+    cluster: EmulatedCluster, s3: Any
+) -> None:
+    async def run_pod(run: PodRun) -> PodExit:
+        if run.args[0] == "probe":
+            return PodExit(0, worker_message(run))
+        if run.env[INDEX_ENV] == "1":
+            return PodExit(2, '{"event": "error", "message": "the source is truncated at 14 s"}')
+        await asyncio.sleep(0.2)
+        return PodExit(0, await asyncio.to_thread(stored_slice, run, s3))
+
+    with JobRunner(cluster, run_pod=run_pod), operator():
+        create(cluster, "yak", "any.mp4", slicing=12)
+        status = wait_phase(cluster, "yak", "Failed", "Succeeded")["status"]
+    assert status["phase"] == "Failed"
+    assert "the source is truncated at 14 s" in status["message"]
+    for job in ("yak-144p", "yak-240p"):
+        assert pods_by_index(cluster, job)["1"] == 1  # exit code 2: no retry
+
+
+def test_deleting_mid_way_stops_every_slice(cluster: EmulatedCluster, s3: Any) -> None:
+    async def run_pod(run: PodRun) -> PodExit:
+        if run.args[0] == "probe":
+            return PodExit(0, worker_message(run))
+        await asyncio.sleep(3600)
+        return PodExit(0)
+
+    with JobRunner(cluster, run_pod=run_pod, max_parallel=50), operator():
+        create(cluster, "elk", "any.mp4", slicing=12)
+        deadline = time.monotonic() + 30
+        while len(cluster.list(PODS, NAMESPACE, labels="hlsforge.dev/role=rendition")) < 4:
+            assert time.monotonic() < deadline, "the slices did not start"
+            time.sleep(0.05)
+        cluster.delete(VIDEOTRANSCODES, NAMESPACE, "elk")
+        deadline = time.monotonic() + 15
+        while cluster.list(PODS, NAMESPACE, labels="hlsforge.dev/transcode=elk"):
+            assert time.monotonic() < deadline, "slice pods were left running"
+            time.sleep(0.05)
+    assert cluster.list(JOBS, NAMESPACE, labels="hlsforge.dev/transcode=elk") == []
+
+
+def test_a_restarted_operator_finishes_a_sliced_resource_without_duplicates(
+    cluster: EmulatedCluster, s3: Any
+) -> None:
+    async def run_pod(run: PodRun) -> PodExit:
+        if run.args[0] == "probe":
+            return PodExit(0, worker_message(run))
+        await asyncio.sleep(0.3)
+        return PodExit(0, await asyncio.to_thread(stored_slice, run, s3))
+
+    with JobRunner(cluster, run_pod=run_pod):
+        with operator():
+            create(cluster, "owl", "any.mp4", slicing=12)
+            wait_phase(cluster, "owl", "Transcoding")
+        time.sleep(1)  # slices go on finishing while no operator runs
+        with operator():
+            status = wait_phase(cluster, "owl", "Succeeded", "Failed")["status"]
+    assert status["phase"] == "Succeeded", status
+    jobs = sorted(j["metadata"]["name"] for j in
+                  cluster.list(JOBS, NAMESPACE, labels="hlsforge.dev/transcode=owl"))  # fmt: skip
+    assert jobs == ["owl-144p", "owl-240p", "owl-probe"]
+    for job in ("owl-144p", "owl-240p"):
+        assert pods_by_index(cluster, job) == {str(i): 1 for i in range(5)}
+    assert "#EXT-X-ENDLIST" in text(s3, "videos/owl/240p/index.m3u8")
