@@ -5,7 +5,6 @@ playlists are in S3 (moto) as the operator publishes them, and everything is ask
 real uvicorn: the playback route, the playlists it serves and the Socket.IO relay.
 """
 
-import asyncio
 from typing import Any
 
 import httpx
@@ -13,11 +12,10 @@ import m3u8
 import pytest
 import socketio
 from conftest import ClipFactory
-from helpers import Api, Signup, create_and_upload
+from helpers import Api, Signup, create_and_upload, publish_like_the_operator
 
 from transcode_api.routes.public import GROWING_CACHE_CONTROL, PLAYLIST_MAX_AGE
-from transcode_operator.publish import VideoStore, video_update
-from videotranscode import PlayablePayload, TranscodeEvent, VideoTranscodeStatus
+from videotranscode import PlayablePayload, TranscodeEvent
 
 PLAYABLE_AT = "2026-12-02T01:02:03Z"
 MASTER = """#EXTM3U
@@ -49,13 +47,7 @@ def write(s3: Any, key: str, text: str) -> None:
 
 
 def publish(api: Api, video_id: str, status: dict[str, Any], seq: int) -> None:
-    """Write the record as the operator does."""
-    store = VideoStore(api.settings.mongodb_uri.get_secret_value(), api.settings.mongodb_database)
-    query, update = video_update(namespace="default", name=f"video-{video_id}",
-                                 status=VideoTranscodeStatus.model_validate(status),
-                                 seq=seq)  # fmt: skip
-    asyncio.run(store.publish(video_id, query, update))
-    store.close()
+    publish_like_the_operator(api, video_id, status, seq)
 
 
 def status(video_id: str, phase: str, *, playable_at: str | None) -> dict[str, Any]:

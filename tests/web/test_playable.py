@@ -6,29 +6,33 @@ S3 where the operator would put them, and the `videos` record is written with th
 own writer; the operator itself does not run (the start of a transcode is staged exactly).
 """
 
-import asyncio
 import json
 import os
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import socketio
-from helpers import Api, Signup, create_and_upload, ffmpeg, make_clip, run_worker
+from helpers import (
+    Api,
+    Signup,
+    create_and_upload,
+    ffmpeg,
+    make_clip,
+    publish_like_the_operator,
+    run_worker,
+    send_like_the_operator,
+)
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
-from transcode_operator.publish import VideoStore, video_update
 from videotranscode import (
     OUTPUT_CONTENT_TYPES,
     PlayablePayload,
     RenditionResult,
     SliceResult,
     TranscodeEvent,
-    VideoTranscodeStatus,
     build_master_playlist,
     stitch_media_playlist,
 )
@@ -165,27 +169,8 @@ def publish(api: Api, staged: Staged, phase: str, seq: int, **extra: Any) -> dic
         "renditions": [{"name": "180p", "phase": "Running", "progress": 40}],
         "playback": {"masterPlaylist": f"{staged.prefix}/master.m3u8"}, **extra,
     }  # fmt: skip
-    store = VideoStore(api.settings.mongodb_uri.get_secret_value(), api.settings.mongodb_database)
-    query, update = video_update(namespace="default", name=f"video-{staged.video_id}",
-                                 status=VideoTranscodeStatus.model_validate(status),
-                                 seq=seq)  # fmt: skip
-    with ThreadPoolExecutor(1) as thread:  # Playwright's loop runs in this thread
-        thread.submit(asyncio.run, store.publish(staged.video_id, query, update)).result()
-    store.close()
+    publish_like_the_operator(api, staged.video_id, status, seq)
     return status
-
-
-def send_event(api: Api, event: TranscodeEvent, payload: dict[str, Any]) -> None:
-    """What the operator sends through the API's `/internal` namespace."""
-    assert api.settings.service_token is not None
-    operator = socketio.SimpleClient()
-    operator.connect(api.url, auth={"token": api.settings.service_token.get_secret_value()},
-                     transports=["websocket"], namespace="/internal",
-                     wait_timeout=10)  # fmt: skip
-    try:
-        operator.call(event.value, payload, timeout=10)  # acknowledged: relayed by then
-    finally:
-        operator.disconnect()
 
 
 def event_playlist(vod: str, segments: int) -> str:
@@ -243,7 +228,7 @@ def test_it_starts_playing_from_the_start_while_still_transcoding(
     payload = PlayablePayload.model_validate(
         {**status, "videoId": staged.video_id, "owner": staged.owner}
     )
-    send_event(api, TranscodeEvent.PLAYABLE, payload.wire())
+    send_like_the_operator(api, TranscodeEvent.PLAYABLE, payload.wire())
     expect(page.get_by_test_id("player-error")).to_be_hidden()
     wait_time(page, 1.5)
     early = media(page)
