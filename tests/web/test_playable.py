@@ -251,6 +251,9 @@ def test_it_starts_playing_from_the_start_while_still_transcoding(
     page.get_by_test_id("player-back").click()
     expect(item.get_by_test_id("play")).to_have_text("Play (still encoding)")
     expect(item.get_by_test_id("play")).to_be_visible()
+    page.reload()  # as listed by the API: still transcoding, with playableAt
+    expect(item).to_have_attribute("data-phase", "transcoding")
+    expect(item.get_by_test_id("play")).to_have_text("Play (still encoding)")
 
 
 def test_a_stitched_rung_plays_across_every_join_without_a_stall(
