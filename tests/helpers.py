@@ -1,5 +1,6 @@
 """Test helpers: generated media made with the real FFmpeg, and the worker as a process."""
 
+import asyncio
 import contextlib
 import os
 import subprocess
@@ -7,15 +8,19 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import socketio
 import uvicorn
 from hlsforge_dev.loopback import free_port, secantus_command, wait_for_port
 
 from transcode_api.settings import ApiSettings
+from transcode_operator.publish import VideoStore, video_update
+from videotranscode import VideoTranscodeStatus
 
 WORKER = [sys.executable, "-m", "transcode_worker"]
 AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -145,3 +150,31 @@ def create_and_upload(client: httpx.Client, path: Path, content_type: str = "vid
     assert response.status_code in (200, 204), response.text
     video_id: str = body["video"]["id"]
     return video_id
+
+
+def publish_like_the_operator(api: Api, video_id: str, status: dict[str, Any], seq: int) -> None:
+    """Write a video's record from a resource `status` with the operator's own writer. (In a
+    thread of its own: it runs an event loop, and the caller's thread may be running one.)"""
+    store = VideoStore(api.settings.mongodb_uri.get_secret_value(), api.settings.mongodb_database)
+    query, update = video_update(namespace="default", name=f"video-{video_id}",
+                                 status=VideoTranscodeStatus.model_validate(status),
+                                 seq=seq)  # fmt: skip
+    try:
+        with ThreadPoolExecutor(1) as thread:
+            thread.submit(asyncio.run, store.publish(video_id, query, update)).result()
+    finally:
+        store.close()
+
+
+def send_like_the_operator(api: Api, event: str, payload: dict[str, Any]) -> None:
+    """Send a live event through the API's `/internal` namespace, as the operator does; returns
+    once the API has relayed it."""
+    assert api.settings.service_token is not None
+    operator = socketio.SimpleClient()
+    operator.connect(api.url, auth={"token": api.settings.service_token.get_secret_value()},
+                     transports=["websocket"], namespace="/internal",
+                     wait_timeout=10)  # fmt: skip
+    try:
+        operator.call(event, payload, timeout=10)  # acknowledged once relayed
+    finally:
+        operator.disconnect()

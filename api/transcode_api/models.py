@@ -131,6 +131,9 @@ class VideoPublic(ApiModel):
     phase: VideoPhase
     progress: float
     renditions: list[RenditionPublic]
+    # When its start could first be played while the rest still encoded (RFC 3339); it plays
+    # from then on, until it fails or is cancelled.
+    playable_at: datetime | None = None
     error: str | None
     filename: str
     content_type: str
@@ -148,6 +151,7 @@ class VideoPublic(ApiModel):
             phase=video.phase,
             progress=video.progress,
             renditions=[RenditionPublic.from_status(r) for r in video.renditions],
+            playable_at=datetime.fromisoformat(video.playable_at) if video.playable_at else None,
             error=video.error,
             filename=video.filename,
             content_type=video.content_type,

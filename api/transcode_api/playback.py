@@ -1,4 +1,9 @@
-"""Playback of finished videos.
+"""Playback of finished videos, and of the start of videos still encoding.
+
+A video plays once it has succeeded, or from `playableAt` on while the rest still encodes
+(`VideoPhase.playable`): its media playlists are then EVENT playlists of the finished prefix,
+which grow until they end with EXT-X-ENDLIST. Such a growing playlist must be fetched afresh
+on every reload (RFC 8216 section 6.3.4), so it is served as not cacheable.
 
 Outputs are private: the API hands out a playback URL that carries a short-lived token in its
 path and serves the playlists itself. Variant URIs in the master stay relative, so players
@@ -7,6 +12,7 @@ presigned S3 URL. With a public CDN base URL configured, plain URLs are returned
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from transcode_api.context import AppContext
 from transcode_api.errors import ConflictError, NotFoundError
@@ -24,12 +30,22 @@ from videotranscode import MASTER_PLAYLIST, VideoPhase, VideoRecord
 from videotranscode import Playback as StoredPlayback
 
 PlaylistUrl = Callable[[str, str], str]  # (token, playlist path) → absolute URL
+ENDLIST = "#EXT-X-ENDLIST"
+
+
+@dataclass(frozen=True)
+class ServedPlaylist:
+    """A playlist ready for a player; `final` when it will not change any more (a media
+    playlist with EXT-X-ENDLIST, or the master of a video that has succeeded)."""
+
+    text: str
+    final: bool
 
 
 def _output(video: VideoRecord) -> tuple[str, str, StoredPlayback]:
     """(bucket, prefix, playback) of a video that can be played."""
     playback, output = video.playback, video.output
-    if video.phase != VideoPhase.SUCCEEDED or not (playback and playback.master_playlist):
+    if not video.phase.playable(video.playable_at) or not (playback and playback.master_playlist):
         raise ConflictError(f"the video is not ready to play (phase {video.phase})")
     if output is None:  # set when the transcode is queued: only a hand-made record lacks it
         raise ConflictError("the video has no recorded output location")
@@ -58,7 +74,7 @@ def playback_urls(ctx: AppContext, video: VideoRecord, playlist_url: PlaylistUrl
     )
 
 
-def playlist(ctx: AppContext, *, token: str, path: str) -> str:
+def playlist(ctx: AppContext, *, token: str, path: str) -> ServedPlaylist:
     """The playlist at `path` of the video the token is for, ready for a player."""
     try:
         video_id = ctx.tokens.playback_video_id(token)
@@ -73,11 +89,12 @@ def playlist(ctx: AppContext, *, token: str, path: str) -> str:
     except ObjectMissingError as exc:
         raise NotFoundError("playlist not found") from exc
     if is_master(text):
-        return text
+        return ServedPlaylist(text, final=video.phase == VideoPhase.SUCCEEDED)
     seconds = ctx.settings.playback_url_seconds
     try:
-        return rewrite_uris(text, lambda uri: ctx.storage.signed_get(
+        signed = rewrite_uris(text, lambda uri: ctx.storage.signed_get(
             bucket=bucket, key=object_key(prefix, path, uri), seconds=seconds
         ))  # fmt: skip
     except PlaylistPathError as exc:
         raise ConflictError(f"the stored playlist {path} is not servable: {exc}") from exc
+    return ServedPlaylist(signed, final=any(line.strip() == ENDLIST for line in text.splitlines()))

@@ -121,7 +121,9 @@ class Repository:
         }))  # fmt: skip
 
     def playable_video(self, video_id: str) -> VideoRecord | None:
-        return _video(self.videos.find_one({"_id": video_id, "phase": VideoPhase.SUCCEEDED.value}))
+        """A video whose playlists may be served: succeeded, or playable while it encodes."""
+        video = _video(self.videos.find_one({"_id": video_id}))
+        return video if video is not None and video.phase.playable(video.playable_at) else None
 
     def list_videos(
         self, *, owner: str, phase: VideoPhase | None, page: int, page_size: int

@@ -20,13 +20,17 @@ GLOBAL = "HLSFORGE_CONTRACT"
 
 def web_facts() -> dict[str, Any]:
     """Video phases (in lifecycle order, and the groups the app asks about), the realtime
-    events by name, and the source content types by file extension."""
+    events by name, and the source content types by file extension. A video plays when its
+    phase is in `playable`, or in `playableOnceStarted` and it has a `playableAt`
+    (`VideoPhase.playable`)."""
     phases = list(VideoPhase)
     return {
         "phases": phases,
         "finished": [phase for phase in phases if phase.finished],
         "ended": [phase for phase in phases if phase.ended],
         "beforeTranscoding": phases[: phases.index(VideoPhase.TRANSCODING)],
+        "playable": [phase for phase in phases if phase.playable(None)],
+        "playableOnceStarted": [phase for phase in phases if phase.playable("started")],
         "events": {event.name.lower(): event for event in TranscodeEvent},
         "endingEvents": {event: VideoPhase.of(phase) for phase, event in ENDING_EVENTS.items()},
         "sourceContentTypes": SOURCE_CONTENT_TYPES,

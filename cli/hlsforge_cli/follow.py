@@ -1,8 +1,10 @@
 """Following a transcode until it ends.
 
 Live: a Socket.IO connection to the API with the access token, `subscribe {videoId}`, then
-`transcode.progress` (one rendition's percent) and `transcode.phase` / `.succeeded` /
-`.failed` / `.cancelled` (the whole state). The video is read once after subscribing, so
+`transcode.progress` (one rendition's percent) and `transcode.phase` / `.playable` /
+`.succeeded` / `.failed` / `.cancelled` (the whole state). When the start can be played while
+the rest encodes (`transcode.playable`, or a video read with `playableAt`), `on_playable` is
+called, once. The video is read once after subscribing, so
 nothing sent before is missed (the operator writes the video before it sends the event). When
 the connection cannot be made or drops, it says so and polls `GET /videos/{id}` every 2 s
 instead.
@@ -11,6 +13,7 @@ instead.
 import contextlib
 import queue
 import time
+from collections.abc import Callable
 from datetime import datetime
 from functools import partial
 from typing import Any, Protocol
@@ -140,10 +143,20 @@ def follow(
     client: ApiClient, video_id: str, listener: TranscodeListener, *, live: bool = True,
     events_url: str | None = None, poll_seconds: float = POLL_SECONDS,
     connect_timeout: float = 10, after: datetime | None = None,
+    on_playable: Callable[[], None] | None = None,
 ) -> Video:  # fmt: skip
     """Until the video is `succeeded`, `failed` or `cancelled`; returns it then.
     `events_url` is where Socket.IO lives (default: the API's URL). With `after` (a retry),
-    only an end written later counts: until the operator acts, the old end is still there."""
+    only an end written later counts: until the operator acts, the old end is still there.
+    `on_playable` is called once, as soon as the start plays while the rest encodes."""
+    announced = False
+
+    def playable(now: bool) -> None:
+        nonlocal announced
+        if now and not announced and on_playable is not None:
+            announced = True
+            on_playable()
+
     stream = None
     if live:
         stream = _live(client, video_id, listener, url=events_url, poll_seconds=poll_seconds,
@@ -151,6 +164,7 @@ def follow(
     try:
         video = client.video(video_id)
         _report(listener, video)
+        playable(video.playable_early and (after is None or video.updated_at > after))
         last_read = time.monotonic()
         while not (video.finished and (after is None or video.updated_at > after)):
             if stream is None:
@@ -162,12 +176,15 @@ def follow(
                 listener.note(f"lost the live connection; polling every {poll_seconds:g} s")
                 stream.close()
                 stream = None
-            elif _report_event(listener, *event) in FINISHED:
+            elif (phase := _report_event(listener, *event)) in FINISHED:
                 stream.close()  # read how it ended now (and poll if the read lags behind)
                 stream = None
             else:
+                # The record is written before the event is sent: playback works now.
+                playable(event[0] == TranscodeEvent.PLAYABLE and phase != "")
                 continue
             video = _read(client, video_id, listener) or video
+            playable(video.playable_early and (after is None or video.updated_at > after))
             last_read = time.monotonic()
     finally:
         if stream is not None:

@@ -35,11 +35,13 @@ DEFAULT_CONTENT_TYPE = "video/mp4"
 MAX_TITLE = 200
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 PLAYBACK_WAIT_SECONDS = 10
+PLAYABLE_NOW = "playable now, while the rest encodes: "
 
 EPILOG = """\
 exit codes:
   0    done (upload, retry: the video was transcoded; its playback URL is the last line of
-       stdout)
+       stdout; when its start plays before the rest is encoded, that URL is also told on
+       stderr then)
   1    the API (5xx) or the storage failed or could not be reached, not signed in or a
        wrong password (401), no such video (404)
   2    wrong usage (bad arguments, not an email address, no such or unreadable file)
@@ -51,7 +53,7 @@ exit codes:
 
 Results go to stdout, progress and errors to stderr. Without a terminal the output is plain
 lines for scripts. `list --json` prints a JSON array of videos (all pages); `status --json`
-prints {"video": VIDEO, "playback": PLAYBACK or null until it succeeded}; both with the API's
+prints {"video": VIDEO, "playback": PLAYBACK or null until it plays}; both with the API's
 camelCase field names.
 Environment: HLSFORGE_API_URL (login's default API), HLSFORGE_CONFIG_DIR (where the sign-in
 is kept; default ~/.config/hlsforge).
@@ -276,13 +278,26 @@ def upload(args: argparse.Namespace, out: Output) -> int:
 def _follow(client: ApiClient, video_id: str, out: Output, after: datetime | None = None) -> int:
     """Follow the transcode to its end (one written after `after`); print the playback URL
     if it succeeded."""
+
+    playable = playable_announcer(client, video_id, out)
     try:
         with out.transcode_progress() as bars:
-            video = follow(client, video_id, bars, after=after)
+            video = follow(client, video_id, bars, after=after, on_playable=playable)
     except KeyboardInterrupt:
         out.info(f"stopped following; the transcode goes on: hlsforge status {video_id}")
         raise
     return _finished(client, video, out)
+
+
+def playable_announcer(client: ApiClient, video_id: str, out: Output) -> Callable[[], None]:
+    """What following does when the start plays while the rest encodes: tell its playback URL
+    on stderr (stdout keeps only the final one, for scripts)."""
+
+    def announce() -> None:
+        url = _playback(client, video_id).master_url
+        out.info(f"{PLAYABLE_NOW}{url}")
+
+    return announce
 
 
 def _retryable(exc: ApiError) -> bool:
@@ -311,10 +326,10 @@ def list_videos(args: argparse.Namespace, out: Output) -> int:
 
 
 def status(args: argparse.Namespace, out: Output) -> int:
-    """One video: its phase, renditions, and playback URL once done."""
+    """One video: its phase, renditions, and playback URL once it plays."""
     with signed_in_client() as client:
         video = client.video(args.id)
-        playback = _playback(client, video.id) if video.phase == VideoPhase.SUCCEEDED else None
+        playback = _playback(client, video.id) if video.playable else None
     if args.json:
         out.json({"video": video, "playback": playback})
     else:

@@ -47,6 +47,7 @@ class Video(ApiModel):
     phase: str
     progress: float = 0
     renditions: list[Rendition] = []
+    playable_at: datetime | None = None  # its start plays from then on, while it encodes
     error: str | None = None
     filename: str
     content_type: str
@@ -57,6 +58,17 @@ class Video(ApiModel):
     @property
     def finished(self) -> bool:
         return self.phase in FINISHED
+
+    @property
+    def playable(self) -> bool:
+        """Whether it plays now: succeeded, or started (`playable_at`) and still encoding."""
+        started = None if self.playable_at is None else self.playable_at.isoformat()
+        return self.phase in PHASES and VideoPhase(self.phase).playable(started)
+
+    @property
+    def playable_early(self) -> bool:
+        """Its start plays while the rest still encodes."""
+        return self.playable and not self.finished
 
 
 class PostUpload(ApiModel):

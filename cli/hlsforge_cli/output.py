@@ -110,6 +110,8 @@ class Output:
                   ("phase", video.phase), ("progress", f"{video.progress:.0f}%")]  # fmt: skip
         if video.error:
             fields.append(("error", video.error))
+        if video.playable_early and video.playable_at is not None:
+            fields.append(("playable", f"since {video.playable_at.isoformat()}, while it encodes"))
         if not self.rich_out:
             for key, value in fields:
                 print(f"{key}: {value}")

@@ -161,6 +161,8 @@ def test_the_web_app_gets_the_contracts_facts() -> None:
     assert facts["finished"] == ["succeeded", "failed", "cancelled"]
     assert facts["ended"] == ["failed", "cancelled"]
     assert facts["beforeTranscoding"] == ["awaiting_upload", "queued", "pending", "probing"]
+    assert facts["playable"] == ["succeeded"]
+    assert facts["playableOnceStarted"] == [phase for phase in VideoPhase if not phase.ended]
     assert facts["events"] == {event.name.lower(): event.value for event in TranscodeEvent}
     assert facts["endingEvents"] == {"transcode.succeeded": "succeeded",
                                      "transcode.failed": "failed",

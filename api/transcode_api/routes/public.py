@@ -13,6 +13,8 @@ from videotranscode import HLS_PLAYLIST_TYPE, VideoRecord
 router = APIRouter(prefix="/api/v1", tags=["public"], responses=ERROR_RESPONSES)
 
 PLAYLIST_MAX_AGE = 60  # well inside the signed URLs' lifetime
+# A playlist that still grows (EVENT, no EXT-X-ENDLIST yet): every reload must reach us.
+GROWING_CACHE_CONTROL = "private, no-cache"
 
 
 @router.get("/public/videos")
@@ -48,7 +50,8 @@ def public_playback(video_id: VideoId, ctx: Context, request: Request) -> Playba
 @router.get("/playback/{token}/{path:path}", name="playlist", response_class=Response,
             responses={200: {"content": {HLS_PLAYLIST_TYPE: {}}}})  # fmt: skip
 def get_playlist(token: str, path: str, ctx: Context) -> Response:
-    """A playlist of a playback link, its media URIs signed."""
-    text = playback.playlist(ctx, token=token, path=path)
-    return Response(text, media_type=HLS_PLAYLIST_TYPE,
-                    headers={"Cache-Control": f"private, max-age={PLAYLIST_MAX_AGE}"})  # fmt: skip
+    """A playlist of a playback link, its media URIs signed; one that still grows is not
+    cached."""
+    served = playback.playlist(ctx, token=token, path=path)
+    cache = f"private, max-age={PLAYLIST_MAX_AGE}" if served.final else GROWING_CACHE_CONTROL
+    return Response(served.text, media_type=HLS_PLAYLIST_TYPE, headers={"Cache-Control": cache})

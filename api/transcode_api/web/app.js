@@ -13,9 +13,11 @@
   const URL_BATCH = 20;         // part URLs asked for at once (the API allows 100)
   // Video phases, event names and content types: the API's contract, from /contract.js (loaded
   // first). `finished`, `ended` (with a reason; a retry may run them again) and
-  // `beforeTranscoding` group the phases.
+  // `beforeTranscoding` group the phases; a video plays in a `playable` phase, or in a
+  // `playableOnceStarted` one once it has a `playableAt` (its start plays while the rest encodes).
   const CONTRACT = window.HLSFORGE_CONTRACT;
   const { finished: FINISHED, ended: ENDED, beforeTranscoding: BEFORE_TRANSCODING } = CONTRACT;
+  const { playable: PLAYABLE, playableOnceStarted: PLAYABLE_ONCE_STARTED } = CONTRACT;
   const LABELS = { awaiting_upload: "Awaiting upload", succeeded: "Ready" };  // else capitalised
   const SESSION_RETRY_MS = [2000, 5000, 10000, 30000];  // /auth/me failed, not with a 401
 
@@ -28,6 +30,7 @@
     videos: new Map(),   // id -> {video, el, live: {rendition: percent}}
     upload: null,        // the upload in progress or paused: {file, video, upload, attempt}
     player: null,        // {hls} while the player view is open
+    waitingFor: null,    // the video the player view shows that cannot play yet: starts once it can
     playerRequest: 0,    // bumped whenever the player closes: a slower openPlayer gives up
     listRequest: 0,
     sessionRetry: null,  // the timer of the next /auth/me after a failure that was not a 401
@@ -206,6 +209,7 @@
     });
     socket.on(CONTRACT.events.progress, onProgressEvent);
     socket.on(CONTRACT.events.phase, onPhaseEvent);
+    socket.on(CONTRACT.events.playable, onPlayableEvent);
     for (const [name, phase] of Object.entries(CONTRACT.endingEvents)) {
       socket.on(name, (event) => onPhaseEvent({ ...event, phase }));
     }
@@ -270,7 +274,21 @@
     renderVideo(video);
   }
 
+  /** The start of the video plays while the rest encodes: the state, and since when. */
+  function onPlayableEvent(event) {
+    if (!known(event) || typeof event.playableAt !== "string") return;
+    onPhaseEvent(event);
+    const entry = state.videos.get(event.videoId);
+    renderVideo({ ...entry.video, playableAt: event.playableAt });
+  }
+
   // --- the list of videos ----------------------------------------------------------------------
+
+  /** Whether the video plays now: once succeeded, or from its `playableAt` on while it encodes. */
+  function isPlayable(video) {
+    return PLAYABLE.includes(video.phase)
+      || (typeof video.playableAt === "string" && PLAYABLE_ONCE_STARTED.includes(video.phase));
+  }
 
   function isPhase(phase) {
     return CONTRACT.phases.includes(phase);
@@ -335,9 +353,13 @@
     retry.hidden = !ended;
     if (changed) cancel.disabled = retry.disabled = false;  // the operator has acted
     const play = el.querySelector("[data-testid=play]");
-    play.hidden = video.phase !== "succeeded";
+    const playable = isPlayable(video);
+    const early = playable && video.phase !== "succeeded";
+    play.hidden = !playable;
+    play.textContent = early ? "Play (still encoding)" : "Play";
     play.href = `#/watch/${encodeURIComponent(video.id)}`;
-    play.setAttribute("aria-label", `Play ${video.title}`);
+    play.setAttribute("aria-label", `Play ${video.title}${early ? " while it encodes" : ""}`);
+    if (playable && state.waitingFor === video.id) openPlayer(video.id);  // the open player starts
   }
 
   function showErrorIn(el, text) {
@@ -384,7 +406,10 @@
     button.disabled = true;
     try {
       await api(`/videos/${encodeURIComponent(id)}/${action}`, { method: "POST" });
-      if (action === "retry") entry.live = {};  // rungs that run again start from nothing
+      if (action === "retry") {  // rungs that run again start from nothing, and so does playback
+        entry.live = {};
+        entry.video = { ...entry.video, playableAt: null };
+      }
     } catch (error) {
       button.disabled = false;
       showErrorIn(entry.el.querySelector("[data-testid=video-error]"), `Could not ${action}: ${error.message}`);
@@ -673,6 +698,7 @@
     state.playerRequest += 1;  // an openPlayer still waiting for the API is stale now
     if (state.player && state.player.hls) state.player.hls.destroy();
     state.player = null;
+    state.waitingFor = null;
     window.hlsforgePlayer = null;
     const video = $("player");
     video.removeAttribute("src");
@@ -681,6 +707,8 @@
     const select = $("quality-select");
     select.replaceChildren(new Option("Auto", "-1"));
     select.disabled = true;
+    $("audio-select").replaceChildren();
+    $("audio-control").hidden = true;
     $("player-level").textContent = "";
     showText("player-error", "");
   }
@@ -688,6 +716,20 @@
   function levelLabel(level) {
     const height = level.height ? `${level.height}p` : level.name || "?";
     return level.bitrate ? `${height} (${Math.round(level.bitrate / 1000)} kbit/s)` : height;
+  }
+
+  function audioLabel(track, index) {
+    const name = track.name || `Track ${index + 1}`;
+    return track.lang && track.lang !== name ? `${name} (${track.lang})` : name;
+  }
+
+  /** The audio tracks of the playing variant's group: a choice only when there are several. */
+  function renderAudioTracks(hls) {
+    const tracks = hls.audioTracks || [];
+    const select = $("audio-select");
+    select.replaceChildren(...tracks.map((track, index) => new Option(audioLabel(track, index), String(index))));
+    if (hls.audioTrack >= 0) select.value = String(hls.audioTrack);
+    $("audio-control").hidden = tracks.length < 2;
   }
 
   /** Only the latest call plays: another route (a new hash, "back", signing out) closes the
@@ -704,8 +746,9 @@
       video = state.videos.has(id) ? state.videos.get(id).video : await api(`/videos/${encodeURIComponent(id)}`);
       if (stale()) return;
       title.textContent = video.title;
-      if (video.phase !== "succeeded") {
-        showText("player-error", `This video is not ready to play yet (${phaseLabel(video.phase)}).`);
+      if (!isPlayable(video)) {
+        showText("player-error", `This video is not ready to play yet (${phaseLabel(video.phase)}); it starts as soon as it can.`);
+        state.waitingFor = id;
         return;
       }
       playback = await api(`/videos/${encodeURIComponent(id)}/playback`);
@@ -720,7 +763,9 @@
     if (playback.posterUrl) element.poster = playback.posterUrl;
     const Hls = window.Hls;
     if (Hls && Hls.isSupported()) {
-      const hls = new Hls({ enableWorker: true });
+      // From the start, also while the media playlists are still growing EVENT playlists (hls.js
+      // would start those at the live edge): they grow as the rest encodes, then end.
+      const hls = new Hls({ enableWorker: true, startPosition: 0 });
       state.player = { hls };
       window.hlsforgePlayer = { hls, video: element };
       hls.on(Hls.Events.MANIFEST_PARSED, () => {
@@ -733,6 +778,10 @@
         select.value = "-1";
         select.disabled = hls.levels.length < 2;
         element.play().catch(() => {});  // a blocked autoplay leaves the controls to the user
+      });
+      hls.on(Hls.Events.AUDIO_TRACKS_UPDATED, () => renderAudioTracks(hls));
+      hls.on(Hls.Events.AUDIO_TRACK_SWITCHED, () => {
+        if (hls.audioTrack >= 0) $("audio-select").value = String(hls.audioTrack);
       });
       hls.on(Hls.Events.LEVEL_SWITCHED, (_, data) => {
         const level = hls.levels[data.level];
@@ -754,6 +803,8 @@
       hls.attachMedia(element);
     } else if (element.canPlayType(CONTRACT.hlsPlaylistType)) {
       element.src = playback.masterUrl;  // Safari plays HLS itself and picks the quality
+      // From the start, not the live edge, while the playlists still grow.
+      element.addEventListener("loadedmetadata", () => { element.currentTime = 0; }, { once: true });
       element.play().catch(() => {});
     } else {
       showText("player-error", "This browser cannot play HLS (it lacks Media Source Extensions).");
@@ -763,6 +814,11 @@
   function onQualityChange(event) {
     if (!state.player || !state.player.hls) return;
     state.player.hls.currentLevel = Number(event.target.value);  // -1: automatic
+  }
+
+  function onAudioChange(event) {
+    if (!state.player || !state.player.hls) return;
+    state.player.hls.audioTrack = Number(event.target.value);
   }
 
   // --- views ---------------------------------------------------------------------------------------
@@ -796,6 +852,7 @@
     $("upload-form").addEventListener("submit", onUploadSubmit);
     $("upload-retry").addEventListener("click", onRetry);
     $("quality-select").addEventListener("change", onQualityChange);
+    $("audio-select").addEventListener("change", onAudioChange);
     window.addEventListener("hashchange", () => { if (state.token && state.user) route(); });
     if (state.token) {
       resumeSession();

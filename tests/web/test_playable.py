@@ -1,0 +1,369 @@
+"""Playing early, across slice joins, and with a choice of audio tracks: the web app in headless
+Chromium with hls.js, against the API (real uvicorn, SecantusDB, moto S3).
+
+The HLS trees are made with the real worker (or plain FFmpeg for audio-only renditions), put in
+S3 where the operator would put them, and the `videos` record is written with the operator's
+own writer; the operator itself does not run (the start of a transcode is staged exactly).
+"""
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import (
+    Api,
+    Signup,
+    create_and_upload,
+    ffmpeg,
+    make_clip,
+    publish_like_the_operator,
+    run_worker,
+    send_like_the_operator,
+)
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+
+from videotranscode import (
+    OUTPUT_CONTENT_TYPES,
+    PlayablePayload,
+    RenditionResult,
+    SliceResult,
+    TranscodeEvent,
+    build_master_playlist,
+    stitch_media_playlist,
+)
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--autoplay-policy=no-user-gesture-required"]  # fmt: skip
+RUNG = ["--name", "180p", "--height", "180", "--video-bitrate", "300k"]
+PLAYABLE_AT = "2026-12-02T01:02:03Z"
+
+# What the media element and the SourceBuffers behind it do, recorded from the page's start:
+# events with the time they happened at, every currentTime, every hls.js error, and each
+# SourceBuffer (hls.js keeps audio and video in separate ones), to read their buffered ranges.
+PROBE = """
+window.__media = {events: [], times: [], errors: [], buffers: [], live: []};
+const addSourceBuffer = MediaSource.prototype.addSourceBuffer;
+MediaSource.prototype.addSourceBuffer = function (type) {
+  const buffer = addSourceBuffer.call(this, type);
+  window.__media.buffers.push({type, buffer});
+  return buffer;
+};
+const ranges = (buffered) => Array.from({length: buffered.length},
+                                        (_, i) => [buffered.start(i), buffered.end(i)]);
+window.__buffered = () => ({
+  element: ranges(document.getElementById("player").buffered),
+  buffers: window.__media.buffers.map(
+    ({type, buffer}) => ({type, ranges: ranges(buffer.buffered)})),
+});
+document.addEventListener("DOMContentLoaded", () => {
+  const video = document.getElementById("player");
+  for (const type of ["playing", "waiting", "stalled", "seeking", "ended", "error"]) {
+    video.addEventListener(type, () => window.__media.events.push([type, video.currentTime]));
+  }
+  video.addEventListener("timeupdate", () => window.__media.times.push(video.currentTime));
+  const loadSource = Hls.prototype.loadSource;
+  Hls.prototype.loadSource = function (url) {
+    this.on(Hls.Events.ERROR, (_, data) => window.__media.errors.push(
+      `${data.type} ${data.details}${data.fatal ? " (fatal)" : ""}`));
+    this.on(Hls.Events.LEVEL_LOADED, (_, data) => window.__media.live.push(data.details.live));
+    return loadSource.call(this, url);
+  };
+});
+"""
+
+
+@dataclass
+class Staged:
+    """A video of a signed-in user, its media in S3 under `prefix`."""
+
+    token: str
+    owner: str
+    video_id: str
+    prefix: str
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: `make test` installs it (apt chromium)"
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def staged(api: Api, signup: Signup, tmp_path: Path) -> Staged:
+    """An uploaded video whose transcode is queued (the record has its output location)."""
+    token = signup()
+    with api.client(token) as client:
+        owner = client.get("/api/v1/auth/me").json()["id"]
+        video_id = create_and_upload(client, make_clip(tmp_path / "up.mp4", seconds=1))
+        assert client.post(f"/api/v1/videos/{video_id}/complete").status_code == 202
+    return Staged(token, owner, video_id, f"videos/{video_id}")
+
+
+@pytest.fixture
+def page(browser: Browser, api: Api, staged: Staged) -> Iterator[Page]:
+    """The web app, signed in as the staged video's owner; fails the test on a script error."""
+    context = browser.new_context(base_url=api.url, viewport={"width": 1000, "height": 800})
+    context.set_default_timeout(20_000)
+    signed_in = f"sessionStorage.setItem('hlsforge.token', {json.dumps(staged.token)});"
+    context.add_init_script(signed_in)
+    context.add_init_script(PROBE)
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            errors.append(message.text)
+
+    opened.on("console", on_console)
+    yield opened
+    context.close()
+    assert not errors, errors
+
+
+# --- staging what the operator and the workers would do ----------------------------------------
+
+
+def encode_rung(source: Path, out: Path, *args: str) -> RenditionResult:
+    """One `hlsforge-worker rendition` run into a local directory; its measured result."""
+    log = out.parent / f"{out.name}-{uuid.uuid4().hex[:6]}.json"
+    run = run_worker("rendition", str(source), str(out), *RUNG, "--termination-log", str(log),
+                     *args)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    return RenditionResult.model_validate(json.loads(log.read_text())["result"])
+
+
+def encode_slice(source: Path, out: Path, index: int, *args: str) -> SliceResult:
+    run = run_worker("rendition", str(source), str(out), *RUNG, "--slice-index", str(index),
+                     *args, env=dict(os.environ))  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    done = json.loads(run.stdout.splitlines()[-1])
+    return SliceResult.model_validate_json(Path(done["result"]["resultKey"]).read_text())
+
+
+def put(s3: Any, key: str, body: bytes) -> None:
+    content_type = OUTPUT_CONTENT_TYPES.get(Path(key).suffix, "application/octet-stream")
+    s3.put_object(Bucket="media", Key=key, Body=body, ContentType=content_type)
+
+
+def put_tree(s3: Any, local: Path, prefix: str, *, skip: tuple[str, ...] = ()) -> None:
+    for path in sorted(local.rglob("*")):
+        if path.is_file() and path.suffix != ".json" and path.name not in skip:
+            put(s3, f"{prefix}/{path.relative_to(local).as_posix()}", path.read_bytes())
+
+
+def publish(api: Api, staged: Staged, phase: str, seq: int, **extra: Any) -> dict[str, Any]:
+    """Write the `videos` record as the operator does; returns the status written."""
+    status = {
+        "phase": phase, "progress": 100 if phase == "Succeeded" else 40,
+        "renditions": [{"name": "180p", "phase": "Running", "progress": 40}],
+        "playback": {"masterPlaylist": f"{staged.prefix}/master.m3u8"}, **extra,
+    }  # fmt: skip
+    publish_like_the_operator(api, staged.video_id, status, seq)
+    return status
+
+
+def event_playlist(vod: str, segments: int) -> str:
+    """The first `segments` of a VOD media playlist, as the EVENT playlist of a prefix."""
+    lines, kept = [], 0
+    for line in vod.replace("#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-PLAYLIST-TYPE:EVENT").splitlines():
+        if line == "#EXT-X-ENDLIST":
+            continue
+        if line.startswith("#EXTINF") and kept == segments:
+            break
+        kept += line.startswith("#EXTINF")
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def media(page: Page) -> dict[str, Any]:
+    recorded: dict[str, Any] = page.evaluate(
+        "({...window.__media, buffers: undefined, buffered: window.__buffered()})"
+    )
+    return recorded
+
+
+def wait_time(page: Page, seconds: float, timeout: float = 20_000) -> None:
+    page.wait_for_function(
+        f"() => document.getElementById('player').currentTime > {seconds}", timeout=timeout
+    )
+
+
+# --- the tests -----------------------------------------------------------------------------------
+
+
+def test_it_starts_playing_from_the_start_while_still_transcoding(
+    page: Page, api: Api, staged: Staged, s3: Any, tmp_path: Path
+) -> None:
+    """The record is `transcoding` and the media playlist an EVENT playlist of the first 6 s;
+    the player waits, starts on `transcode.playable` from 0 (not the live edge, 3 s in), goes
+    on as the playlist grows, and ends once it is VOD with EXT-X-ENDLIST."""
+    source = make_clip(tmp_path / "source.mp4", size="320x180", seconds=8)
+    rung = encode_rung(source, tmp_path / "hls", "--segment-seconds", "1", "--gop-seconds", "1")
+    rung_dir = tmp_path / "hls" / "180p"
+    vod = (rung_dir / "index.m3u8").read_text()
+    put_tree(s3, tmp_path / "hls", staged.prefix, skip=("index.m3u8",))
+    put(s3, f"{staged.prefix}/master.m3u8", build_master_playlist([rung]).encode())
+    put(s3, f"{staged.prefix}/180p/index.m3u8", event_playlist(vod, 6).encode())
+    publish(api, staged, "Transcoding", seq=1)
+
+    page.goto("/")
+    item = page.get_by_test_id("video-item")
+    expect(item).to_have_attribute("data-phase", "transcoding")
+    expect(item.get_by_test_id("play")).to_be_hidden()
+    page.goto(f"/#/watch/{staged.video_id}")
+    expect(page.get_by_test_id("player-error")).to_contain_text("not ready to play yet")
+
+    status = publish(api, staged, "Transcoding", seq=2, playableAt=PLAYABLE_AT)
+    payload = PlayablePayload.model_validate(
+        {**status, "videoId": staged.video_id, "owner": staged.owner}
+    )
+    send_like_the_operator(api, TranscodeEvent.PLAYABLE, payload.wire())
+    expect(page.get_by_test_id("player-error")).to_be_hidden()
+    wait_time(page, 1.5)
+    early = media(page)
+    assert early["live"][0] is True, "hls.js did not load an EVENT (growing) playlist"
+    started = [time for event, time in early["events"] if event == "playing"]
+    assert started, early["events"]
+    assert started[0] < 0.5, f"it started at {started[0]} s, not at the start"
+    assert early["times"][0] < 0.5, early["times"]
+    assert page.evaluate("document.getElementById('player').currentTime") < 6
+
+    # The rest is encoded: the media playlist ends; the player plays past the old end and ends.
+    put(s3, f"{staged.prefix}/180p/index.m3u8", vod.encode())
+    page.wait_for_function("() => document.getElementById('player').ended", timeout=30_000)
+    done = media(page)
+    assert max(done["times"]) > 7.5, max(done["times"])
+    assert done["errors"] == [], done["errors"]
+    assert [event for event, _ in done["events"] if event in ("seeking", "error")] == []
+    assert False in done["live"], "the VOD playlist never reached hls.js"
+
+    page.get_by_test_id("player-back").click()
+    expect(item.get_by_test_id("play")).to_have_text("Play (still encoding)")
+    expect(item.get_by_test_id("play")).to_be_visible()
+    page.reload()  # as listed by the API: still transcoding, with playableAt
+    expect(item).to_have_attribute("data-phase", "transcoding")
+    expect(item.get_by_test_id("play")).to_have_text("Play (still encoding)")
+
+
+def test_a_stitched_rung_plays_across_every_join_without_a_stall(
+    page: Page, api: Api, staged: Staged, s3: Any, tmp_path: Path
+) -> None:
+    """Three slices (2 s, two 1 s segments each) encoded by separate worker runs, stitched by
+    the contract without re-encoding: hls.js plays through both joins with no `waiting`, no
+    error, and the audio and video SourceBuffers each hold one range with no gap."""
+    seconds, joins = 6, (2.0, 4.0)
+    source = make_clip(tmp_path / "source.mp4", size="320x180", seconds=seconds)
+    out = tmp_path / "hls"
+    options = ("--segment-seconds", "1", "--gop-seconds", "1", "--slice-seconds", "2")
+    slices = [encode_slice(source, out, index, *options) for index in range(3)]
+    (out / "180p" / "index.m3u8").write_text(stitch_media_playlist(slices, slice_count=3))
+    put_tree(s3, out, staged.prefix)
+    master = build_master_playlist([slices[0].rendition])
+    put(s3, f"{staged.prefix}/master.m3u8", master.encode())
+    publish(api, staged, "Succeeded", seq=1, playableAt=PLAYABLE_AT)
+
+    page.goto(f"/#/watch/{staged.video_id}")
+    page.wait_for_function("() => document.getElementById('player').ended", timeout=30_000)
+    recorded = media(page)
+    events = [event for event, _ in recorded["events"]]
+    assert "playing" in events
+    after_start = events[events.index("playing") :]
+    assert [e for e in after_start if e in ("waiting", "stalled", "seeking", "error")] == [], (
+        recorded["events"]
+    )
+    assert recorded["errors"] == [], recorded["errors"]
+    times = recorded["times"]
+    assert times == sorted(times), "playback went backwards"
+    for join in joins:
+        assert any(join - 0.5 < t < join for t in times), f"no time just before {join}"
+        assert any(join < t < join + 0.5 for t in times), f"no time just after {join}"
+    assert max(times) > seconds - 0.3
+    buffered = recorded["buffered"]
+    # hls.js appends fMP4 with both tracks to one SourceBuffer (else one per track); a
+    # SourceBuffer's ranges are where every one of its tracks has media, so a hole in the sound
+    # at a join is a hole here too.
+    codecs = " ".join(buffer["type"] for buffer in buffered["buffers"]).lower()
+    assert "mp4a" in codecs, buffered
+    assert "avc1" in codecs, buffered
+    for ranges in [buffered["element"], *(buffer["ranges"] for buffer in buffered["buffers"])]:
+        assert len(ranges) == 1, f"a gap in the buffered media: {buffered}"
+        [(start, end)] = ranges
+        assert start < 0.1, buffered
+        assert end > seconds - 0.1, buffered
+
+
+def audio_rendition(out: Path, frequency: int) -> None:
+    """An audio-only fMP4 HLS rendition of a sine tone, with plain FFmpeg."""
+    out.mkdir(parents=True)
+    ffmpeg("-f", "lavfi", "-i", f"sine=frequency={frequency}:sample_rate=48000:duration=4",
+           "-c:a", "aac", "-b:a", "64k", "-f", "hls", "-hls_time", "2",
+           "-hls_playlist_type", "vod", "-hls_segment_type", "fmp4",
+           "-hls_fmp4_init_filename", "init.mp4",
+           "-hls_segment_filename", str(out / "seg_%05d.m4s"), str(out / "index.m3u8"))  # fmt: skip
+
+
+def audio_master(tracks: list[tuple[str, str, str]]) -> str:
+    """A master with one video variant and the audio renditions `(folder, name, language)`."""
+    media = [
+        f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="{name}",LANGUAGE="{language}",'
+        f'DEFAULT={"YES" if index == 0 else "NO"},AUTOSELECT=YES,URI="{folder}/index.m3u8"'
+        for index, (folder, name, language) in enumerate(tracks)
+    ]
+    return "\n".join([
+        "#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS", *media,
+        '#EXT-X-STREAM-INF:BANDWIDTH=500000,RESOLUTION=320x180,CODECS="avc1.64000d,mp4a.40.2",'
+        'AUDIO="aud"', "180p/index.m3u8",
+    ]) + "\n"  # fmt: skip
+
+
+@pytest.fixture
+def audio_tracks(s3: Any, staged: Staged, tmp_path: Path, api: Api) -> Staged:
+    """A video-only rung and two audio-only renditions in S3; the video has succeeded."""
+    source = make_clip(tmp_path / "source.mp4", size="320x180", seconds=4, audio=False)
+    encode_rung(source, tmp_path / "hls", "--segment-seconds", "2")
+    audio_rendition(tmp_path / "hls" / "audio_en", 440)
+    audio_rendition(tmp_path / "hls" / "audio_de", 660)
+    put_tree(s3, tmp_path / "hls", staged.prefix)
+    publish(api, staged, "Succeeded", seq=1)
+    return staged
+
+
+def test_the_audio_track_selector_offers_each_track(
+    page: Page, s3: Any, audio_tracks: Staged
+) -> None:
+    staged = audio_tracks
+    tracks = [("audio_en", "English", "en"), ("audio_de", "Deutsch", "de")]
+    put(s3, f"{staged.prefix}/master.m3u8", audio_master(tracks).encode())
+    page.goto(f"/#/watch/{staged.video_id}")
+    select = page.get_by_test_id("audio-select")
+    expect(page.get_by_test_id("audio-control")).to_be_visible()
+    expect(select.locator("option")).to_have_text(["English (en)", "Deutsch (de)"])
+    expect(page.get_by_label("Audio")).to_have_value("0")
+    wait_time(page, 0.5)
+    select.select_option(label="Deutsch (de)")
+    page.wait_for_function("() => window.hlsforgePlayer.hls.audioTrack === 1")
+    switched = page.evaluate("window.hlsforgePlayer.hls.audioTracks[1].name")
+    assert switched == "Deutsch"
+    wait_time(page, 2.5)  # it plays on with the other track
+    assert media(page)["errors"] == []
+
+    # One audio track: nothing to choose. (A routed request bypasses the browser's HTTP cache,
+    # which may hold the master it fetched a moment ago.)
+    put(s3, f"{staged.prefix}/master.m3u8", audio_master(tracks[:1]).encode())
+    page.route("**/master.m3u8", lambda route: route.continue_())
+    page.get_by_test_id("player-back").click()
+    page.goto(f"/#/watch/{staged.video_id}")
+    wait_time(page, 0.5)
+    assert page.evaluate("window.hlsforgePlayer.hls.audioTracks.length") == 1
+    expect(page.get_by_test_id("audio-control")).to_be_hidden()
