@@ -5,7 +5,7 @@ one more pod each per round, in queue order. One lock serialises starting, so th
 stays exact."""
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,9 +41,19 @@ class WaitingRung:
                    rendition, job_name)  # fmt: skip
 
 
-def rungs_to_start(waiting: Iterable[WaitingRung], running: int, limit: int) -> list[WaitingRung]:
-    """The first `limit - running` rungs in queue order."""
-    return sorted(waiting)[: max(0, limit - running)]
+def rungs_to_start(
+    waiting: Iterable[WaitingRung], running: int, limit: int,
+    together: Collection[Key] = frozenset(),
+) -> list[WaitingRung]:  # fmt: skip
+    """The first `limit - running` rungs in queue order. A rung of a resource in `together`
+    brings its resource's other waiting rungs along, beyond the limit if need be: a sliced
+    rung's Job keeps its pod for its next slice, so a rung left behind would wait for a whole
+    rung to finish, and the transcode's first playable moment with it. The cluster runs what
+    it has room for, oldest pods first."""
+    queued = sorted(waiting)
+    chosen = queued[: max(0, limit - running)]
+    along = {(e.namespace, e.resource) for e in chosen} & set(together)
+    return sorted({*chosen, *(e for e in queued if (e.namespace, e.resource) in along)})
 
 
 @dataclass(frozen=True)
@@ -94,6 +104,7 @@ class Queue:
     just_created: set[Key] = field(default_factory=set)
     # Sliced Jobs that may widen: their queue place and cap, by (namespace, Job name).
     sliced: dict[Key, tuple[tuple[int, str, str, str, int], int]] = field(default_factory=dict)
+    sliced_resources: set[Key] = field(default_factory=set)  # (namespace, resource)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def offer(
@@ -105,8 +116,10 @@ class Queue:
         key = (meta["namespace"], meta["name"])
         # A finished resource starts nothing more until retried; a probing one has no rung yet.
         if status.phase.finished or status.source is None:
-            self.waiting.pop(key, None)
+            self.forget(key)
             return
+        if status.slice_seconds:
+            self.sliced_resources.add(key)
         rungs = {rung.name: rung for rung in spec.renditions or DEFAULT_LADDER}
         cap = min(self.slice_parallelism, spec.slice_parallelism or self.slice_parallelism)
         waiting = []
@@ -135,6 +148,7 @@ class Queue:
 
     def forget(self, key: Key) -> None:
         self.waiting.pop(key, None)
+        self.sliced_resources.discard(key)
 
     async def start(self, jobs: JobsIndex) -> None:
         """Start waiting rungs, in queue order, while fewer than the limit run."""
@@ -157,7 +171,8 @@ class Queue:
                 1 for key in running if key not in self.sliced
             ) + sum(job.pods for job in wide)  # fmt: skip
             manifests = {entry: job for entries in self.waiting.values() for entry, job in entries}
-            for entry in rungs_to_start(manifests, pods, self.limit):
+            together = self.sliced_resources & self.waiting.keys()
+            for entry in rungs_to_start(manifests, pods, self.limit, together):
                 if await self.kube.create_job(entry.namespace, manifests[entry]):
                     metrics.JOBS_CREATED.labels("rendition").inc()
                 self.just_created.add((entry.namespace, entry.job_name))

@@ -10,7 +10,7 @@ from transcode_operator.jobs import Slicing, build_rendition_job
 from transcode_operator.observe import JobState
 from transcode_operator.outcomes import Outcome
 from transcode_operator.reconcile import Observed, Resource, next_status, parse_spec
-from transcode_operator.scheduling import Widening, widths
+from transcode_operator.scheduling import WaitingRung, Widening, rungs_to_start, widths
 from transcode_operator.settings import JobSettings, SlicingSettings
 from transcode_operator.slices import (
     measured_together,
@@ -288,3 +288,18 @@ def test_free_pods_widen_sliced_jobs_one_each_per_round_in_queue_order() -> None
     assert widths([first], free=0) == {}
     wide = Widening(("ns", "c"), (0, "t3", "ns", "c", 0), parallelism=6, remaining=2, cap=4)
     assert widths([wide], free=5) == {}  # never narrower
+
+
+def test_a_sliced_resources_first_slices_start_together_beyond_the_limit() -> None:
+    def rung(resource: str, index: int, created: str = "t1") -> WaitingRung:
+        return WaitingRung.of(
+            namespace="ns", resource=resource, priority=0, created=created, index=index,
+            rendition=f"r{index}", job_name=f"{resource}-r{index}",
+        )  # fmt: skip
+
+    ladder = [rung("a", 0), rung("a", 1), rung("a", 2)]
+    later = [rung("b", 0, "t2"), rung("b", 1, "t2")]
+    assert rungs_to_start([*ladder, *later], running=0, limit=2) == ladder[:2]  # unsliced
+    sliced = rungs_to_start([*ladder, *later], running=0, limit=2, together={("ns", "a")})
+    assert sliced == ladder  # the third rung comes along; b waits for room
+    assert rungs_to_start([*ladder, *later], running=2, limit=2, together={("ns", "a")}) == []
