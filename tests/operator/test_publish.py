@@ -15,8 +15,10 @@ import uvicorn
 from hlsforge_dev.loopback import free_port, secantus_command, wait_for_port
 from pymongo import MongoClient
 
-from transcode_operator.publish import Realtime, VideoStore, video_update
+from transcode_operator.publish import Publisher, Realtime, VideoStore, video_update
 from videotranscode import (
+    Phase,
+    Playback,
     PostUploadState,
     ProgressPayload,
     RenditionPhase,
@@ -177,4 +179,38 @@ async def test_realtime_with_a_wrong_token_is_refused(
     realtime = Realtime(url, "not-the-token")
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(realtime.connect_forever(), timeout=1.5)
+    await realtime.close()
+
+
+async def test_a_status_first_playable_sends_transcode_playable_once(
+    relay: tuple[str, list[tuple[str, Any]]],
+) -> None:
+    """Sent when playableAt first appears (here while Transcoding), never again after."""
+    url, received = relay
+    realtime = Realtime(url, TOKEN)
+    await asyncio.wait_for(realtime.connect_forever(), timeout=10)
+    publisher = Publisher(realtime=realtime)
+    body = {"metadata": {"namespace": "ns", "name": "v1"},
+            "spec": {"videoId": "vid-1", "owner": "u1"}}  # fmt: skip
+    transcoding = VideoTranscodeStatus(phase=Phase.TRANSCODING, progress=20)
+    playback = Playback(master_playlist="v/1/master.m3u8")
+    playable = transcoding.model_copy(
+        update={"playable_at": "2026-12-02T10:00:00Z", "playback": playback, "progress": 40}
+    )
+    await publisher.status_changed(body, transcoding, playable)
+    await publisher.status_changed(body, playable, playable.model_copy(update={"progress": 60}))
+    for _ in range(100):
+        if received:
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.2)  # a second one would have arrived by now
+    assert [event for event, _ in received] == ["transcode.playable"]
+    payload = received[0][1]
+    assert (payload["videoId"], payload["owner"], payload["phase"]) == (
+        "vid-1",
+        "u1",
+        "Transcoding",
+    )
+    assert payload["playableAt"] == "2026-12-02T10:00:00Z"
+    assert payload["playback"] == {"masterPlaylist": "v/1/master.m3u8"}
     await realtime.close()
