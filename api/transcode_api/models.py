@@ -116,6 +116,8 @@ class RenditionPublic(ApiModel):
     average_bandwidth: int | None = None
     frame_rate: float | None = None
     codecs: str | None = None
+    slices: int | None = None  # encoded in time slices: how many, and how many are done
+    slices_done: int | None = None
     message: str | None = None
 
     @classmethod

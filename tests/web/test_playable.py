@@ -166,7 +166,8 @@ def publish(api: Api, staged: Staged, phase: str, seq: int, **extra: Any) -> dic
     """Write the `videos` record as the operator does; returns the status written."""
     status = {
         "phase": phase, "progress": 100 if phase == "Succeeded" else 40,
-        "renditions": [{"name": "180p", "phase": "Running", "progress": 40}],
+        "renditions": [{"name": "180p", "phase": "Running", "progress": 40, "slices": 8,
+                        "slicesDone": 3}],
         "playback": {"masterPlaylist": f"{staged.prefix}/master.m3u8"}, **extra,
     }  # fmt: skip
     publish_like_the_operator(api, staged.video_id, status, seq)
@@ -221,6 +222,7 @@ def test_it_starts_playing_from_the_start_while_still_transcoding(
     item = page.get_by_test_id("video-item")
     expect(item).to_have_attribute("data-phase", "transcoding")
     expect(item.get_by_test_id("play")).to_be_hidden()
+    expect(item.get_by_test_id("rendition-percent")).to_have_text("40% · 3/8 slices")
     page.goto(f"/#/watch/{staged.video_id}")
     expect(page.get_by_test_id("player-error")).to_contain_text("not ready to play yet")
 

@@ -385,7 +385,10 @@
     item.dataset.phase = phase;
     item.querySelector("progress").value = percent;
     const words = { succeeded: "done", failed: "failed", cancelled: "cancelled" };
-    const label = words[phase] || `${Math.floor(percent)}%`;
+    let label = words[phase] || `${Math.floor(percent)}%`;
+    if (!words[phase] && Number.isInteger(rendition.slices) && rendition.slices > 1) {
+      label += ` · ${rendition.slicesDone || 0}/${rendition.slices} slices`;
+    }
     item.querySelector("[data-testid=rendition-percent]").textContent = label;
     renderOverall(entry);
   }
