@@ -1,9 +1,10 @@
 """Playback of finished videos.
 
 Outputs are private: the API hands out a playback URL that carries a short-lived token in its
-path and serves the playlists itself. Variant URIs in the master stay relative, so players
-resolve them to the API too; every segment and init-segment URI in a media playlist becomes a
-presigned S3 URL. With a public CDN base URL configured, plain URLs are returned instead.
+path and serves the playlists itself. Variant and audio rendition (`EXT-X-MEDIA`) URIs in the
+master stay relative, so players resolve them to the API too (any other URI in it is signed);
+every segment and init-segment URI in a media playlist becomes a presigned S3 URL. With a
+public CDN base URL configured, plain URLs are returned instead.
 """
 
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from transcode_api.playlists import (
     PlaylistPathError,
     is_master,
     object_key,
+    rewrite_master,
     rewrite_uris,
 )
 from transcode_api.security import InvalidTokenError
@@ -72,12 +74,13 @@ def playlist(ctx: AppContext, *, token: str, path: str) -> str:
         text = ctx.storage.read_text(bucket=bucket, key=f"{prefix}/{path}")
     except ObjectMissingError as exc:
         raise NotFoundError("playlist not found") from exc
-    if is_master(text):
-        return text
     seconds = ctx.settings.playback_url_seconds
+
+    def sign(uri: str) -> str:
+        key = object_key(prefix, path, uri)
+        return ctx.storage.signed_get(bucket=bucket, key=key, seconds=seconds)
+
     try:
-        return rewrite_uris(text, lambda uri: ctx.storage.signed_get(
-            bucket=bucket, key=object_key(prefix, path, uri), seconds=seconds
-        ))  # fmt: skip
+        return rewrite_master(text, path, sign) if is_master(text) else rewrite_uris(text, sign)
     except PlaylistPathError as exc:
         raise ConflictError(f"the stored playlist {path} is not servable: {exc}") from exc

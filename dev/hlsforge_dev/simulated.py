@@ -6,7 +6,10 @@ import json
 from hlsforge_dev.jobs import PodRun
 from transcode_worker.cli import read_request
 from videotranscode import (
+    AudioArgs,
+    AudioRenditionResult,
     AudioStreamInfo,
+    AudioTrackInfo,
     ProbeArgs,
     RenditionResult,
     SourceInfo,
@@ -28,6 +31,11 @@ SOURCE = SourceInfo(
         rotation=0,
     ),
     audio=AudioStreamInfo(codec="aac", channels=2, sample_rate=48000),
+    audio_streams=[
+        AudioTrackInfo(
+            index=0, codec="aac", channels=2, sample_rate=48000, language="en", default=True
+        ),
+    ],
 )
 
 
@@ -36,6 +44,21 @@ def worker_message(run: PodRun) -> str:
     request = read_request(run.args)
     if isinstance(request, ProbeArgs):
         result: dict[str, object] = {"source": SOURCE.model_dump(by_alias=True)}
+    elif isinstance(request, AudioArgs):
+        result = AudioRenditionResult(
+            name=request.name,
+            stream=request.stream,
+            language="en",
+            display_name="English",
+            default=request.stream == 0,
+            channels=2,
+            bandwidth=round(request.bitrate * 1.1),
+            average_bandwidth=request.bitrate,
+            codecs="mp4a.40.2",
+            segment_count=10,
+            duration_seconds=60.0,
+            playlist_key=f"{request.output}/{media_playlist(request.name)}",
+        ).model_dump(by_alias=True)
     else:
         rung = request.rendition
         result = RenditionResult(
@@ -45,7 +68,7 @@ def worker_message(run: PodRun) -> str:
             frame_rate=30.0,
             bandwidth=round(rung.video_bitrate * 1.2),
             average_bandwidth=rung.video_bitrate,
-            codecs="avc1.64001f,mp4a.40.2",
+            codecs="avc1.64001f,mp4a.40.2" if request.audio else "avc1.64001f",
             segment_count=10,
             duration_seconds=60.0,
             playlist_key=f"{request.output}/{media_playlist(rung.name)}",
