@@ -3,7 +3,9 @@
 from fractions import Fraction
 from pathlib import Path
 
-from transcode_worker.audio import AudioEncoding, audio_filters, build_audio_args
+import pytest
+
+from transcode_worker.audio import AudioEncoding, audio_filters, build_audio_args, sound_seconds
 from transcode_worker.encode import Packaging, build_encode_args
 from transcode_worker.probe import ProbedSource
 from transcode_worker.slicing import plan_slice
@@ -67,7 +69,33 @@ def test_mono_stays_mono_and_mpegts_has_no_init_section() -> None:
 
 
 def test_late_short_or_gappy_sound_is_made_to_span_the_whole_source() -> None:
-    assert audio_filters(12.5) == "aresample=async=1:first_pts=0,apad=whole_dur=12.500000"
+    assert audio_filters(12.5) == (
+        "aresample=async=1:first_pts=0,apad=whole_dur=12.500000,atrim=end=12.500000"
+    )
+
+
+FRAME = 1024 / 48000
+
+
+@pytest.mark.parametrize(
+    ("duration", "segment", "expected"),
+    [
+        (7.0, 6, 7.0),  # a last segment of 1 s: kept whole
+        (12.5, 6, 12.5),
+        (0.5, 6, 0.5),  # one segment
+        (5.99, 6, 5.99),  # cut 1 falls at 281 frames of sound (5.9947 s), after the end
+        (6.0, 6, 281 * FRAME),  # 0.005 s past that cut: ended there
+        (599.99, 6, 28124 * FRAME),  # 0.011 s past cut 100
+        (600.01, 6, 28124 * FRAME),
+        (600.05, 6, 600.05),  # 3 frames past: a (short) last segment of its own
+        (3.0, 1, 140 * FRAME),
+    ],
+)
+def test_no_last_segment_of_just_a_frame_or_two(
+    duration: float, segment: int, expected: float
+) -> None:
+    assert sound_seconds(duration, segment) == pytest.approx(expected, abs=1e-9)
+    assert duration - sound_seconds(duration, segment) < 3 * FRAME
 
 
 def test_video_only_rungs_whole_or_sliced() -> None:

@@ -293,3 +293,17 @@ def test_sound_that_starts_late_and_stops_early_spans_the_video(tmp_path: Path) 
     assert lead_end == pytest.approx(1.5, abs=0.05)
     assert tail_start == pytest.approx(4.0, abs=0.05)
     assert tail_end is None or tail_end == pytest.approx(SECONDS, abs=0.05)
+
+
+def test_no_last_segment_of_a_single_frame(tmp_path: Path) -> None:
+    """The encoder's priming frame moves the audio's cuts one frame early: a 3 s source in 1 s
+    segments would end with a segment of one 21 ms frame (and a BANDWIDTH inflated by its
+    header); its sound ends at the cut instead."""
+    source = make_clip(tmp_path / "three.mp4", size="160x90", seconds=3)
+    out = tmp_path / "out"
+    result = done(run_worker("audio", str(source), str(out), "--name", "audio-0",
+                             "--segment-seconds", "1"))  # fmt: skip
+    durations = [segment.duration for segment in playlist(out / "audio-0").segments]
+    assert len(durations) == result["segmentCount"] == 3
+    assert min(durations) > 1 - AAC_FRAME
+    assert sum(durations) == pytest.approx(3, abs=AAC_FRAME)

@@ -9,8 +9,14 @@ Sound that starts after the pictures (phone recordings often start the audio lat
 by silence from the start of the source, gaps inside it are filled with silence, and sound
 that stops early is followed by silence to the end: the rendition always spans the whole
 source, segment for segment beside the video.
+
+The encoder's priming frame comes first, and FFmpeg's HLS muxer counts segment times from it,
+so the audio's cuts fall up to one AAC frame (21 ms) before the video's. Where the source ends
+just past a boundary, the sound after that cut would make a last segment of one or two
+frames; the sound is then ended at the cut instead (at most 43 ms lost, see `sound_seconds`).
 """
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -32,9 +38,30 @@ class AudioEncoding:
         return "m4s" if self.segment_type == "fmp4" else "ts"
 
 
-def audio_filters(duration_seconds: float) -> str:
-    """Silence where the sound starts late, has gaps or stops early (see the module's doc)."""
-    return f"aresample=async=1:first_pts=0,apad=whole_dur={duration_seconds:.6f}"
+AAC_FRAME_SAMPLES = 1024
+SHORTEST_LAST_SEGMENT_FRAMES = 3  # a last segment of fewer frames is not made
+
+
+def sound_seconds(duration_seconds: float, segment_seconds: int) -> float:
+    """How many seconds of sound the rendition carries: the source's duration, unless that
+    ends less than three AAC frames past a segment cut, which then ends it."""
+    frame = AAC_FRAME_SAMPLES / AUDIO_SAMPLE_RATE
+    # Cut k comes before packet ceil(k·S/frame); the priming packet 0 carries no sound, so
+    # the sound at that cut is (that - 1) frames in.
+    cut = math.floor(duration_seconds / segment_seconds) + 1  # cuts come a little early
+    while cut > 0:
+        at = (math.ceil(cut * segment_seconds / frame - 1e-9) - 1) * frame
+        if at < duration_seconds:
+            tail = duration_seconds - at
+            return at if tail < SHORTEST_LAST_SEGMENT_FRAMES * frame - 1e-9 else duration_seconds
+        cut -= 1
+    return duration_seconds
+
+
+def audio_filters(seconds: float) -> str:
+    """Exactly `seconds` of sound from the start of the source: silence where it starts late,
+    has gaps or stops early (see the module's doc)."""
+    return f"aresample=async=1:first_pts=0,apad=whole_dur={seconds:.6f},atrim=end={seconds:.6f}"
 
 
 def build_audio_args(
@@ -55,7 +82,8 @@ def build_audio_args(
                 "-hls_segment_options", "movflags=+frag_discont"]  # fmt: skip
     return [
         "-i", str(source.path), "-map", f"0:a:{encoding.stream}", "-vn", "-sn", "-dn",
-        "-af", audio_filters(source.info.duration_seconds),
+        "-af", audio_filters(sound_seconds(source.info.duration_seconds,
+                                           encoding.segment_seconds)),
         "-c:a", "aac", "-b:a", str(encoding.bitrate),
         "-ac", str(output_channels(track.channels)), "-ar", str(AUDIO_SAMPLE_RATE),
         "-map_metadata", "-1", "-map_chapters", "-1",
