@@ -67,11 +67,13 @@ def audio_filters(seconds: float) -> str:
 def build_audio_args(
     source: ProbedSource, encoding: AudioEncoding, rendition_dir: Path
 ) -> list[str]:
-    """FFmpeg arguments that write the rendition under `rendition_dir`."""
+    """FFmpeg arguments that write the rendition under `rendition_dir`: an EVENT playlist,
+    rewritten after each segment (so it can be published as it grows: transcode_worker.
+    growing), which ends with EXT-X-ENDLIST."""
     track = source.info.audio_streams[encoding.stream]
     hls = [
         "-f", "hls", "-hls_time", str(encoding.segment_seconds),
-        "-hls_playlist_type", "vod", "-hls_flags", "independent_segments",
+        "-hls_playlist_type", "event", "-hls_flags", "independent_segments",
         "-hls_segment_type", encoding.segment_type,
         "-hls_segment_filename",
         str(rendition_dir / f"seg_%05d.{encoding.segment_extension}"),

@@ -13,6 +13,7 @@ from transcode_worker import ffmpeg
 from transcode_worker.audio import AudioEncoding, build_audio_args
 from transcode_worker.encode import Packaging, TimeSlice, build_encode_args
 from transcode_worker.errors import BadInputError
+from transcode_worker.growing import GrowingPublisher, as_vod
 from transcode_worker.measure import (
     first_picture_time,
     measure_audio_rendition,
@@ -172,8 +173,10 @@ def _encode_audio(
     *,
     output: str,
     emit: Emit,
+    publisher: GrowingPublisher | None = None,
 ) -> tuple[AudioRenditionResult, Event]:
-    """Encode one audio stream into `staging/<name>/` and measure it (and the 100 % event)."""
+    """Encode one audio stream into `staging/<name>/` and measure it (and the 100 % event);
+    with a `publisher`, its segments are published as they are made, and the rest after."""
     tracks = probed.info.audio_streams
     if not 0 <= encoding.stream < len(tracks):
         raise BadInputError(
@@ -189,7 +192,15 @@ def _encode_audio(
             emit(event)
 
     args = build_audio_args(probed, encoding, rendition_dir)
-    ffmpeg.run_with_progress(args, on_line, work / f"ffmpeg-{name}.log")
+    if publisher is not None:
+        publisher.start()
+    try:
+        ffmpeg.run_with_progress(args, on_line, work / f"ffmpeg-{name}.log")
+    finally:
+        if publisher is not None:
+            publisher.stop()
+    playlist = rendition_dir / MEDIA_PLAYLIST
+    playlist.write_text(as_vod(playlist.read_text()))
     result = measure_audio_rendition(
         rendition_dir,
         name=name,
@@ -205,7 +216,9 @@ def _encode_audio(
             f"the sound is corrupt: only {result.duration_seconds:g} of its "
             f"{source_seconds:g} s could be decoded"
         )
-    rewrite_target_duration(rendition_dir / MEDIA_PLAYLIST)
+    rewrite_target_duration(playlist)
+    if publisher is not None:
+        publisher.finish()
     return result, tracker.finish()
 
 
@@ -223,10 +236,10 @@ def encode_audio(
     with _workspace(settings) as work:
         probed = _probe(source, work, settings)
         staging = work / "out"
+        publisher = GrowingPublisher(staging, name, output, settings, emit=emit)
         result, done = _encode_audio(
-            probed, staging, work, name, encoding, output=output, emit=emit
+            probed, staging, work, name, encoding, output=output, emit=emit, publisher=publisher
         )
-        publish(staging, [name], output, settings)
         emit(done)
         return result
 
