@@ -19,7 +19,7 @@ from transcode_worker.settings import WorkerSettings
 from transcode_worker.storage import publish
 from videotranscode import MEDIA_PLAYLIST
 
-PUBLISH_INTERVAL_SECONDS = 2.0
+PUBLISH_INTERVAL_SECONDS = 1.0
 _EVENT = "#EXT-X-PLAYLIST-TYPE:EVENT"
 _VOD = "#EXT-X-PLAYLIST-TYPE:VOD"
 
