@@ -6,9 +6,10 @@ which grow until they end with EXT-X-ENDLIST. Such a growing playlist must be fe
 on every reload (RFC 8216 section 6.3.4), so it is served as not cacheable.
 
 Outputs are private: the API hands out a playback URL that carries a short-lived token in its
-path and serves the playlists itself. Variant URIs in the master stay relative, so players
-resolve them to the API too; every segment and init-segment URI in a media playlist becomes a
-presigned S3 URL. With a public CDN base URL configured, plain URLs are returned instead.
+path and serves the playlists itself. Variant and audio rendition (`EXT-X-MEDIA`) URIs in the
+master stay relative, so players resolve them to the API too (any other URI in it is signed);
+every segment and init-segment URI in a media playlist becomes a presigned S3 URL. With a
+public CDN base URL configured, plain URLs are returned instead.
 """
 
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from transcode_api.playlists import (
     PlaylistPathError,
     is_master,
     object_key,
+    rewrite_master,
     rewrite_uris,
 )
 from transcode_api.security import InvalidTokenError
@@ -88,13 +90,17 @@ def playlist(ctx: AppContext, *, token: str, path: str) -> ServedPlaylist:
         text = ctx.storage.read_text(bucket=bucket, key=f"{prefix}/{path}")
     except ObjectMissingError as exc:
         raise NotFoundError("playlist not found") from exc
-    if is_master(text):
-        return ServedPlaylist(text, final=video.phase == VideoPhase.SUCCEEDED)
     seconds = ctx.settings.playback_url_seconds
+
+    def sign(uri: str) -> str:
+        key = object_key(prefix, path, uri)
+        return ctx.storage.signed_get(bucket=bucket, key=key, seconds=seconds)
+
     try:
-        signed = rewrite_uris(text, lambda uri: ctx.storage.signed_get(
-            bucket=bucket, key=object_key(prefix, path, uri), seconds=seconds
-        ))  # fmt: skip
+        if is_master(text):
+            master = rewrite_master(text, path, sign)
+            return ServedPlaylist(master, final=video.phase == VideoPhase.SUCCEEDED)
+        signed = rewrite_uris(text, sign)
     except PlaylistPathError as exc:
         raise ConflictError(f"the stored playlist {path} is not servable: {exc}") from exc
     return ServedPlaylist(signed, final=any(line.strip() == ENDLIST for line in text.splitlines()))

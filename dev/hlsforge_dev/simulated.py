@@ -9,7 +9,10 @@ from hlsforge_dev.indexed import INDEX_ENV
 from hlsforge_dev.jobs import PodRun
 from transcode_worker.cli import read_request
 from videotranscode import (
+    AudioArgs,
+    AudioRenditionResult,
     AudioStreamInfo,
+    AudioTrackInfo,
     ProbeArgs,
     RenditionArgs,
     RenditionResult,
@@ -35,6 +38,11 @@ SOURCE = SourceInfo(
         rotation=0,
     ),
     audio=AudioStreamInfo(codec="aac", channels=2, sample_rate=48000),
+    audio_streams=[
+        AudioTrackInfo(
+            index=0, codec="aac", channels=2, sample_rate=48000, language="en", default=True
+        ),
+    ],
 )
 
 
@@ -43,6 +51,21 @@ def worker_message(run: PodRun) -> str:
     request = read_request(run.args)
     if isinstance(request, ProbeArgs):
         result: dict[str, object] = {"source": SOURCE.model_dump(by_alias=True)}
+    elif isinstance(request, AudioArgs):
+        result = AudioRenditionResult(
+            name=request.name,
+            stream=request.stream,
+            language="en",
+            display_name="English",
+            default=request.stream == 0,
+            channels=2,
+            bandwidth=round(request.bitrate * 1.1),
+            average_bandwidth=request.bitrate,
+            codecs="mp4a.40.2",
+            segment_count=10,
+            duration_seconds=60.0,
+            playlist_key=f"{request.output}/{media_playlist(request.name)}",
+        ).model_dump(by_alias=True)
     else:
         result = _measured(request).model_dump(by_alias=True)
     return json.dumps({"event": "done", "command": run.args[0], "result": result})
@@ -57,7 +80,7 @@ def _measured(request: RenditionArgs) -> RenditionResult:
         frame_rate=30.0,
         bandwidth=round(rung.video_bitrate * 1.2),
         average_bandwidth=rung.video_bitrate,
-        codecs="avc1.64001f,mp4a.40.2",
+        codecs="avc1.64001f,mp4a.40.2" if request.audio else "avc1.64001f",
         segment_count=10,
         duration_seconds=60.0,
         playlist_key=f"{request.output}/{media_playlist(rung.name)}",

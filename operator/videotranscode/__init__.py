@@ -3,6 +3,20 @@
 Imports pydantic only, so every deployable (and the transcoder image) can depend on it.
 """
 
+from videotranscode.audio import (
+    AUDIO_BITRATE,
+    AUDIO_GROUP_ID,
+    AUDIO_NAME_PATTERN,
+    AUDIO_SAMPLE_RATE,
+    AudioRendition,
+    audio_bitrate,
+    audio_display_names,
+    audio_rendition_name,
+    default_audio_index,
+    language_tag,
+    output_channels,
+    plan_audio_renditions,
+)
 from videotranscode.events import (
     ENDING_EVENTS,
     PAYLOADS,
@@ -19,6 +33,7 @@ from videotranscode.hls import (
     build_master_playlist,
     default_variant_index,
     finished_prefix,
+    master_playlist_errors,
     stitch_media_playlist,
     target_duration,
     target_duration_errors,
@@ -56,7 +71,9 @@ from videotranscode.resource import (
     VideoTranscodeStatus,
 )
 from videotranscode.results import (
+    AudioRenditionResult,
     AudioStreamInfo,
+    AudioTrackInfo,
     RenditionResult,
     SliceResult,
     SliceSegment,
@@ -77,7 +94,7 @@ from videotranscode.videos import (
     stored_fields,
     transcode_fields,
 )
-from videotranscode.worker import PosterArgs, ProbeArgs, RenditionArgs
+from videotranscode.worker import AudioArgs, PosterArgs, ProbeArgs, RenditionArgs
 
 GROUP = "hlsforge.dev"
 VERSION = "v1alpha1"
@@ -85,6 +102,10 @@ PLURAL = "videotranscodes"
 KIND = "VideoTranscode"
 
 __all__ = [
+    "AUDIO_BITRATE",
+    "AUDIO_GROUP_ID",
+    "AUDIO_NAME_PATTERN",
+    "AUDIO_SAMPLE_RATE",
     "CANCEL_ANNOTATION",
     "DEFAULT_LADDER",
     "ENDING_EVENTS",
@@ -102,7 +123,11 @@ __all__ = [
     "SOURCE_CONTENT_TYPES",
     "SPEC_IMMUTABLE",
     "VERSION",
+    "AudioArgs",
+    "AudioRendition",
+    "AudioRenditionResult",
     "AudioStreamInfo",
+    "AudioTrackInfo",
     "Condition",
     "EndedPayload",
     "EventPayload",
@@ -139,12 +164,20 @@ __all__ = [
     "VideoTranscodeSpec",
     "VideoTranscodeStatus",
     "Visibility",
+    "audio_bitrate",
+    "audio_display_names",
+    "audio_rendition_name",
     "build_master_playlist",
+    "default_audio_index",
     "default_variant_index",
     "finished_prefix",
+    "language_tag",
+    "master_playlist_errors",
     "media_playlist",
+    "output_channels",
     "parse_bitrate",
     "parse_payload",
+    "plan_audio_renditions",
     "select_ladder",
     "slice_result",
     "stitch_media_playlist",

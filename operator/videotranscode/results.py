@@ -44,6 +44,26 @@ class AudioStreamInfo(_Reported):
     """Sample rate in Hz, e.g. 48000."""
 
 
+class AudioTrackInfo(_Reported):
+    """One audio stream of the original; each becomes an audio-only rendition."""
+
+    index: int
+    """Position among the original's audio streams, from 0 (FFmpeg's a:N)."""
+    codec: str
+    """Codec name, e.g. aac, opus."""
+    channels: int
+    """Number of channels."""
+    sample_rate: int
+    """Sample rate in Hz, e.g. 48000."""
+    language: str | None = None
+    """BCP 47 language tag from the stream's tags, lowercase (e.g. en, de); none when absent
+    or undetermined."""
+    title: str | None = None
+    """The stream's title tag, e.g. Director's commentary."""
+    default: bool = False
+    """The original marks the stream as default (its disposition)."""
+
+
 class SourceInfo(_Reported):
     """What probing found in the original."""
 
@@ -55,6 +75,9 @@ class SourceInfo(_Reported):
     """Size of the original in bytes."""
     video: VideoStreamInfo
     audio: AudioStreamInfo | None = None
+    """The first audio stream; absent when the original has none."""
+    audio_streams: list[AudioTrackInfo] = Field(default_factory=list)  # older results lack it
+    """Every audio stream, in order; empty when the original is silent."""
 
 
 class RenditionResult(_Reported):
@@ -65,6 +88,28 @@ class RenditionResult(_Reported):
     bandwidth: int  # peak segment bitrate, bits/s
     average_bandwidth: int
     codecs: str
+    segment_count: int
+    duration_seconds: float
+    playlist_key: str  # where the media playlist was written (S3 key or local path)
+
+    @property
+    def uri(self) -> str:
+        """The media playlist relative to the master playlist."""
+        return media_playlist(self.name)
+
+
+class AudioRenditionResult(_Reported):
+    """An audio-only rendition (one audio stream of the original), measured from its files."""
+
+    name: str  # audio-0, audio-1, ...
+    stream: int  # the audio stream, 0-based among the original's audio streams
+    language: str | None = None  # BCP 47, e.g. en
+    display_name: str  # the NAME players list, unique within the original
+    default: bool = False  # the group's DEFAULT=YES rendition
+    channels: int
+    bandwidth: int  # peak segment bitrate, bits/s
+    average_bandwidth: int
+    codecs: str  # e.g. mp4a.40.2
     segment_count: int
     duration_seconds: float
     playlist_key: str  # where the media playlist was written (S3 key or local path)

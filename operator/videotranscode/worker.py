@@ -1,5 +1,5 @@
-"""What the operator asks of the worker: the arguments of `hlsforge-worker probe` and
-`hlsforge-worker rendition`, and the command line that carries them.
+"""What the operator asks of the worker: the arguments of `hlsforge-worker probe`,
+`hlsforge-worker rendition` and `hlsforge-worker audio`, and the command line that carries them.
 
 The operator builds the Jobs' arguments with `argv()`; the worker's parser reads each one
 back into the same model (tests/contract/test_worker_args.py), so a flag renamed on one side
@@ -8,9 +8,10 @@ only fails there.
 
 from typing import Literal, Self
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from videotranscode._model import CamelModel
+from videotranscode.audio import AUDIO_BITRATE, AUDIO_NAME_PATTERN, AudioRendition
 from videotranscode.renditions import RenditionSpec
 
 SegmentType = Literal["fmp4", "mpegts"]
@@ -54,6 +55,9 @@ class RenditionArgs(CamelModel):
     slice_index: int | None = None
     """The slice i; None with a slice length: the worker reads `JOB_COMPLETION_INDEX`, as an
     Indexed Job's pod sets it."""
+    audio: bool = True
+    """Mux the source's first audio stream into the rung. False (`--no-audio`): video only,
+    for a ladder whose sound is in audio renditions (`AudioArgs`)."""
 
     @model_validator(mode="after")
     def _whole_segments_per_slice(self) -> Self:
@@ -81,4 +85,45 @@ class RenditionArgs(CamelModel):
             "--gop-seconds", str(self.gop_seconds),
             "--segment-type", self.segment_type,
             *sliced,
+            *([] if self.audio else ["--no-audio"]),
+        ]  # fmt: skip
+
+
+class AudioArgs(CamelModel):
+    """Encode one audio stream of the source, whole (never sliced), as an audio-only
+    rendition under `<output>/<name>/`, on the same timeline as the video rungs."""
+
+    source: str
+    output: str
+    name: str = Field(pattern=AUDIO_NAME_PATTERN)
+    stream: int = Field(ge=0, le=99)
+    """The audio stream, 0-based among the source's audio streams."""
+    bitrate: int = Field(default=AUDIO_BITRATE, ge=16_000, le=512_000)
+    segment_seconds: int = 6
+    segment_type: SegmentType = "fmp4"
+
+    @classmethod
+    def for_rendition(
+        cls,
+        rendition: AudioRendition,
+        *,
+        source: str,
+        output: str,
+        segment_seconds: int = 6,
+        segment_type: SegmentType = "fmp4",
+    ) -> "AudioArgs":
+        """The arguments of a planned audio rendition (`plan_audio_renditions`)."""
+        return cls(
+            source=source, output=output, name=rendition.name, stream=rendition.stream,
+            bitrate=rendition.bitrate, segment_seconds=segment_seconds, segment_type=segment_type,
+        )  # fmt: skip
+
+    def argv(self) -> list[str]:
+        return [
+            "audio", self.source, self.output,
+            "--name", self.name,
+            "--stream", str(self.stream),
+            "--bitrate", str(self.bitrate),
+            "--segment-seconds", str(self.segment_seconds),
+            "--segment-type", self.segment_type,
         ]  # fmt: skip

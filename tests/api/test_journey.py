@@ -144,6 +144,13 @@ def test_the_whole_journey(
         fetched = httpx.get(url)
         assert fetched.status_code == 200
         assert fetched.content
+    # The sound is an audio rendition (EXT-X-MEDIA): its playlist is served and signed the same.
+    [audio] = master.media
+    assert audio.absolute_uri.startswith(api.url)
+    sound = m3u8.loads(httpx.get(audio.absolute_uri).text)
+    signed_sound = [sound.segment_map[0].uri, *[segment.uri for segment in sound.segments]]
+    assert all(url.startswith(s3_endpoint) and "X-Amz-Signature=" in url for url in signed_sound)
+    assert httpx.get(signed_sound[1]).status_code == 200
     poster = httpx.get(urls["posterUrl"])
     assert poster.status_code == 200
     assert poster.content[:2] == b"\xff\xd8"  # JPEG

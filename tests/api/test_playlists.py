@@ -1,8 +1,18 @@
 """Rewriting private HLS playlists: every media URI signed, nothing outside the video."""
 
+import re
+
 import pytest
 
-from transcode_api.playlists import PLAYLIST_PATH, PlaylistPathError, object_key, rewrite_uris
+from transcode_api.playlists import (
+    PLAYLIST_PATH,
+    PlaylistPathError,
+    object_key,
+    rewrite_master,
+    rewrite_uris,
+)
+
+URI_VALUE = re.compile(r'(?:^#[A-Z0-9-]+:|,)URI="([^"]*)"')
 
 MEDIA = """#EXTM3U
 #EXT-X-VERSION:7
@@ -49,3 +59,76 @@ def test_sibling_folders_stay_inside() -> None:
 ])  # fmt: skip
 def test_only_playlist_paths_are_served(path: str, ok: bool) -> None:
     assert bool(PLAYLIST_PATH.match(path)) is ok
+
+
+MASTER = """#EXTM3U
+#EXT-X-VERSION:6
+#EXT-X-INDEPENDENT-SEGMENTS
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aac",NAME="English",LANGUAGE="en",DEFAULT=YES,AUTOSELECT=YES,CHANNELS="2",URI="audio-0/index.m3u8"
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aac",NAME="Talk, URI=",DEFAULT=NO,AUTOSELECT=NO,CHANNELS="1",URI="audio-1/index.m3u8"
+#EXT-X-SESSION-DATA:DATA-ID="com.example.chapters",URI="chapters.json"
+#EXT-X-STREAM-INF:BANDWIDTH=700000,AVERAGE-BANDWIDTH=600000,RESOLUTION=640x360,CODECS="avc1.64001e,mp4a.40.2",AUDIO="aac"
+360p/index.m3u8
+"""  # noqa: E501
+
+
+def sign(uri: str) -> str:
+    return f"https://s3.example/{object_key('videos/v1', 'master.m3u8', uri)}?sig=1"
+
+
+def test_a_masters_playlists_stay_relative_for_the_route_and_the_rest_is_signed() -> None:
+    served = rewrite_master(MASTER, "master.m3u8", sign)
+    lines = served.splitlines()
+    # Players resolve these against the tokenised master URL: the route serves and signs them.
+    assert lines[3].endswith(',URI="audio-0/index.m3u8"')
+    assert lines[4].endswith(',URI="audio-1/index.m3u8"')
+    assert "360p/index.m3u8" in lines
+    # What the route would not serve is signed rather than left relative.
+    assert 'URI="https://s3.example/videos/v1/chapters.json?sig=1"' in lines[5]
+    for line in lines:
+        for uri in [*URI_VALUE.findall(line), *([] if line.startswith("#") else [line])]:
+            assert uri.startswith("https://") or PLAYLIST_PATH.match(uri), line
+
+
+def test_a_name_holding_uri_equals_does_not_hide_the_real_uri() -> None:
+    """A track title comes from the uploaded file: `NAME="Talk, URI="` must not be taken for
+    the URI attribute, which would leave the real one unsigned."""
+    signed = rewrite_uris(MASTER, lambda uri: f"signed:{uri}")
+    line = signed.splitlines()[4]
+    assert 'NAME="Talk, URI="' in line  # untouched
+    assert line.endswith('URI="signed:audio-1/index.m3u8"')
+
+
+def test_every_uri_attribute_of_every_tag_is_resolved() -> None:
+    text = (
+        "#EXTM3U\n"
+        '#EXT-X-KEY:METHOD=AES-128,URI="key.bin",IV=0x1\n'
+        '#EXT-X-MAP:URI="init.mp4",BYTERANGE="100@0"\n'
+        "#EXTINF:6.000000,\nseg_00000.m4s\n"
+    )
+    signed = rewrite_uris(text, lambda uri: f"signed:{uri}")
+    assert '#EXT-X-KEY:METHOD=AES-128,URI="signed:key.bin",IV=0x1' in signed
+    assert '#EXT-X-MAP:URI="signed:init.mp4",BYTERANGE="100@0"' in signed
+    assert "#EXTINF:6.000000," in signed
+    assert "signed:seg_00000.m4s" in signed
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '#EXT-X-MEDIA:TYPE=AUDIO,URI="audio-0/index.m3u8',  # unterminated
+        "#EXT-X-MEDIA:TYPE=AUDIO,URI=audio-0/index.m3u8",  # unquoted
+        '#EXT-X-MEDIA:TYPE=AUDIO;URI="audio-0/index.m3u8"',  # not an attribute list
+    ],
+)
+def test_a_uri_that_cannot_be_read_for_sure_is_refused(line: str) -> None:
+    with pytest.raises(PlaylistPathError):
+        rewrite_master(f"#EXTM3U\n{line}\n#EXT-X-STREAM-INF:BANDWIDTH=1\n360p/index.m3u8\n",
+                       "master.m3u8", sign)  # fmt: skip
+
+
+@pytest.mark.parametrize("uri", ["../other/index.m3u8", "/abs/index.m3u8", "https://evil/x"])
+def test_a_masters_uris_cannot_leave_the_video(uri: str) -> None:
+    text = MASTER.replace("audio-1/index.m3u8", uri)
+    with pytest.raises(PlaylistPathError):
+        rewrite_master(text, "master.m3u8", sign)

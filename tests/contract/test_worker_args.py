@@ -5,7 +5,15 @@ import pytest
 from pydantic import ValidationError
 
 from transcode_worker.cli import read_request as parsed
-from videotranscode import PosterArgs, ProbeArgs, RenditionArgs, RenditionSpec
+from videotranscode import (
+    AudioArgs,
+    AudioTrackInfo,
+    PosterArgs,
+    ProbeArgs,
+    RenditionArgs,
+    RenditionSpec,
+    plan_audio_renditions,
+)
 
 PROBE = ProbeArgs(source="s3://uploads/u1/v1/original.mov")
 PROBE_WITH_POSTER = ProbeArgs(
@@ -24,11 +32,53 @@ RENDITION = RenditionArgs(
 
 
 SLICE = RENDITION.model_copy(update={"slice_seconds": 12, "slice_index": 7})
+VIDEO_ONLY = RENDITION.model_copy(update={"audio": False})
+VIDEO_ONLY_SLICE = SLICE.model_copy(update={"audio": False})
+AUDIO = AudioArgs(
+    source="s3://uploads/u1/v1/original.mov", output="s3://media/videos/v1", name="audio-3",
+    stream=3, bitrate=96_000, segment_seconds=4, segment_type="mpegts",
+)  # fmt: skip
 
 
-@pytest.mark.parametrize("request_", [PROBE, PROBE_WITH_POSTER, RENDITION, SLICE])
-def test_the_worker_reads_back_every_field(request_: ProbeArgs | RenditionArgs) -> None:
+@pytest.mark.parametrize(
+    "request_", [PROBE, PROBE_WITH_POSTER, RENDITION, SLICE, VIDEO_ONLY, VIDEO_ONLY_SLICE, AUDIO]
+)
+def test_the_worker_reads_back_every_field(
+    request_: ProbeArgs | RenditionArgs | AudioArgs,
+) -> None:
     assert parsed(request_.argv()) == request_
+
+
+def test_video_only_rungs_say_so_and_rungs_keep_their_audio_by_default() -> None:
+    assert "--no-audio" in VIDEO_ONLY.argv()
+    assert "--no-audio" not in RENDITION.argv()
+    assert RENDITION.audio
+
+
+def test_audio_args_defaults_and_the_planned_rendition() -> None:
+    default = AudioArgs(source="in.mp4", output="out", name="audio-0", stream=0)
+    assert parsed(["audio", "in.mp4", "out", "--name", "audio-0"]) == default
+    assert default.bitrate == 128_000
+    assert parsed(["audio", "in.mp4", "out", "--name", "audio-0", "--bitrate", "96k"]) == (
+        default.model_copy(update={"bitrate": 96_000})
+    )
+    [mono] = plan_audio_renditions(
+        [AudioTrackInfo(index=0, codec="opus", channels=1, sample_rate=48000)]
+    )
+    planned = AudioArgs.for_rendition(mono, source="in.mp4", output="out", segment_seconds=4)
+    assert (planned.name, planned.stream, planned.bitrate, planned.segment_seconds) == (
+        "audio-0", 0, 64_000, 4)  # fmt: skip
+    assert parsed(planned.argv()) == planned
+
+
+@pytest.mark.parametrize(
+    "update", [{"name": "Audio_0"}, {"name": "720p"}, {"stream": -1}, {"bitrate": 1000}]
+)
+def test_bad_audio_args_are_refused_on_both_sides(update: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        AudioArgs.model_validate({**AUDIO.model_dump(), **update})
+    with pytest.raises(SystemExit):
+        parsed(AUDIO.model_copy(update=update).argv())
 
 
 def test_the_defaults_are_the_workers_defaults() -> None:

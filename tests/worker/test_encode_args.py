@@ -131,7 +131,10 @@ def test_a_time_slice_seeks_trims_and_keeps_its_place_in_the_rung() -> None:
     assert args[args.index("-hls_segment_options") + 1] == "movflags=+frag_discont"
     assert args[-1] == "/o/360p/slice_2.m3u8"
     whole = build_encode_args(thirty, DEFAULT_LADDER[:1], Packaging(6, 2), Path("/o"), "fast")
-    assert not {"-ss", "-t", "-output_ts_offset", "-start_number"} & set(whole)
+    assert not {"-ss", "-t", "-start_number"} & set(whole)
+    # A whole rung is on the same timeline as the slices (and the audio renditions).
+    assert whole[whole.index("-output_ts_offset") + 1] == "1.000000"
+    assert whole[whole.index("-hls_segment_options") + 1] == "movflags=+frag_discont"
 
 
 def test_slices_are_whole_gops_of_the_output_frame_rate() -> None:

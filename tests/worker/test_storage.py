@@ -408,3 +408,38 @@ def test_http_download_cut_short_is_retryable(
     assert final["event"] == "error"
     assert url in final["message"]
     assert result.returncode == 1, final
+
+
+@pytest.mark.parametrize("segment_type", sorted(SEGMENT_CASES))
+def test_audio_rendition_to_s3(
+    s3: S3Client, env: dict[str, str], scratch: Path, tmp_path: Path, segment_type: str
+) -> None:
+    """Published as it is encoded (transcode_worker.growing), and whole when done."""
+    prefix, extension, segment_content_type = SEGMENT_CASES[segment_type]
+    prefix = f"{prefix}-audio"
+    result = run_worker(
+        "audio", SOURCE_URL, f"s3://{OUTPUT_BUCKET}/{prefix}", "--name", "audio-0",
+        "--segment-seconds", "1", "--segment-type", segment_type,
+        "--termination-log", str(tmp_path / "term.json"), env=env,
+    )  # fmt: skip
+    final = _assert_ok(result)
+    playlist_key = f"{prefix}/audio-0/index.m3u8"
+    assert final["result"]["playlistKey"] == playlist_key
+    assert final["result"]["codecs"] == "mp4a.40.2"
+    keys = _keys(s3, OUTPUT_BUCKET, f"{prefix}/")
+    assert all(key.startswith(f"{prefix}/audio-0/") for key in keys), keys
+    playlist_text = _text(s3, OUTPUT_BUCKET, playlist_key)
+    assert target_duration_errors(playlist_text) == []
+    playlist = m3u8.loads(playlist_text)
+    assert playlist.is_endlist
+    assert playlist.playlist_type == "vod"
+    named = {f"{prefix}/audio-0/{segment.uri}" for segment in playlist.segments}
+    named |= {f"{prefix}/audio-0/{segment_map.uri}" for segment_map in playlist.segment_map}
+    assert keys == named | {playlist_key}  # every file it names, and nothing else
+    assert s3.head_object(Bucket=OUTPUT_BUCKET, Key=playlist_key)["ContentType"] == PLAYLIST_TYPE
+    for key in named:
+        head = s3.head_object(Bucket=OUTPUT_BUCKET, Key=key)
+        expected = "video/mp4" if key.endswith(".mp4") else segment_content_type
+        assert head["ContentType"] == expected, key
+        assert key.endswith((extension, ".mp4"))
+    assert list(scratch.iterdir()) == []

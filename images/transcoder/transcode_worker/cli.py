@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from transcode_worker import commands
+from transcode_worker.audio import AudioEncoding
 from transcode_worker.encode import Packaging
 from transcode_worker.errors import WorkerError
 from transcode_worker.probe import PosterOptions
@@ -24,13 +25,16 @@ from transcode_worker.progress import emit
 from transcode_worker.settings import WorkerSettings
 from transcode_worker.storage import location_of
 from videotranscode import (
+    AUDIO_BITRATE,
     DEFAULT_LADDER,
     MASTER_PLAYLIST,
     POSTER,
+    AudioArgs,
     PosterArgs,
     ProbeArgs,
     RenditionArgs,
     RenditionSpec,
+    parse_bitrate,
 )
 
 MAX_MESSAGE_CHARS = 1000  # Kubernetes keeps at most 4096 bytes of a termination message
@@ -98,6 +102,21 @@ def _parser() -> argparse.ArgumentParser:
         "--slice-index", type=int, default=os.environ.get(SLICE_INDEX_VARIABLE),
         help=f"which slice, from 0 (default: ${SLICE_INDEX_VARIABLE})",
     )  # fmt: skip
+    rendition.add_argument(
+        "--no-audio", dest="audio", action="store_false",
+        help="video only (the sound goes in audio renditions: the `audio` command)",
+    )  # fmt: skip
+
+    audio = sub.add_parser(
+        "audio", parents=[common], help="encode one audio stream as an audio-only rendition"
+    )
+    audio.add_argument("source", help=source_help)
+    audio.add_argument("output", help=f"{output_help}; the rendition goes under <output>/<name>/")
+    audio.add_argument("--name", required=True, help="e.g. audio-0")
+    audio.add_argument("--stream", type=int, default=0, help="audio stream, from 0")
+    audio.add_argument("--bitrate", default=str(AUDIO_BITRATE), help="AAC bits/s, e.g. 128k")
+    audio.add_argument("--segment-seconds", type=int, default=6)
+    audio.add_argument("--segment-type", choices=["fmp4", "mpegts"], default="fmp4")
 
     ladder = sub.add_parser("ladder", parents=[common, packaging], help="whole ladder + master")
     ladder.add_argument("source", help=source_help)
@@ -131,14 +150,25 @@ def rendition_args(args: argparse.Namespace) -> RenditionArgs:
         source=args.source, output=args.output, rendition=rung,
         segment_seconds=args.segment_seconds, gop_seconds=args.gop_seconds,
         segment_type=args.segment_type,
-        slice_seconds=args.slice_seconds, slice_index=args.slice_index,
+        slice_seconds=args.slice_seconds, slice_index=args.slice_index, audio=args.audio,
+    )  # fmt: skip
+
+
+def audio_args(args: argparse.Namespace) -> AudioArgs:
+    """The parsed `audio` command line as the contract's model (what the operator sends)."""
+    return AudioArgs(
+        source=args.source, output=args.output, name=args.name, stream=args.stream,
+        bitrate=parse_bitrate(args.bitrate), segment_seconds=args.segment_seconds,
+        segment_type=args.segment_type,
     )  # fmt: skip
 
 
 def _validated(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
     """Turn the packaging and rung options into models, or stop with a usage error."""
     try:
-        if args.command != "probe":
+        if args.command == "audio":
+            args.request = audio_args(args)
+        elif args.command != "probe":
             args.packaging = Packaging(args.segment_seconds, args.gop_seconds, args.segment_type)
         if args.command == "rendition":
             args.rung = rendition_args(args).rendition
@@ -149,14 +179,16 @@ def _validated(parser: argparse.ArgumentParser, args: argparse.Namespace) -> arg
     return args
 
 
-def read_request(argv: Sequence[str]) -> ProbeArgs | RenditionArgs:
-    """A Job's command line (`probe` or `rendition`), read as `main` reads it."""
+def read_request(argv: Sequence[str]) -> ProbeArgs | RenditionArgs | AudioArgs:
+    """A Job's command line (`probe`, `rendition` or `audio`), read as `main` reads it."""
     parser = _parser()
     args = _validated(parser, parser.parse_args(argv))
     if args.command == "probe":
         return probe_args(args)
     if args.command == "rendition":
         return rendition_args(args)
+    if args.command == "audio":
+        return audio_args(args)
     raise ValueError(f"not a Job's command: {args.command}")
 
 
@@ -170,21 +202,30 @@ def _run(args: argparse.Namespace, settings: WorkerSettings) -> dict[str, Any]:
         sliced = commands.encode_slice(
             args.source, args.output, args.rung, args.packaging,
             slice_seconds=args.slice_seconds, index=args.slice_index,
-            settings=settings, emit=emit,
+            settings=settings, emit=emit, audio=args.audio,
         )  # fmt: skip
         return sliced.summary().model_dump(by_alias=True)
     if args.command == "rendition":
         [result] = commands.encode(
             args.source, args.output, [args.rung], args.packaging,
-            settings=settings, emit=emit, label=args.rung.name,
+            settings=settings, emit=emit, label=args.rung.name, audio=args.audio,
         )  # fmt: skip
         return result.model_dump(by_alias=True)
-    results = commands.encode(
-        args.source, args.output, args.renditions, args.packaging,
-        settings=settings, emit=emit, label="ladder", ladder=True,
-    )  # fmt: skip
+    if args.command == "audio":
+        wanted: AudioArgs = args.request
+        encoding = AudioEncoding(
+            wanted.stream, wanted.bitrate, wanted.segment_seconds, wanted.segment_type
+        )
+        sound = commands.encode_audio(
+            wanted.source, wanted.output, wanted.name, encoding, settings=settings, emit=emit
+        )
+        return sound.model_dump(by_alias=True)
+    results, audio = commands.ladder(
+        args.source, args.output, args.renditions, args.packaging, settings=settings, emit=emit
+    )
     return {
         "renditions": [result.model_dump(by_alias=True) for result in results],
+        "audio": [result.model_dump(by_alias=True) for result in audio],
         "masterKey": location_of(args.output, MASTER_PLAYLIST),
     }
 

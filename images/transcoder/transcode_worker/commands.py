@@ -10,9 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from transcode_worker import ffmpeg
+from transcode_worker.audio import AudioEncoding, build_audio_args
 from transcode_worker.encode import Packaging, TimeSlice, build_encode_args
 from transcode_worker.errors import BadInputError
-from transcode_worker.measure import first_picture_time, measure_rendition, parse_media_playlist
+from transcode_worker.growing import GrowingPublisher, as_vod
+from transcode_worker.measure import (
+    first_picture_time,
+    measure_audio_rendition,
+    measure_rendition,
+    parse_media_playlist,
+)
 from transcode_worker.playlist import rewrite_target_duration
 from transcode_worker.probe import PosterOptions, ProbedSource, probe_source, write_poster
 from transcode_worker.progress import ProgressTracker
@@ -23,18 +30,23 @@ from videotranscode import (
     MASTER_PLAYLIST,
     MEDIA_PLAYLIST,
     POSTER,
+    AudioRenditionResult,
     RenditionResult,
     RenditionSpec,
     SliceResult,
     SliceSegment,
+    audio_display_names,
     build_master_playlist,
+    default_audio_index,
     media_playlist,
+    plan_audio_renditions,
     select_ladder,
     slice_result,
 )
 from videotranscode.slicing import output_frame_rate
 
-Emit = Callable[[dict[str, Any]], None]
+Event = dict[str, Any]
+Emit = Callable[[Event], None]
 
 
 @contextmanager
@@ -77,6 +89,56 @@ def _check_complete(results: Sequence[RenditionResult], source_seconds: float) -
         )
 
 
+def _encode_rungs(
+    probed: ProbedSource,
+    staging: Path,
+    work: Path,
+    rungs: Sequence[RenditionSpec],
+    packaging: Packaging,
+    *,
+    output: str,
+    settings: WorkerSettings,
+    emit: Emit,
+    label: str,
+    audio: bool,
+    poster: bool,
+) -> tuple[list[RenditionResult], Event]:
+    """Encode `rungs` from one decode into `staging/<rung>/` and measure them; the progress
+    event of 100 % is for the caller to emit once they are stored."""
+    video = probed.info.video
+    for rung in rungs:
+        (staging / rung.name).mkdir(parents=True)
+    tracker = ProgressTracker(label, probed.info.duration_seconds)
+
+    def on_line(line: str) -> None:
+        if (event := tracker.feed(line)) is not None:
+            emit(event)
+
+    args = build_encode_args(probed, rungs, packaging, staging, settings.x264_preset, audio=audio)
+    with ThreadPoolExecutor(1) as pool:  # the poster is made while FFmpeg encodes
+        made = (
+            pool.submit(write_poster, probed, staging / POSTER, PosterOptions()) if poster else None
+        )
+        ffmpeg.run_with_progress(args, on_line, work / "ffmpeg.log")
+        if made is not None:
+            made.result()
+
+    frame_rate = float(output_frame_rate(Fraction(video.frame_rate)))
+    results = [
+        measure_rendition(
+            staging / rung.name,
+            name=rung.name,
+            frame_rate=frame_rate,
+            playlist_key=location_of(output, media_playlist(rung.name)),
+        )
+        for rung in rungs
+    ]
+    _check_complete(results, probed.info.duration_seconds)
+    for rung in rungs:
+        rewrite_target_duration(staging / rung.name / MEDIA_PLAYLIST)
+    return results, tracker.finish()
+
+
 def encode(
     source: str,
     output: str,
@@ -86,59 +148,138 @@ def encode(
     settings: WorkerSettings,
     emit: Emit,
     label: str,
-    ladder: bool = False,
+    audio: bool = True,
 ) -> list[RenditionResult]:
-    """Encode `rungs` from one decode of the source and store them under `output`.
+    """Encode `rungs` from one decode of the source and store them under `output`; without
+    `audio`, video only."""
+    with _workspace(settings) as work:
+        probed = _probe(source, work, settings)
+        staging = work / "out"
+        results, done = _encode_rungs(
+            probed, staging, work, rungs, packaging, output=output, settings=settings,
+            emit=emit, label=label, audio=audio, poster=False,
+        )  # fmt: skip
+        publish(staging, [rung.name for rung in rungs], output, settings)
+        emit(done)
+        return results
 
-    With `ladder`, rungs taller than the source are dropped first, and the master
-    playlist and poster are written too.
-    """
+
+def _encode_audio(
+    probed: ProbedSource,
+    staging: Path,
+    work: Path,
+    name: str,
+    encoding: AudioEncoding,
+    *,
+    output: str,
+    emit: Emit,
+    publisher: GrowingPublisher | None = None,
+) -> tuple[AudioRenditionResult, Event]:
+    """Encode one audio stream into `staging/<name>/` and measure it (and the 100 % event);
+    with a `publisher`, its segments are published as they are made, and the rest after."""
+    tracks = probed.info.audio_streams
+    if not 0 <= encoding.stream < len(tracks):
+        raise BadInputError(
+            f"the source has no audio stream {encoding.stream} (it has {len(tracks)})"
+        )
+    track = tracks[encoding.stream]
+    rendition_dir = staging / name
+    rendition_dir.mkdir(parents=True)
+    tracker = ProgressTracker(name, probed.info.duration_seconds)
+
+    def on_line(line: str) -> None:
+        if (event := tracker.feed(line)) is not None:
+            emit(event)
+
+    args = build_audio_args(probed, encoding, rendition_dir)
+    if publisher is not None:
+        publisher.start()
+    try:
+        ffmpeg.run_with_progress(args, on_line, work / f"ffmpeg-{name}.log")
+    finally:
+        if publisher is not None:
+            publisher.stop()
+    playlist = rendition_dir / MEDIA_PLAYLIST
+    playlist.write_text(as_vod(playlist.read_text()))
+    result = measure_audio_rendition(
+        rendition_dir,
+        name=name,
+        stream=encoding.stream,
+        language=track.language,
+        display_name=audio_display_names(tracks)[encoding.stream],
+        default=default_audio_index(tracks) == encoding.stream,
+        playlist_key=location_of(output, media_playlist(name)),
+    )
+    source_seconds = probed.info.duration_seconds
+    if result.duration_seconds < source_seconds * 0.9 - 0.5:
+        raise BadInputError(
+            f"the sound is corrupt: only {result.duration_seconds:g} of its "
+            f"{source_seconds:g} s could be decoded"
+        )
+    rewrite_target_duration(playlist)
+    if publisher is not None:
+        publisher.finish()
+    return result, tracker.finish()
+
+
+def encode_audio(
+    source: str,
+    output: str,
+    name: str,
+    encoding: AudioEncoding,
+    *,
+    settings: WorkerSettings,
+    emit: Emit,
+) -> AudioRenditionResult:
+    """Encode one audio stream of the source, whole, as the audio-only rendition
+    `<output>/<name>/`."""
+    with _workspace(settings) as work:
+        probed = _probe(source, work, settings)
+        staging = work / "out"
+        publisher = GrowingPublisher(staging, name, output, settings, emit=emit)
+        result, done = _encode_audio(
+            probed, staging, work, name, encoding, output=output, emit=emit, publisher=publisher
+        )
+        emit(done)
+        return result
+
+
+def ladder(
+    source: str,
+    output: str,
+    rungs: Sequence[RenditionSpec],
+    packaging: Packaging,
+    *,
+    settings: WorkerSettings,
+    emit: Emit,
+) -> tuple[list[RenditionResult], list[AudioRenditionResult]]:
+    """The whole ladder on this machine: the rungs that fit the source, video only, from one
+    decode; one audio rendition per audio stream; the poster; and the master playlist."""
     with _workspace(settings) as work:
         probed = _probe(source, work, settings)
         video = probed.info.video
-        if ladder:
-            rungs = select_ladder(list(rungs), min(video.width, video.height))
+        rungs = select_ladder(list(rungs), min(video.width, video.height))
         staging = work / "out"
-        for rung in rungs:
-            (staging / rung.name).mkdir(parents=True)
-
-        tracker = ProgressTracker(label, probed.info.duration_seconds)
-
-        def on_line(line: str) -> None:
-            if (event := tracker.feed(line)) is not None:
-                emit(event)
-
-        args = build_encode_args(probed, rungs, packaging, staging, settings.x264_preset)
-        with ThreadPoolExecutor(1) as pool:  # the poster is made while FFmpeg encodes
-            poster = (
-                pool.submit(write_poster, probed, staging / POSTER, PosterOptions())
-                if ladder
-                else None
+        results, done = _encode_rungs(
+            probed, staging, work, rungs, packaging, output=output, settings=settings,
+            emit=emit, label="ladder", audio=False, poster=True,
+        )  # fmt: skip
+        encoded = []
+        for plan in plan_audio_renditions(probed.info.audio_streams):
+            encoding = AudioEncoding(
+                plan.stream, plan.bitrate, packaging.segment_seconds, packaging.segment_type
             )
-            ffmpeg.run_with_progress(args, on_line, work / "ffmpeg.log")
-            if poster is not None:
-                poster.result()
-
-        frame_rate = float(output_frame_rate(Fraction(video.frame_rate)))
-        results = [
-            measure_rendition(
-                staging / rung.name,
-                name=rung.name,
-                frame_rate=frame_rate,
-                playlist_key=location_of(output, media_playlist(rung.name)),
+            encoded.append(
+                _encode_audio(probed, staging, work, plan.name, encoding, output=output, emit=emit)
             )
-            for rung in rungs
-        ]
-        _check_complete(results, probed.info.duration_seconds)
-        for rung in rungs:
-            rewrite_target_duration(staging / rung.name / MEDIA_PLAYLIST)
-        names = [rung.name for rung in rungs]
-        if ladder:
-            (staging / MASTER_PLAYLIST).write_text(build_master_playlist(results))
-            names += [POSTER, MASTER_PLAYLIST]
-        publish(staging, names, output, settings)
-        emit(tracker.finish())
-        return results
+        audio = [result for result, _ in encoded]
+        (staging / MASTER_PLAYLIST).write_text(build_master_playlist(results, audio))
+        names = [rung.name for rung in rungs] + [a.name for a in audio]
+        publish(staging, [*names, POSTER, MASTER_PLAYLIST], output, settings)
+        for _, audio_done in encoded:
+            emit(audio_done)
+        emit(done)
+        return results, audio
 
 
 def encode_slice(
@@ -151,6 +292,7 @@ def encode_slice(
     index: int,
     settings: WorkerSettings,
     emit: Emit,
+    audio: bool = True,
 ) -> SliceResult:
     """Encode time slice `index` of one rung and store its segments, init section and
     `slice_<index>.json` under `<output>/<rung>/`, beside the other slices'."""
@@ -175,8 +317,9 @@ def encode_slice(
                 emit(event)
 
         args = build_encode_args(
-            probed, [rung], packaging, rung_dir.parent, settings.x264_preset, time_slice=time_slice
-        )
+            probed, [rung], packaging, rung_dir.parent, settings.x264_preset,
+            time_slice=time_slice, audio=audio,
+        )  # fmt: skip
         ffmpeg.run_with_progress(args, on_line, work / "ffmpeg.log")
 
         result_key = location_of(output, f"{rung.name}/{slice_result(index)}")

@@ -13,7 +13,9 @@ from videotranscode.slicing import gop_frames, output_frame_rate
 INIT_SEGMENT = "init.mp4"
 # Every slice's timestamps are shifted by the same small offset so that none starts with a
 # negative decode time (B-frame delay, AAC priming): the muxer would move only slice 0, by
-# an amount the encoder decides, and the joins would no longer line up.
+# an amount the encoder decides, and the joins would no longer line up. Whole rungs and the
+# audio renditions (transcode_worker.audio) get the same offset: separate audio and video
+# playlists are played in sync by their timestamps, so all share one timeline.
 TIMESTAMP_HEADROOM = Fraction(1)
 
 
@@ -95,7 +97,8 @@ def _hls_args(packaging: Packaging, rung_dir: Path, time_slice: TimeSlice | None
     ]  # fmt: skip
     if time_slice is None:
         if packaging.segment_type == "fmp4":
-            args += ["-hls_fmp4_init_filename", INIT_SEGMENT]
+            args += ["-hls_fmp4_init_filename", INIT_SEGMENT,
+                     "-hls_segment_options", "movflags=+frag_discont"]  # fmt: skip
         return [*args, str(rung_dir / MEDIA_PLAYLIST)]
     # Numbered as in the whole rung, so no two slices write the same name.
     args += ["-start_number", str(time_slice.first_segment)]
@@ -115,6 +118,7 @@ def build_encode_args(
     preset: str,
     *,
     time_slice: TimeSlice | None = None,
+    audio: bool = True,
 ) -> list[str]:
     """FFmpeg arguments that decode the source once and write each rung under
     `<output_dir>/<rung.name>/`; the same arguments for one rung or a whole ladder.
@@ -122,6 +126,7 @@ def build_encode_args(
     With `time_slice`, only that slice: FFmpeg seeks to the keyframe before its start and
     drops what comes before it (an input `-ss` while transcoding is exact), so no picture is
     lost or doubled at a join; its timestamps are then moved back to their place in the video.
+    Without `audio`, the rungs are video only (the sound is in audio renditions).
     """
     rate = output_frame_rate(Fraction(source.info.video.frame_rate))
     gop = gop_frames(rate, packaging.gop_seconds)
@@ -140,11 +145,13 @@ def build_encode_args(
     args = [*seek, "-i", str(source.path), "-filter_complex", ";".join(graph)]
     for i, rung in enumerate(rungs):
         args += ["-map", f"[v{i}]", *_video_args(rung, preset, gop)]
-        if source.audio_index is not None:
+        if audio and source.audio_index is not None:
             args += ["-map", f"0:{source.audio_index}", *_audio_args(rung)]
         args += ["-map_metadata", "-1", "-map_chapters", "-1"]
         if time_slice is not None:
             args += ["-t", _seconds(time_slice.seconds),
                      "-output_ts_offset", _seconds(time_slice.output_offset)]  # fmt: skip
+        else:
+            args += ["-output_ts_offset", _seconds(TIMESTAMP_HEADROOM)]
         args += _hls_args(packaging, output_dir / rung.name, time_slice)
     return args

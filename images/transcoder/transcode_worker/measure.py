@@ -8,7 +8,7 @@ from pathlib import Path
 import m3u8
 
 from transcode_worker.errors import WorkerError
-from videotranscode import MEDIA_PLAYLIST, RenditionResult
+from videotranscode import MEDIA_PLAYLIST, AudioRenditionResult, RenditionResult
 
 _AAC_OBJECT_TYPES = {"LC": 2, "HE-AAC": 5, "HE-AACv2": 29}
 
@@ -102,6 +102,42 @@ def measure_rendition(
         bandwidth=peak,
         average_bandwidth=average,
         codecs=",".join(codecs),
+        segment_count=len(playlist.segments),
+        duration_seconds=round(sum(s.duration for s in playlist.segments), 3),
+        playlist_key=playlist_key,
+    )
+
+
+def measure_audio_rendition(
+    rendition_dir: Path,
+    *,
+    name: str,
+    stream: int,
+    language: str | None,
+    display_name: str,
+    default: bool,
+    playlist_key: str,
+) -> AudioRenditionResult:
+    """An audio-only rendition's result, measured from its playlist and files on disk."""
+    playlist = parse_media_playlist((rendition_dir / MEDIA_PLAYLIST).read_text())
+    if not playlist.segments or not playlist.ended:
+        raise WorkerError(f"the {name} playlist is incomplete")
+    sizes = [((rendition_dir / s.uri).stat().st_size, s.duration) for s in playlist.segments]
+    peak, average = bandwidths(sizes)
+    streams = _probe_streams(rendition_dir / (playlist.init_uri or playlist.segments[0].uri))
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    if audio is None:
+        raise WorkerError(f"the {name} rendition has no audio stream")
+    return AudioRenditionResult(
+        name=name,
+        stream=stream,
+        language=language,
+        display_name=display_name,
+        default=default,
+        channels=int(str(audio.get("channels", 0))),
+        bandwidth=peak,
+        average_bandwidth=average,
+        codecs=f"mp4a.40.{_AAC_OBJECT_TYPES.get(str(audio.get('profile')), 2)}",
         segment_count=len(playlist.segments),
         duration_seconds=round(sum(s.duration for s in playlist.segments), 3),
         playlist_key=playlist_key,

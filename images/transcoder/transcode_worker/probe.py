@@ -10,7 +10,13 @@ from transcode_worker.ffmpeg import ffmpeg, ffprobe, last_line
 from transcode_worker.integrity import check_source_is_whole, declared_span
 from transcode_worker.interlace import PROGRESSIVE, Scan, deinterlace_filter, detect_scan
 from transcode_worker.packets import keyframe_at_or_before
-from videotranscode import AudioStreamInfo, SourceInfo, VideoStreamInfo
+from videotranscode import (
+    AudioStreamInfo,
+    AudioTrackInfo,
+    SourceInfo,
+    VideoStreamInfo,
+    language_tag,
+)
 
 # Demuxers that read single pictures rather than video.
 _IMAGE_FORMATS = ("image2", "_pipe", "gif", "webp")
@@ -61,6 +67,30 @@ def audio_stream_index(probe: dict[str, Any]) -> int | None:
     return None if stream is None else int(stream["index"])
 
 
+def audio_streams(probe: dict[str, Any]) -> list[dict[str, Any]]:
+    """The audio streams, in order: FFmpeg's `a:0`, `a:1`, ... (the index among them)."""
+    return [s for s in probe.get("streams", []) if s.get("codec_type") == "audio"]
+
+
+def audio_tracks(probe: dict[str, Any]) -> list[AudioTrackInfo]:
+    """Every audio stream with its language, title and default disposition."""
+    tracks = []
+    for index, stream in enumerate(audio_streams(probe)):
+        tags = {str(k).lower(): str(v) for k, v in stream.get("tags", {}).items()}
+        tracks.append(
+            AudioTrackInfo(
+                index=index,
+                codec=str(stream.get("codec_name", "unknown")),
+                channels=int(stream.get("channels", 0)),
+                sample_rate=int(stream.get("sample_rate", 0)),
+                language=language_tag(tags.get("language")),
+                title=tags.get("title") or None,
+                default=bool(stream.get("disposition", {}).get("default")),
+            )
+        )
+    return tracks
+
+
 def parse_probe(probe: dict[str, Any]) -> SourceInfo:
     """ffprobe JSON → SourceInfo; raises BadInputError for what is not a usable video."""
     fmt = probe.get("format", {})
@@ -105,6 +135,7 @@ def parse_probe(probe: dict[str, Any]) -> SourceInfo:
             channels=int(audio.get("channels", 0)),
             sample_rate=int(audio.get("sample_rate", 0)),
         ),
+        audio_streams=audio_tracks(probe),
     )
 
 
@@ -121,7 +152,7 @@ class ProbedSource:
     path: Path
     info: SourceInfo
     video_index: int
-    audio_index: int | None
+    audio_index: int | None  # the first audio stream's index among all streams
     scan: Scan = PROGRESSIVE
     start_seconds: float = 0.0  # the container's first timestamp (MPEG-TS rarely starts at 0)
     video_shortfall_seconds: float = 0.0  # the pictures stop this long before the end (audio)
