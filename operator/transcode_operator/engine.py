@@ -58,6 +58,7 @@ class Engine:
         self.live_progress: dict[Key, dict[str, float]] = {}  # by rendition, from the logs
         self.slice_progress: dict[Key, dict[str, dict[int, float]]] = {}  # and by slice
         self.slice_counts: dict[Key, int] = {}  # slices per rendition, for relayed progress
+        self.published: dict[Key, dict[str, float]] = {}  # audio seconds stored, by rendition
         self.last_written: dict[Key, float] = {}  # monotonic time of the last status write
         self.owners: dict[Key, dict[str, str]] = {}  # videoId/owner, for progress events
 
@@ -101,7 +102,7 @@ class Engine:
         if body is None or body["metadata"].get("deletionTimestamp"):
             self.queue.forget(key)
             for state in (self.live_progress, self.slice_progress, self.slice_counts,
-                          self.last_written, self.owners):  # fmt: skip
+                          self.published, self.last_written, self.owners):  # fmt: skip
                 state.pop(key, None)
             self.stored_slices.forget(key[0], [job["name"] for job in jobs.get(key, [])])
             return
@@ -124,7 +125,8 @@ class Engine:
         outcome = next_status(
             Resource(key[1], spec, status, meta.get("annotations") or {}, meta.get("generation")),
             Observed(states, self.live_progress.get(key, {}), now(), slices=slices.by_rendition,
-                     slice_progress=self.slice_progress.get(key, {})),
+                     slice_progress=self.slice_progress.get(key, {}),
+                     published=self.published.get(key, {})),
             public_base_url=self.settings.public_base_url,
             slicing=self.settings.slicing,
         )  # fmt: skip
@@ -169,8 +171,17 @@ class Engine:
         self, key: Key, line: ProgressLine, jobs: JobsIndex, pods: PodsIndex, *,
         slice_index: int | None,
     ) -> None:  # fmt: skip
-        """A worker's progress line: relay it now, fold it into the status every few seconds."""
-        rendition, percent = str(line.get("rendition")), float(line.get("percent") or 0)
+        """A worker's progress line: relay it now, fold it into the status every few seconds.
+        An audio rendition's first stored part may make the transcode playable: a pass now."""
+        rendition = str(line.get("rendition"))
+        if line.get("event") == "published":
+            stored = self.published.setdefault(key, {})
+            first = rendition not in stored
+            stored[rendition] = max(stored.get(rendition, 0.0), float(line.get("seconds") or 0))
+            if first:
+                await self.reconcile(key, jobs, pods)
+            return
+        percent = float(line.get("percent") or 0)
         rungs = self.live_progress.setdefault(key, {})
         if slice_index is not None:
             # Relayed as the mean of the rendition's slices seen so far (the status weighs

@@ -11,13 +11,17 @@ from transcode_operator.kube import Kube
 ProgressLine = dict[str, Any]
 
 
+FOLLOWED_EVENTS = ("progress", "published")  # published: an audio rendition's stored part
+
+
 def progress_event(line: str) -> ProgressLine | None:
-    """A worker's JSON progress line; None for anything else (stderr, other events)."""
+    """A worker's JSON progress (or published) line; None for anything else (stderr, other
+    events)."""
     try:
         event = json.loads(line)
     except ValueError:
         return None
-    return event if isinstance(event, dict) and event.get("event") == "progress" else None
+    return event if isinstance(event, dict) and event.get("event") in FOLLOWED_EVENTS else None
 
 
 class LogFollowers:

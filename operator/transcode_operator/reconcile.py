@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from transcode_operator.jobs import ROLE_PROBE, job_name
+from transcode_operator.ladder import audio_plan, audio_result, choose_ladder, video_result
 from transcode_operator.observe import JobState
 from transcode_operator.outcomes import (
     CreateProbe,
@@ -32,12 +33,12 @@ from videotranscode import (
     MUTABLE_SPEC_FIELDS,
     POSTER,
     RETRY_ANNOTATION,
+    AudioRenditionResult,
     Condition,
     Phase,
     Playback,
     RenditionPhase,
     RenditionResult,
-    RenditionSpec,
     RenditionStatus,
     SliceResult,
     SourceInfo,
@@ -45,8 +46,8 @@ from videotranscode import (
     VideoTranscodeStatus,
     build_master_playlist,
     finished_prefix,
+    is_audio_rendition,
     media_playlist,
-    select_ladder,
     stitch_media_playlist,
 )
 
@@ -84,11 +85,6 @@ def rendition_job_name(resource: str, rung: str, token: str | None) -> str:
     return job_name(resource, rung + retry_suffix(token))
 
 
-def choose_ladder(spec: VideoTranscodeSpec, source: SourceInfo) -> list[RenditionSpec]:
-    short_side = min(source.video.width, source.video.height)
-    return select_ladder(spec.renditions or list(DEFAULT_LADDER), short_side)
-
-
 def spec_changed(spec: VideoTranscodeSpec, status: VideoTranscodeStatus) -> bool:
     """Whether the spec no longer describes the transcode that started (where the API server
     lacks the CRD's immutability rule, an edit gets through)."""
@@ -98,7 +94,7 @@ def spec_changed(spec: VideoTranscodeSpec, status: VideoTranscodeStatus) -> bool
     if status.source is None or not status.renditions:
         return False
     ladder = {rung.name for rung in choose_ladder(spec, status.source)}
-    return {rung.name for rung in status.renditions} != ladder
+    return {r.name for r in status.renditions if not is_audio_rendition(r.name)} != ladder
 
 
 def _rung_status(
@@ -109,8 +105,9 @@ def _rung_status(
     if job.complete and job.result is not None:
         if previous.phase == RenditionPhase.SUCCEEDED:
             return previous
+        kind = AudioRenditionResult if is_audio_rendition(previous.name) else RenditionResult
         try:
-            result = RenditionResult.model_validate(job.result)
+            result: RenditionResult | AudioRenditionResult = kind.model_validate(job.result)
         except ValidationError:
             return previous.model_copy(
                 update={"phase": RenditionPhase.FAILED, "message": "the worker left no result"}
@@ -161,15 +158,17 @@ def _sliced_rung_status(
     )
 
 
-def _measured(result: RenditionResult) -> dict[str, Any]:
+def _measured(result: RenditionResult | AudioRenditionResult) -> dict[str, Any]:
     """A succeeded rendition's fields, from what its worker (or its slices) measured."""
+    picture = {}
+    if isinstance(result, RenditionResult):
+        picture = {"resolution": f"{result.width}x{result.height}", "frame_rate": result.frame_rate}
     return {
         "phase": RenditionPhase.SUCCEEDED,
         "progress": 100.0,
         "bandwidth": result.bandwidth,
         "average_bandwidth": result.average_bandwidth,
-        "resolution": f"{result.width}x{result.height}",
-        "frame_rate": result.frame_rate,
+        **picture,
         "codecs": result.codecs,
         "playlist": result.playlist_key,
         "message": None,
@@ -183,22 +182,6 @@ def _retried(rung: RenditionStatus, resource: str, token: str | None) -> Renditi
     if rung.phase not in again or rung.job_name == new_name:
         return rung
     return RenditionStatus(name=rung.name, job_name=new_name, attempts=rung.attempts)
-
-
-def rendition_to_result(rung: RenditionStatus) -> RenditionResult:
-    width, height = (int(side) for side in (rung.resolution or "0x0").split("x"))
-    return RenditionResult(
-        name=rung.name,
-        width=width,
-        height=height,
-        frame_rate=rung.frame_rate or 0,
-        bandwidth=rung.bandwidth or 0,
-        average_bandwidth=rung.average_bandwidth or 0,
-        codecs=rung.codecs or "",
-        segment_count=0,
-        duration_seconds=0,
-        playlist_key=rung.playlist or "",
-    )
 
 
 def overall_progress(renditions: list[RenditionStatus], heights: Mapping[str, int]) -> float:
@@ -267,6 +250,8 @@ class Observed:
     # progress of their running slices, by rendition and slice index.
     slices: Mapping[str, Mapping[int, SliceResult]] = field(default_factory=dict)
     slice_progress: Mapping[str, Mapping[int, float]] = field(default_factory=dict)
+    # Audio renditions: seconds of sound stored so far (their workers publish as they go).
+    published: Mapping[str, float] = field(default_factory=dict)
 
 
 def next_status(
@@ -302,9 +287,8 @@ def _packaged(
     unpackaged: Outcome, spec: VideoTranscodeSpec, observed: Observed, public_base_url: str | None
 ) -> Outcome:
     """Every rung is done: Succeeded, once the media playlists stitched from slices (VOD now)
-    and the master playlist listing every rung are written."""
+    and the master playlist listing every rendition are written."""
     status = unpackaged.status
-    rungs = status.renditions
     stitched = _stitched(status, observed.slices)
     if stitched is None:  # a slice's result could not be read yet: the engine tries again
         return unpackaged
@@ -317,7 +301,8 @@ def _packaged(
         status,
         observed.now,
     )  # fmt: skip
-    master = build_master_playlist([rendition_to_result(rung) for rung in rungs])
+    videos = [video_result(rung) for rung in status.renditions if not is_audio_rendition(rung.name)]
+    master = build_master_playlist(videos, _audio_results(spec, status))
     write = WritePlaylists(
         bucket=spec.output.bucket,
         files=(*stitched, (playback.master_playlist, master)),
@@ -327,14 +312,32 @@ def _packaged(
     return Outcome(succeeded.status, unpackaged.events + succeeded.events, (write,))
 
 
+def _audio_results(
+    spec: VideoTranscodeSpec, status: VideoTranscodeStatus
+) -> list[AudioRenditionResult]:
+    by_name = {rung.name: rung for rung in status.renditions}
+    if status.source is None:
+        return []
+    return [
+        audio_result(plan, by_name[plan.name], spec.output.prefix)
+        for plan in audio_plan(spec, status.source)
+        if plan.name in by_name
+    ]
+
+
+def _sliced(status: VideoTranscodeStatus) -> list[RenditionStatus]:
+    """The rungs encoded in time slices (audio never is)."""
+    if not status.slice_seconds:
+        return []
+    return [rung for rung in status.renditions if not is_audio_rendition(rung.name)]
+
+
 def _stitched(
     status: VideoTranscodeStatus, slices: Mapping[str, Mapping[int, SliceResult]]
 ) -> list[tuple[str, str]] | None:
     """Each sliced rung's media playlist, complete; None while a result is missing."""
-    if not status.slice_seconds:
-        return []
     files = []
-    for rung in status.renditions:
+    for rung in _sliced(status):
         results = slices.get(rung.name, {})
         if rung.slices is None or len(finished_prefix(results.values())) < rung.slices:
             return None
@@ -345,30 +348,37 @@ def _stitched(
 def _growing(
     outcome: Outcome, resource: Resource, observed: Observed, public_base_url: str | None
 ) -> Outcome:
-    """Sliced renditions still encoding: once every rung's first slice is stored, publish the
-    master and EVENT media playlists of the finished prefix (Playable), then extend each
-    media playlist whenever more of its slices are stored."""
+    """Sliced renditions still encoding: once every rung's first slice and the start of every
+    audio rendition are stored, publish the master and EVENT media playlists of the finished
+    prefix (Playable), then extend each media playlist whenever more of its slices are
+    stored. (Audio renditions publish their own growing playlists.)"""
     status, spec = outcome.status, resource.spec
+    sliced = _sliced(status)
     prefixes = {
-        rung.name: finished_prefix(observed.slices.get(rung.name, {}).values())
-        for rung in status.renditions
+        rung.name: finished_prefix(observed.slices.get(rung.name, {}).values()) for rung in sliced
     }
     first_time = status.playable_at is None
-    if first_time and not all(prefixes.values()):
+    audio_started = all(
+        rung.phase == RenditionPhase.SUCCEEDED or observed.published.get(rung.name, 0) > 0
+        for rung in status.renditions
+        if is_audio_rendition(rung.name)
+    )
+    if first_time and not (all(prefixes.values()) and audio_started):
         return outcome
     before = {rung.name: rung.slices_done for rung in resource.status.renditions}
     files = [
         (_media_key(spec, rung.name), stitch_media_playlist(prefixes[rung.name], rung.slices or 0))
-        for rung in status.renditions
+        for rung in sliced
         if prefixes[rung.name] and (first_time or rung.slices_done != before.get(rung.name))
     ]
     if first_time:
         playback = playback_of(spec, public_base_url)
         variants = [
             measured_together(rung.name, prefixes[rung.name], _media_key(spec, rung.name))
-            for rung in status.renditions
+            for rung in sliced
         ]
-        files.append((playback.master_playlist, build_master_playlist(variants)))
+        master = build_master_playlist(variants, _audio_results(spec, status))
+        files.append((playback.master_playlist, master))
         playable = status.model_copy(update={"playable_at": observed.now, "playback": playback})
         status = _finish(playable, resource.status, observed.now).status
     if not files:
@@ -447,7 +457,12 @@ def _advance(resource: Resource, observed: Observed, slicing: SlicingSettings) -
         slices = None
         if slice_seconds:
             slices = len(slice_durations(source, slice_seconds, spec.gop_seconds))
+        # Audio first: its Jobs start before the video's, as its start must be stored
+        # before the transcode can play.
         renditions = [
+            RenditionStatus(name=audio.name, job_name=rendition_job_name(name, audio.name, token))
+            for audio in audio_plan(spec, source)
+        ] + [
             RenditionStatus(
                 name=rung.name,
                 job_name=rendition_job_name(name, rung.name, token),
@@ -489,7 +504,7 @@ def _observed_rung(
     observed: Observed,
 ) -> RenditionStatus:  # fmt: skip
     job = observed.jobs.get(rung.job_name or "")
-    if not status.slice_seconds or status.source is None:
+    if not status.slice_seconds or status.source is None or is_audio_rendition(rung.name):
         return _rung_status(rung, job, observed.live_progress.get(rung.name))
     durations = slice_durations(status.source, status.slice_seconds, spec.gop_seconds)
     return _sliced_rung_status(

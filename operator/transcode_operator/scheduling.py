@@ -10,8 +10,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from transcode_operator import metrics
-from transcode_operator.jobs import ROLE_RENDITION, Slicing, build_rendition_job
+from transcode_operator.jobs import (
+    ROLE_RENDITION,
+    Slicing,
+    build_audio_job,
+    build_rendition_job,
+)
 from transcode_operator.kube import Kube, owned
+from transcode_operator.ladder import audio_plan
 from transcode_operator.observe import JobsIndex, JobState, Key
 from transcode_operator.settings import JobSettings
 from videotranscode import (
@@ -121,6 +127,7 @@ class Queue:
         if status.slice_seconds:
             self.sliced_resources.add(key)
         rungs = {rung.name: rung for rung in spec.renditions or DEFAULT_LADDER}
+        audio = {plan.name: plan for plan in audio_plan(spec, status.source)}
         cap = min(self.slice_parallelism, spec.slice_parallelism or self.slice_parallelism)
         waiting = []
         for index, rendition in enumerate(status.renditions):
@@ -130,19 +137,25 @@ class Queue:
                 created=meta.get("creationTimestamp") or "", index=index,
                 rendition=rendition.name, job_name=job_name,
             )  # fmt: skip
-            if status.slice_seconds:
+            if status.slice_seconds and rendition.slices:
                 self.sliced[(meta["namespace"], job_name)] = (entry.sort_key, cap)
             if rendition.phase != RenditionPhase.PENDING or job_name in jobs:
                 continue
             if (meta["namespace"], job_name) in self.just_created:
                 continue
-            slicing = None
-            if status.slice_seconds and rendition.slices:
-                slicing = Slicing(status.slice_seconds, rendition.slices, parallelism=1)
-            job = build_rendition_job(
-                meta["name"], spec, rungs[rendition.name], self.job_settings, name=job_name,
-                source=status.source, slicing=slicing,
-            )  # fmt: skip
+            if rendition.name in audio:
+                job = build_audio_job(
+                    meta["name"], spec, audio[rendition.name], self.job_settings,
+                    name=job_name, source=status.source,
+                )  # fmt: skip
+            else:
+                slicing = None
+                if status.slice_seconds and rendition.slices:
+                    slicing = Slicing(status.slice_seconds, rendition.slices, parallelism=1)
+                job = build_rendition_job(
+                    meta["name"], spec, rungs[rendition.name], self.job_settings,
+                    name=job_name, source=status.source, slicing=slicing,
+                )  # fmt: skip
             waiting.append((entry, owned(job, body)))
         self.waiting[key] = waiting
 

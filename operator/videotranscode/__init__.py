@@ -5,6 +5,7 @@ Imports pydantic only, so every deployable (and the transcoder image) can depend
 
 from videotranscode.audio import (
     AUDIO_BITRATE,
+    AUDIO_CODECS,
     AUDIO_GROUP_ID,
     AUDIO_NAME_PATTERN,
     AUDIO_SAMPLE_RATE,
@@ -13,6 +14,7 @@ from videotranscode.audio import (
     audio_display_names,
     audio_rendition_name,
     default_audio_index,
+    is_audio_rendition,
     language_tag,
     output_channels,
     plan_audio_renditions,
@@ -103,6 +105,7 @@ KIND = "VideoTranscode"
 
 __all__ = [
     "AUDIO_BITRATE",
+    "AUDIO_CODECS",
     "AUDIO_GROUP_ID",
     "AUDIO_NAME_PATTERN",
     "AUDIO_SAMPLE_RATE",
@@ -171,6 +174,7 @@ __all__ = [
     "default_audio_index",
     "default_variant_index",
     "finished_prefix",
+    "is_audio_rendition",
     "language_tag",
     "master_playlist_errors",
     "media_playlist",

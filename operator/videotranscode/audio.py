@@ -15,6 +15,7 @@ from videotranscode.results import AudioTrackInfo
 
 AUDIO_GROUP_ID = "aac"  # the master's one audio group: every variant refers to it
 AUDIO_CODEC = "aac"  # AAC-LC (`mp4a.40.2`), which every HLS player decodes
+AUDIO_CODECS = "mp4a.40.2"  # its RFC 6381 name, as a master lists it before it is measured
 AUDIO_SAMPLE_RATE = 48_000  # Hz; 44.1 kHz and other rates are resampled
 AUDIO_MAX_CHANNELS = 2  # surround is downmixed to stereo; mono stays mono
 AUDIO_BITRATE = 128_000  # bits/s for stereo, as the rung spec's audioBitrate default
@@ -43,6 +44,12 @@ _NO_LANGUAGE = {"und", "mis", "zxx"}  # undetermined, uncoded, no linguistic con
 _TAG = re.compile(r"^[a-z]{2,8}(-[a-z0-9]{1,8})*$")
 _UNQUOTABLE = re.compile(r'[\x00-\x1f\x7f"]')  # NAME is a quoted string: no quote, no CR/LF
 MAX_NAME_CHARS = 64
+
+
+def is_audio_rendition(name: str) -> bool:
+    """Whether a rendition of the ladder is an audio rendition (no video rung may be named
+    so: see `RenditionSpec`)."""
+    return re.match(AUDIO_NAME_PATTERN, name) is not None
 
 
 def audio_rendition_name(index: int) -> str:

@@ -1,11 +1,14 @@
 """Rendition (ladder rung) specs and the default ladder."""
 
 import re
-from typing import Annotated
+from typing import Annotated, Self
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, ConfigDict, Field, model_validator
 
 from videotranscode._model import CamelModel
+from videotranscode.audio import AUDIO_NAME_PATTERN, is_audio_rendition
+
+AUDIO_NAME_TAKEN = "rendition names audio-0 to audio-99 are the audio renditions'"
 
 _BITRATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*$")
 _UNITS = {"": 1, "k": 1_000, "m": 1_000_000}
@@ -36,6 +39,14 @@ Bitrate = Annotated[
 class RenditionSpec(CamelModel):
     """One rung of the ladder."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": f"!self.name.matches('{AUDIO_NAME_PATTERN}')", "message": AUDIO_NAME_TAKEN}
+            ]
+        }
+    )
+
     name: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,18}[a-z0-9])?$")
     """Rung name, unique in the ladder; also its output folder and part of its Job's name: 1-20
     lowercase letters, digits and hyphens, starting and ending with a letter or digit, e.g.
@@ -52,7 +63,14 @@ class RenditionSpec(CamelModel):
     6M; 50k to 200M. Omitted: 1.5 x videoBitrate."""
     audio_bitrate: Bitrate = Field(default=128_000, ge=16_000, le=512_000)
     """AAC audio bitrate, bits per second as an integer or a string like 96k; 16k to 512k.
-    Default 128000 (128k)."""
+    Default 128000 (128k). The sound is encoded once, in audio renditions shared by every
+    rung, at the highest audioBitrate of the ladder (stereo; half for mono)."""
+
+    @model_validator(mode="after")
+    def _not_an_audio_name(self) -> Self:
+        if is_audio_rendition(self.name):
+            raise ValueError(AUDIO_NAME_TAKEN)
+        return self
 
     @property
     def peak_video_bitrate(self) -> int:

@@ -104,6 +104,9 @@ CEL_RULES: dict[str, Callable[[dict[str, Any]], bool]] = {
         and spec["gopSeconds"] != 0
         and spec["segmentSeconds"] % spec["gopSeconds"] == 0
     ),
+    "rendition names audio-0 to audio-99 are the audio renditions'": lambda rung: (
+        re.fullmatch(r"audio-[0-9]{1,2}", str(rung.get("name"))) is None
+    ),
     "slicing in seconds must be a multiple of segmentSeconds, at most 3600": lambda spec: (
         not _is_int(spec.get("slicing"))
         or (
