@@ -304,7 +304,7 @@ def print_scaling(
         f"audio excluded), {slices} slices of {options.slice_seconds} s per rung"
     )
     print(
-        "measured CPU seconds of one middle slice: "
+        "measured CPU seconds of a slice after a join (the sliced rung: their mean): "
         + ", ".join(f"{name} {cpu:.1f}" for name, cpu in slice_cpu.items())
     )
     print(f"assumed: nodes of {options.node_cores} cores, {options.cores_per_pod} cores per pod "
