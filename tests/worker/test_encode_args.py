@@ -123,18 +123,45 @@ def test_a_time_slice_seeks_trims_and_keeps_its_place_in_the_rung() -> None:
     args = build_encode_args(
         thirty, DEFAULT_LADDER[:1], Packaging(6, 2), Path("/o"), "fast", time_slice=time_slice
     )
-    assert args[:4] == ["-ss", "24.000000", "-i", "in.mp4"]  # input seek: exact when encoding
-    assert args[args.index("-t") + 1] == "12.000000"
-    assert args[args.index("-output_ts_offset") + 1] == "25.000000"  # + TIMESTAMP_HEADROOM
+    assert time_slice.warmup == 1  # encoded from 23 s, for x264's rate control
+    # Input seek (exact when encoding) to the warm-up's first frame.
+    assert args[:4] == ["-ss", "23.000000", "-i", "in.mp4"]
+    assert args[args.index("-t") + 1] == "13.000000"
+    assert args[args.index("-output_ts_offset") + 1] == "24.000000"  # + TIMESTAMP_HEADROOM
+    # The slice's first frame (the 31st encoded) is a keyframe; the 30 packets before it,
+    # first in decoding order with a closed GOP, are dropped; the sound starts at 24 s.
+    assert args[args.index("-force_key_frames") + 1] == "expr:eq(n,30)"
+    assert args[args.index("-bsf:v") + 1] == "noise=drop=lt(n\\,30)"
+    assert args[args.index("-af") + 1] == "atrim=start=1.000000"
+    silent = dataclasses.replace(thirty, audio_index=None)
+    assert "-af" not in build_encode_args(
+        silent, DEFAULT_LADDER[:1], Packaging(6, 2), Path("/o"), "fast", time_slice=time_slice
+    )
     assert args[args.index("-start_number") + 1] == "4"
     assert args[args.index("-hls_fmp4_init_filename") + 1] == "init_2.mp4"
     assert args[args.index("-hls_segment_options") + 1] == "movflags=+frag_discont"
     assert args[-1] == "/o/360p/slice_2.m3u8"
     whole = build_encode_args(thirty, DEFAULT_LADDER[:1], Packaging(6, 2), Path("/o"), "fast")
-    assert not {"-ss", "-t", "-start_number"} & set(whole)
+    assert not {"-ss", "-t", "-start_number", "-bsf:v"} & set(whole)
     # A whole rung is on the same timeline as the slices (and the audio renditions).
     assert whole[whole.index("-output_ts_offset") + 1] == "1.000000"
     assert whole[whole.index("-hls_segment_options") + 1] == "movflags=+frag_discont"
+
+
+def test_the_first_slice_needs_no_warmup() -> None:
+    time_slice = plan_slice(0, 12, Packaging(6, 2), Fraction(30))
+    assert time_slice.warmup == 0
+    args = build_encode_args(
+        probed(), DEFAULT_LADDER[:1], Packaging(6, 2), Path("/o"), "fast", time_slice=time_slice
+    )
+    assert args[:2] == ["-ss", "0.000000"]
+    assert not {"-force_key_frames", "-bsf:v", "-af"} & set(args)
+
+
+def test_the_warmup_is_whole_frames_at_ntsc_rates() -> None:
+    ntsc = plan_slice(1, 6, Packaging(6, 2), Fraction(30000, 1001))
+    assert ntsc.warmup == Fraction(30 * 1001, 30000)  # 30 frames, 1.001 s
+    assert ntsc.encode_start == ntsc.start - ntsc.warmup
 
 
 def test_slices_are_whole_gops_of_the_output_frame_rate() -> None:

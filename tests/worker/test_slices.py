@@ -140,24 +140,43 @@ def test_the_stitched_rung_has_every_frame_once(encoded: Encoded) -> None:
     assert keyframes == [float(t) for t in range(0, SECONDS, 2)]  # the rung's GOP grid
 
 
-def ssim_against_source(rung_dir: Path, playlist: m3u8.M3U8, source: Path) -> float:
+def frame_ssim(rung_dir: Path, playlist: m3u8.M3U8, source: Path) -> list[float]:
+    """SSIM (all planes) of each frame of the rung against the source."""
     stream = with_init(rung_dir, playlist, [s.uri for s in playlist.segments])
+    stats = rung_dir / "ssim.txt"
     graph = ("[0:v]setpts=PTS-STARTPTS,scale=320:180[a];[1:v]setpts=PTS-STARTPTS[b];"
-             "[a][b]ssim=stats_file=-")  # fmt: skip
-    out = subprocess.run(
-        ["ffmpeg", "-hide_banner", "-nostdin", "-i", stream, "-i", str(source),
-         "-lavfi", graph, "-f", "null", "-"],
-        capture_output=True, text=True, check=True,
+             f"[a][b]ssim=stats_file={stats}")  # fmt: skip
+    subprocess.run(
+        ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-i", stream,
+         "-i", str(source), "-lavfi", graph, "-f", "null", "-"],
+        check=True,
     )  # fmt: skip
-    line = next(line for line in out.stderr.splitlines() if "SSIM Y:" in line)
-    return float(line.split("All:")[1].split()[0])
+    return [float(line.split("All:")[1].split()[0]) for line in stats.read_text().splitlines()]
+
+
+def join_drop(ssim: list[float], join: int) -> float:
+    """How far the worst frame within a second of the join falls below its neighbours: the
+    frames at the same place one and two GOPs earlier and later (so the GOP's own rhythm,
+    a sharp keyframe and softer frames after it, is no drop). As bench/slicing.py measures."""
+    gop, worst = 2 * RATE, -1.0
+    for frame in range(join - RATE, join + RATE):
+        neighbours = [ssim[i] for m in (-2, -1, 1, 2) if 0 <= (i := frame + m * gop) < len(ssim)]
+        worst = max(worst, sum(neighbours) / len(neighbours) - ssim[frame])
+    return worst
 
 
 def test_slicing_costs_no_quality(encoded: Encoded) -> None:
+    # Measured (180p, 400 kb/s): without the warm-up each slice's first second was up to 0.019
+    # SSIM below its neighbours and the whole rung 0.0016 below the unsliced one (x264's rate
+    # control starting cold); with it 0.004 and 0.0004.
     source = encoded.whole.parent.parent / "source.mp4"
-    whole = ssim_against_source(encoded.whole, m3u8.load(str(encoded.whole / "index.m3u8")), source)
-    stitched = ssim_against_source(encoded.sliced, encoded.stitched, source)
-    assert stitched >= whole - 0.002, (stitched, whole)
+    whole = frame_ssim(encoded.whole, m3u8.load(str(encoded.whole / "index.m3u8")), source)
+    stitched = frame_ssim(encoded.sliced, encoded.stitched, source)
+    assert len(stitched) == len(whole) == SECONDS * RATE
+    assert sum(stitched) / len(stitched) >= sum(whole) / len(whole) - 0.001
+    joins = [index * SLICE_SECONDS * RATE for index in (1, 2)]
+    drops = [round(join_drop(stitched, join), 4) for join in joins]
+    assert all(drop <= 0.01 for drop in drops), drops  # issue 12's limit
 
 
 def test_a_slice_past_the_end_is_bad_input(encoded: Encoded, tmp_path: Path) -> None:

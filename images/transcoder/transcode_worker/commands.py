@@ -310,7 +310,8 @@ def encode_slice(
             )
         rung_dir = work / "out" / rung.name
         rung_dir.mkdir(parents=True)
-        tracker = ProgressTracker(rung.name, min(float(time_slice.seconds), duration - start))
+        encoded = float(time_slice.warmup) + min(float(time_slice.seconds), duration - start)
+        tracker = ProgressTracker(rung.name, encoded)
 
         def on_line(line: str) -> None:
             if (event := tracker.feed(line)) is not None:

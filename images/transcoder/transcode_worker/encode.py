@@ -42,11 +42,19 @@ class TimeSlice:
     start: Fraction  # seconds from the source's start, on the output frame grid
     seconds: Fraction  # at most this long: the last slice ends with the source
     first_segment: int  # the number of its first segment in the whole rung
+    # Encoded before `start` and dropped, whole frames: x264's rate control starts cold, and
+    # without these frames the slice's first pictures would be visibly softer than the same
+    # pictures in the unsliced rung (0 for the first slice, which starts where the rung does).
+    warmup: Fraction = Fraction(0)
+
+    @property
+    def encode_start(self) -> Fraction:
+        return self.start - self.warmup
 
     @property
     def output_offset(self) -> Fraction:
-        """Where the slice's first picture goes on the output timeline."""
-        return self.start + TIMESTAMP_HEADROOM
+        """Where the first encoded picture (a warm-up one, if any) goes on the output timeline."""
+        return self.encode_start + TIMESTAMP_HEADROOM
 
     @property
     def init_segment(self) -> str:
@@ -88,6 +96,20 @@ def _audio_args(rung: RenditionSpec) -> list[str]:
     return ["-c:a", "aac", "-b:a", str(rung.audio_bitrate), "-ac", "2", "-ar", "48000"]
 
 
+def _warmup_args(time_slice: TimeSlice, frame_rate: Fraction, *, audio: bool) -> list[str]:
+    """Encode the warm-up frames, force a keyframe on the slice's first frame and drop the
+    packets before it: with a closed GOP those are the first `frames` in decoding order, and
+    no later packet refers to them. (Counted, not timed: FFmpeg 5.1 gives the bitstream
+    filter a time base that does not match its packets' timestamps.) The sound needs no
+    warm-up: it is cut at the slice's start, keeping its timestamps."""
+    frames = round(time_slice.warmup * frame_rate)
+    if not frames:
+        return []
+    args = ["-force_key_frames", f"expr:eq(n,{frames})",
+            "-bsf:v", f"noise=drop=lt(n\\,{frames})"]  # fmt: skip
+    return [*args, "-af", f"atrim=start={_seconds(time_slice.warmup)}"] if audio else args
+
+
 def _hls_args(packaging: Packaging, rung_dir: Path, time_slice: TimeSlice | None) -> list[str]:
     args = [
         "-f", "hls", "-hls_time", str(packaging.segment_seconds),
@@ -123,9 +145,10 @@ def build_encode_args(
     """FFmpeg arguments that decode the source once and write each rung under
     `<output_dir>/<rung.name>/`; the same arguments for one rung or a whole ladder.
 
-    With `time_slice`, only that slice: FFmpeg seeks to the keyframe before its start and
-    drops what comes before it (an input `-ss` while transcoding is exact), so no picture is
-    lost or doubled at a join; its timestamps are then moved back to their place in the video.
+    With `time_slice`, only that slice: FFmpeg seeks to the keyframe before its warm-up and
+    drops what comes before it (an input `-ss` while transcoding is exact), encodes the warm-up
+    and drops its packets, so no picture is lost or doubled at a join; its timestamps are then
+    moved back to their place in the video.
     Without `audio`, the rungs are video only (the sound is in audio renditions).
     """
     rate = output_frame_rate(Fraction(source.info.video.frame_rate))
@@ -141,7 +164,7 @@ def build_encode_args(
         width, height = output_size(source.info.video.width, source.info.video.height, rung.height)
         graph.append(f"[s{i}]scale={width}:{height},setsar=1[v{i}]")
 
-    seek = [] if time_slice is None else ["-ss", _seconds(time_slice.start)]
+    seek = [] if time_slice is None else ["-ss", _seconds(time_slice.encode_start)]
     args = [*seek, "-i", str(source.path), "-filter_complex", ";".join(graph)]
     for i, rung in enumerate(rungs):
         args += ["-map", f"[v{i}]", *_video_args(rung, preset, gop)]
@@ -149,7 +172,9 @@ def build_encode_args(
             args += ["-map", f"0:{source.audio_index}", *_audio_args(rung)]
         args += ["-map_metadata", "-1", "-map_chapters", "-1"]
         if time_slice is not None:
-            args += ["-t", _seconds(time_slice.seconds),
+            args += [*_warmup_args(time_slice, rate,
+                                   audio=audio and source.audio_index is not None),
+                     "-t", _seconds(time_slice.warmup + time_slice.seconds),
                      "-output_ts_offset", _seconds(time_slice.output_offset)]  # fmt: skip
         else:
             args += ["-output_ts_offset", _seconds(TIMESTAMP_HEADROOM)]
