@@ -62,11 +62,11 @@ def test_upload_to_playback_with_the_operator(api: Api, signup: Signup, clip: Cl
     assert order == sorted(order), phases
     progress = [p for name, p in events if name == "transcode.progress"]
     assert progress, names
-    assert {p["rendition"] for p in progress} <= {"360p", "540p"}
+    assert {p["rendition"] for p in progress} <= {"audio-0", "360p", "540p"}
 
     assert video["phase"] == "succeeded"
     assert video["progress"] == 100
-    assert sorted(r["name"] for r in video["renditions"]) == ["360p", "540p"]
+    assert sorted(r["name"] for r in video["renditions"]) == ["360p", "540p", "audio-0"]
     master = m3u8.loads(httpx.get(playback["masterUrl"]).text, uri=playback["masterUrl"])
     assert sorted(p.stream_info.resolution for p in master.playlists) == [(640, 360), (960, 540)]
     media = m3u8.loads(httpx.get(master.playlists[0].absolute_uri).text)

@@ -103,7 +103,8 @@ def wait_transcoding(cluster: EmulatedCluster, name: str, namespace: str = NAMES
     """144p done, 240p running."""
     eventually(
         lambda: (
-            rungs(status_of(cluster, name, namespace)) == {"144p": "Succeeded", "240p": "Running"}
+            rungs(status_of(cluster, name, namespace))
+            == {"audio-0": "Succeeded", "144p": "Succeeded", "240p": "Running"}
         ),
         f"{name} never got to transcoding: {status_of(cluster, name, namespace)}",
     )
@@ -125,7 +126,7 @@ def test_kubectl_cancel_stops_the_jobs_and_a_retry_runs_only_the_cancelled_rungs
         kubectl(cluster, "annotate", "vt", "cat", "hlsforge.dev/cancel=true")
         eventually(lambda: status_of(cluster, "cat").get("phase") == "Cancelled", "no Cancelled")
         status = status_of(cluster, "cat")
-        assert rungs(status) == {"144p": "Succeeded", "240p": "Cancelled"}
+        assert rungs(status) == {"audio-0": "Succeeded", "144p": "Succeeded", "240p": "Cancelled"}
         assert status["message"] == "cancelled on request"
         assert status["completedAt"]
         # The running Job is deleted and its worker stopped; the finished ones stay (TTL).
@@ -133,7 +134,11 @@ def test_kubectl_cancel_stops_the_jobs_and_a_retry_runs_only_the_cancelled_rungs
         eventually(lambda: not cluster.list(PODS, NAMESPACE, labels="job-name=cat-240p"),
                    "the 240p pod was not removed")  # fmt: skip
         jobs = cluster.list(JOBS, NAMESPACE, labels="hlsforge.dev/transcode=cat")
-        assert sorted(j["metadata"]["name"] for j in jobs) == ["cat-144p", "cat-probe"]
+        assert sorted(j["metadata"]["name"] for j in jobs) == [
+            "cat-144p",
+            "cat-audio-0",
+            "cat-probe",
+        ]
         eventually(lambda: phase_of(videos, "vid-c") == "cancelled", "videos not cancelled")
         video = videos.find_one({"_id": "vid-c"})
         assert video is not None
@@ -162,7 +167,7 @@ def test_kubectl_delete_of_an_unfinished_resource_leaves_its_video_cancelled(
     assert video is not None
     assert video["error"] == "the VideoTranscode was deleted before it finished"
     assert {r["name"]: r["phase"] for r in video["renditions"]} == {
-        "144p": "Succeeded", "240p": "Cancelled"
+        "audio-0": "Succeeded", "144p": "Succeeded", "240p": "Cancelled"
     }  # fmt: skip
 
 

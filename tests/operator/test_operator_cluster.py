@@ -93,7 +93,7 @@ def test_a_resource_applied_with_kubectl_becomes_a_playable_ladder(
     phases = [phase for phase, _ in seen]
     assert phases.index("Probing") < phases.index("Succeeded")
     assert status["progress"] == 100
-    assert status["renditionsSummary"] == "2/2"
+    assert status["renditionsSummary"] == "3/3"  # the sound is its own rendition
     assert status["source"]["video"]["width"] == 640
     assert status["conditions"][0]["status"] == "True"
     assert status["playback"] == {"masterPlaylist": "videos/cat/master.m3u8",
@@ -103,18 +103,27 @@ def test_a_resource_applied_with_kubectl_becomes_a_playable_ladder(
         s3.get_object(Bucket="media", Key="videos/cat/master.m3u8")["Body"].read().decode()
     )
     assert sorted(p.uri for p in master.playlists) == ["144p/index.m3u8", "240p/index.m3u8"]
+    audio, *videos_ = status["renditions"]
+    assert audio["name"] == "audio-0"
+    assert [(m.type, m.uri, m.default) for m in master.media] == [
+        ("AUDIO", "audio-0/index.m3u8", "YES")
+    ]  # fmt: skip
     for rung in status["renditions"]:
         assert rung["phase"] == "Succeeded"
+        s3.head_object(Bucket="media", Key=rung["playlist"])
+    for rung in videos_:
         info = next(
             p.stream_info for p in master.playlists if p.uri == f"{rung['name']}/index.m3u8"
         )
-        assert info.bandwidth == rung["bandwidth"]
-        assert info.codecs == rung["codecs"]
-        s3.head_object(Bucket="media", Key=rung["playlist"])
+        assert info.bandwidth == rung["bandwidth"] + audio["bandwidth"]  # with its sound
+        assert info.codecs == f"{rung['codecs']},{audio['codecs']}"
+        assert info.audio == "aac"
     s3.head_object(Bucket="media", Key="videos/cat/poster.jpg")
 
     jobs = cluster.list(JOBS, NAMESPACE, labels="hlsforge.dev/transcode=cat")
-    assert sorted(j["metadata"]["name"] for j in jobs) == ["cat-144p", "cat-240p", "cat-probe"]
+    assert sorted(j["metadata"]["name"] for j in jobs) == [
+        "cat-144p", "cat-240p", "cat-audio-0", "cat-probe"
+    ]  # fmt: skip
     owner = cluster.get(VIDEOTRANSCODES, NAMESPACE, "cat")["metadata"]["uid"]
     assert all(j["metadata"]["ownerReferences"][0]["uid"] == owner for j in jobs)
     pods = cluster.list(PODS, NAMESPACE, labels="hlsforge.dev/transcode=cat")
@@ -198,7 +207,7 @@ def test_a_restarted_operator_finishes_without_duplicate_jobs(
         j["metadata"]["name"]
         for j in cluster.list(JOBS, NAMESPACE, labels="hlsforge.dev/transcode=owl")
     ]
-    assert sorted(jobs) == ["owl-144p", "owl-240p", "owl-probe"]
+    assert sorted(jobs) == ["owl-144p", "owl-240p", "owl-audio-0", "owl-probe"]
     for job in jobs:
         assert len(cluster.list(PODS, NAMESPACE, labels=f"job-name={job}")) == 1
 
@@ -324,7 +333,7 @@ def test_the_retry_annotation_reruns_what_failed(
         retry = {"metadata": {"annotations": {"hlsforge.dev/retry": "1"}}}
         cluster.patch(VIDEOTRANSCODES, NAMESPACE, "fox", retry)
         status = wait_phase(cluster, "fox", "Succeeded")["status"]
-    assert status["renditionsSummary"] == "2/2"
+    assert status["renditionsSummary"] == "3/3"
     assert "message" not in status
     probes = cluster.list(
         JOBS, NAMESPACE, labels="hlsforge.dev/role=probe,hlsforge.dev/transcode=fox"
@@ -338,11 +347,11 @@ def test_a_spec_edited_after_the_probe_fails_the_resource_readably(
 ) -> None:  # fmt: skip
     """A cluster without CEL lets the edit through: the operator neither crash-loops nor mixes
     two specs. It fails the resource with what to do; no rung of the edited ladder starts."""
-    monkeypatch.setenv("HLSFORGE_MAX_RUNNING_JOBS", "1")  # 240p waits while 144p runs
+    monkeypatch.setenv("HLSFORGE_MAX_RUNNING_JOBS", "1")  # the rungs wait while the audio runs
     release = asyncio.Event()
 
     async def run_pod(run: PodRun) -> PodExit:
-        if run.args[0] == "rendition":
+        if run.args[0] in ("rendition", "audio"):
             await release.wait()
         return PodExit(0, worker_message(run))
 
@@ -364,8 +373,8 @@ def test_a_spec_edited_after_the_probe_fails_the_resource_readably(
         "the spec changed after the transcode started (only priority, sliceParallelism and "
         "output.cleanupOnDelete may change): delete and create a new VideoTranscode"
     )
-    assert [r["name"] for r in status["renditions"]] == ["144p", "240p"]  # as started
-    assert jobs == ["elk-144p", "elk-probe"]
+    assert [r["name"] for r in status["renditions"]] == ["audio-0", "144p", "240p"]  # as started
+    assert jobs == ["elk-audio-0", "elk-probe"]
     assert "Traceback" not in kopf.output + caplog.text
     assert errors(caplog) == []
 

@@ -46,7 +46,8 @@ def test_a_sliced_resource_plays_before_it_is_done_and_ends_as_one_vod_ladder(
             status = (cluster.find(VIDEOTRANSCODES, NAMESPACE, "fox") or {}).get("status", {})
             if status.get("playableAt") and not early:
                 early = {"phase": status["phase"], "media": text(s3, "videos/fox/240p/index.m3u8"),
-                         "done": [r["slicesDone"] for r in status["renditions"]]}  # fmt: skip
+                         "done": [r["slicesDone"] for r in status["renditions"]
+                                  if r["name"] != "audio-0"]}  # fmt: skip
             if status.get("phase") in ("Succeeded", "Failed"):
                 break
             time.sleep(0.05)
@@ -64,13 +65,15 @@ def test_a_sliced_resource_plays_before_it_is_done_and_ends_as_one_vod_ladder(
 
     jobs = {j["metadata"]["name"]: j for j in
             cluster.list(JOBS, NAMESPACE, labels="hlsforge.dev/transcode=fox")}  # fmt: skip
-    assert sorted(jobs) == ["fox-144p", "fox-240p", "fox-probe"]  # one Job per rendition
+    assert sorted(jobs) == ["fox-144p", "fox-240p", "fox-audio-0", "fox-probe"]  # one per rendition
     for name in ("fox-144p", "fox-240p"):
         assert jobs[name]["spec"]["completionMode"] == "Indexed"
         assert jobs[name]["spec"]["completions"] == 3
         assert pods_by_index(cluster, name) == {"0": 1, "1": 1, "2": 1}  # each slice once
 
-    for rung in status["renditions"]:
+    audio, *videos = status["renditions"]
+    assert (audio["name"], audio["phase"], audio.get("slices")) == ("audio-0", "Succeeded", None)
+    for rung in videos:
         assert (rung["phase"], rung["slices"], rung["slicesDone"]) == ("Succeeded", 3, 3)
         media = text(s3, rung["playlist"])
         assert target_duration_errors(media) == []
@@ -84,7 +87,11 @@ def test_a_sliced_resource_plays_before_it_is_done_and_ends_as_one_vod_ladder(
             s3.head_object(Bucket="media", Key=f"{folder}/{segment.init_section.uri}")
     master = m3u8.loads(text(s3, "videos/fox/master.m3u8"))
     bandwidths = {p.uri: p.stream_info.bandwidth for p in master.playlists}
-    assert bandwidths == {f"{r['name']}/index.m3u8": r["bandwidth"] for r in status["renditions"]}
+    assert bandwidths == {
+        f"{r['name']}/index.m3u8": r["bandwidth"] + audio["bandwidth"] for r in videos
+    }
+    assert [m.uri for m in master.media] == ["audio-0/index.m3u8"]
+    assert "#EXT-X-ENDLIST" in text(s3, "videos/fox/audio-0/index.m3u8")
 
 
 def test_a_failing_slice_is_retried_alone(cluster: EmulatedCluster, s3: Any) -> None:
@@ -92,7 +99,7 @@ def test_a_failing_slice_is_retried_alone(cluster: EmulatedCluster, s3: Any) -> 
     failed: list[str] = []
 
     async def run_pod(run: PodRun) -> PodExit:
-        if run.args[0] == "probe":
+        if run.args[0] in ("probe", "audio"):
             return PodExit(0, worker_message(run))
         if run.job_name == "gnu-240p" and run.env[INDEX_ENV] == "2" and not failed:
             failed.append(run.name)
@@ -114,7 +121,7 @@ def test_a_bad_source_in_one_slice_fails_the_resource_at_once(
     cluster: EmulatedCluster, s3: Any
 ) -> None:
     async def run_pod(run: PodRun) -> PodExit:
-        if run.args[0] == "probe":
+        if run.args[0] in ("probe", "audio"):
             return PodExit(0, worker_message(run))
         if run.env[INDEX_ENV] == "1":
             return PodExit(2, '{"event": "error", "message": "the source is truncated at 14 s"}')
@@ -132,7 +139,7 @@ def test_a_bad_source_in_one_slice_fails_the_resource_at_once(
 
 def test_deleting_mid_way_stops_every_slice(cluster: EmulatedCluster, s3: Any) -> None:
     async def run_pod(run: PodRun) -> PodExit:
-        if run.args[0] == "probe":
+        if run.args[0] in ("probe", "audio"):
             return PodExit(0, worker_message(run))
         await asyncio.sleep(3600)
         return PodExit(0)
@@ -155,7 +162,7 @@ def test_a_restarted_operator_finishes_a_sliced_resource_without_duplicates(
     cluster: EmulatedCluster, s3: Any
 ) -> None:
     async def run_pod(run: PodRun) -> PodExit:
-        if run.args[0] == "probe":
+        if run.args[0] in ("probe", "audio"):
             return PodExit(0, worker_message(run))
         await asyncio.sleep(0.3)
         return PodExit(0, await asyncio.to_thread(stored_slice, run, s3))
@@ -170,7 +177,7 @@ def test_a_restarted_operator_finishes_a_sliced_resource_without_duplicates(
     assert status["phase"] == "Succeeded", status
     jobs = sorted(j["metadata"]["name"] for j in
                   cluster.list(JOBS, NAMESPACE, labels="hlsforge.dev/transcode=owl"))  # fmt: skip
-    assert jobs == ["owl-144p", "owl-240p", "owl-probe"]
+    assert jobs == ["owl-144p", "owl-240p", "owl-audio-0", "owl-probe"]
     for job in ("owl-144p", "owl-240p"):
         assert pods_by_index(cluster, job) == {str(i): 1 for i in range(5)}
     assert "#EXT-X-ENDLIST" in text(s3, "videos/owl/240p/index.m3u8")
