@@ -38,11 +38,13 @@ _IDET = re.compile(r"Multi frame detection: TFF:\s*(\d+) BFF:\s*(\d+) Progressiv
 TS_GRID = (
     "MPEG-TS: the sound starts 21 ms before the pictures; the unsliced encode puts each picture "
     "one frame late on its grid (the first is rounded up), a slice cuts at the source's times: "
-    "the 4th slice, the unsliced rung's last frame, gets no picture and fails with exit 1"
+    "the 4th slice, the unsliced rung's last frame, gets no picture and fails with exit 1 "
+    "(once fixed, that slice is one frame: see ONE_FRAME)"
 )
 TS_SEEK = (
     "MPEG-TS: an input -ss lands anywhere in a GOP and nothing decodes before the next keyframe: "
-    "with one keyframe in 10 s, the slices after the first get no picture and fail with exit 1"
+    "with one keyframe in 10 s, the slices after the first get no picture and fail with exit 1 "
+    "(once fixed, the last slice is one frame: see ONE_FRAME)"
 )
 FLOAT_COUNT = (
     "slice_count takes Fraction(6.006), a binary float a hair above 3 x 2.002 s: a 4th slice "
@@ -52,6 +54,11 @@ SOUND_TAIL = (
     "slices are counted on the container's duration, the sound's end: the pictures end 33 ms "
     "earlier, 3 slices cover them, a 4th would have sound and no picture (the worker fails "
     "on such a slice with exit 1, retryable)"
+)
+ONE_FRAME = (
+    "a last slice of one frame has no B-frame delay: its init section's edit list differs "
+    "(media_time 0, the others 2 frames), so the stitched playlist needs a 2nd EXT-X-MAP after "
+    "a discontinuity and the frame sits 2 frames early against the 1st init"
 )
 SHORT_GOP = (
     "27.15 fps: a GOP is 54 frames, 1.989 s, shorter than -hls_time 2: the unsliced encode "
@@ -153,6 +160,15 @@ CASES: dict[str, Case] = {
     # 2.1 s: the last slice is 3 frames
     "2.1s": Case(
         "short.mp4", lambda p: make_clip(p, size=SIZE, seconds=2.1), Fraction(30), 2, frames=63
+    ),
+    # 61 frames: the last slice is 1 frame
+    "2.033s": Case(
+        "one_more.mp4",
+        lambda p: make_clip(p, size=SIZE, seconds=2.0333),
+        Fraction(30),
+        2,
+        frames=61,
+        xfail=tuple((check, ONE_FRAME) for check in ("playlist", "join", "frames")),
     ),
     "29.97fps": Case(
         "ntsc.mp4",
