@@ -7,17 +7,27 @@ from fractions import Fraction
 from transcode_operator.settings import SlicingSettings
 from videotranscode import RenditionResult, SliceSummary, SourceInfo, VideoTranscodeSpec
 from videotranscode.slicing import (
+    AUTO,
     chosen_slice_seconds,
     output_frame_rate,
     slice_count,
     slice_length,
 )
 
+MPEGTS = "mpegts"  # FFmpeg's name of the container
+
 
 def slice_seconds_for(
     spec: VideoTranscodeSpec, source: SourceInfo, settings: SlicingSettings
 ) -> int | None:
-    """The slice length this transcode's renditions are encoded in (None: unsliced)."""
+    """The slice length this transcode's renditions are encoded in (None: unsliced).
+
+    `auto` leaves MPEG-TS sources whole: an input seek into a transport stream lands anywhere
+    in a GOP, so slices of a long-GOP broadcast stream would start without a picture
+    (tests/worker/test_slices_awkward.py, TS_SEEK). A slice length in the spec still slices
+    them."""
+    if spec.slicing == AUTO and source.container == MPEGTS:
+        return None
     return chosen_slice_seconds(
         spec.slicing, duration_seconds=source.duration_seconds,
         segment_seconds=spec.segment_seconds, auto_threshold=settings.auto_threshold_seconds,

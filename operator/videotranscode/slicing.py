@@ -47,7 +47,9 @@ def slice_length(slice_seconds: int, gop_seconds: int, frame_rate: Fraction) -> 
 
 def slice_count(duration_seconds: float, length: Fraction) -> int:
     """How many slices of `length` cover the source."""
-    return max(1, math.ceil(Fraction(duration_seconds) / length))
+    # The duration as written (to the millisecond), not its binary float: 6.006 s is exactly
+    # three 2.002 s slices, while Fraction(6.006) is a hair more and made a 4th, empty one.
+    return max(1, math.ceil(Fraction(str(duration_seconds)) / length))
 
 
 def chosen_slice_seconds(

@@ -46,10 +46,6 @@ TS_SEEK = (
     "with one keyframe in 10 s, the slices after the first get no picture and fail with exit 1 "
     "(once fixed, the last slice is one frame: see ONE_FRAME)"
 )
-FLOAT_COUNT = (
-    "slice_count takes Fraction(6.006), a binary float a hair above 3 x 2.002 s: a 4th slice "
-    "starts where the pictures end and the worker fails on it with exit 1 (retryable)"
-)
 SOUND_TAIL = (
     "slices are counted on the container's duration, the sound's end: the pictures end 33 ms "
     "earlier, 3 slices cover them, a 4th would have sound and no picture (the worker fails "
@@ -59,10 +55,6 @@ ONE_FRAME = (
     "a last slice of one frame has no B-frame delay: its init section's edit list differs "
     "(media_time 0, the others 2 frames), so the stitched playlist needs a 2nd EXT-X-MAP after "
     "a discontinuity and the frame sits 2 frames early against the 1st init"
-)
-SHORT_GOP = (
-    "27.15 fps: a GOP is 54 frames, 1.989 s, shorter than -hls_time 2: the unsliced encode "
-    "cuts a segment only every other GOP, the slices cut at every one"
 )
 MEDIA_CHECKS = ("playlist", "join", "frames", "quality")
 
@@ -120,7 +112,7 @@ CASES: dict[str, Case] = {
         vfr_phone_clip,
         None,
         3,
-        xfail=(("count", SOUND_TAIL), ("playlist", SHORT_GOP)),
+        xfail=(("count", SOUND_TAIL),),
     ),
     "mpegts-1.4s-start": Case(
         "broadcast.ts",
@@ -176,7 +168,6 @@ CASES: dict[str, Case] = {
         Fraction(30000, 1001),
         3,
         frames=180,
-        xfail=(("count", FLOAT_COUNT),),
     ),
     "25fps": Case(
         "pal.mp4",

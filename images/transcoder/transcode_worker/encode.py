@@ -110,9 +110,11 @@ def _warmup_args(time_slice: TimeSlice, frame_rate: Fraction, *, audio: bool) ->
     return [*args, "-af", f"atrim=start={_seconds(time_slice.warmup)}"] if audio else args
 
 
-def _hls_args(packaging: Packaging, rung_dir: Path, time_slice: TimeSlice | None) -> list[str]:
+def _hls_args(
+    packaging: Packaging, segment_time: Fraction, rung_dir: Path, time_slice: TimeSlice | None
+) -> list[str]:
     args = [
-        "-f", "hls", "-hls_time", str(packaging.segment_seconds),
+        "-f", "hls", "-hls_time", _seconds(segment_time),
         "-hls_playlist_type", "vod", "-hls_flags", "independent_segments",
         "-hls_segment_type", packaging.segment_type,
         "-hls_segment_filename", str(rung_dir / f"seg_%05d.{packaging.segment_extension}"),
@@ -153,6 +155,12 @@ def build_encode_args(
     """
     rate = output_frame_rate(Fraction(source.info.video.frame_rate))
     gop = gop_frames(rate, packaging.gop_seconds)
+    # FFmpeg cuts a segment at the first keyframe at least -hls_time after the previous cut;
+    # whole GOPs may be a little shorter than `gop_seconds` (27.15 fps: 54 frames, 1.989 s), so
+    # ask for the segment's exact length less half a frame, and every segment is the same GOPs.
+    segment_time = (
+        gop * (packaging.segment_seconds // packaging.gop_seconds) - Fraction(1, 2)
+    ) / rate
     branches = [f"[s{i}]" for i in range(len(rungs))]
     # Deinterlacing comes first: it needs the source's own frames and field order.
     shared = [
@@ -178,5 +186,5 @@ def build_encode_args(
                      "-output_ts_offset", _seconds(time_slice.output_offset)]  # fmt: skip
         else:
             args += ["-output_ts_offset", _seconds(TIMESTAMP_HEADROOM)]
-        args += _hls_args(packaging, output_dir / rung.name, time_slice)
+        args += _hls_args(packaging, segment_time, output_dir / rung.name, time_slice)
     return args
