@@ -35,26 +35,15 @@ SIZE = "320x180"
 _IDET = re.compile(r"Multi frame detection: TFF:\s*(\d+) BFF:\s*(\d+) Progressive:\s*(\d+)")
 
 # Each is fixed by a change in encode.py/commands.py or the contract (the issue 12 report).
-TS_GRID = (
-    "MPEG-TS: the sound starts 21 ms before the pictures; the unsliced encode puts each picture "
-    "one frame late on its grid (the first is rounded up), a slice cuts at the source's times: "
-    "the 4th slice, the unsliced rung's last frame, gets no picture and fails with exit 1 "
-    "(once fixed, that slice is one frame: see ONE_FRAME)"
-)
 TS_SEEK = (
     "MPEG-TS: an input -ss lands anywhere in a GOP and nothing decodes before the next keyframe: "
     "with one keyframe in 10 s, the slices after the first get no picture and fail with exit 1 "
-    "(once fixed, the last slice is one frame: see ONE_FRAME)"
+    "(once fixed, the last slice is one frame)"
 )
 SOUND_TAIL = (
     "slices are counted on the container's duration, the sound's end: the pictures end 33 ms "
     "earlier, 3 slices cover them, a 4th would have sound and no picture (the worker fails "
     "on such a slice with exit 1, retryable)"
-)
-ONE_FRAME = (
-    "a last slice of one frame has no B-frame delay: its init section's edit list differs "
-    "(media_time 0, the others 2 frames), so the stitched playlist needs a 2nd EXT-X-MAP after "
-    "a discontinuity and the frame sits 2 frames early against the 1st init"
 )
 MEDIA_CHECKS = ("playlist", "join", "frames", "quality")
 
@@ -119,14 +108,12 @@ CASES: dict[str, Case] = {
         broadcast_ts(None),
         Fraction(30),
         4,  # the audio starts 21 ms before the pictures: the unsliced rung has a 4th segment
-        xfail=tuple((check, TS_GRID) for check in MEDIA_CHECKS),
     ),
     "mpegts-10s-offset": Case(
         "offset.ts",
         broadcast_ts(10),
         Fraction(30),
         4,  # the audio starts 21 ms before the pictures: the unsliced rung has a 4th segment
-        xfail=tuple((check, TS_GRID) for check in MEDIA_CHECKS),
     ),
     "mpegts-long-gop": Case(
         "long_gop.ts",
@@ -160,7 +147,6 @@ CASES: dict[str, Case] = {
         Fraction(30),
         2,
         frames=61,
-        xfail=tuple((check, ONE_FRAME) for check in ("playlist", "join", "frames")),
     ),
     "29.97fps": Case(
         "ntsc.mp4",
