@@ -156,8 +156,8 @@ def test_sign_up_upload_follow_live_and_play(page: Page, tmp_path: Path) -> None
     expect(page.get_by_test_id("upload-error")).to_be_hidden()
 
     renditions = item.get_by_test_id("rendition")
-    expect(renditions).to_have_count(2)
-    for rung in ("360p", "540p"):
+    expect(renditions).to_have_count(3)  # the sound is its own rendition
+    for rung in ("audio-0", "360p", "540p"):
         rendition = renditions.filter(has_text=rung)
         expect(rendition).to_have_attribute("data-phase", "succeeded")
         expect(rendition.get_by_test_id("rendition-progress")).to_have_attribute("value", "100")
