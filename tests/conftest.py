@@ -3,6 +3,7 @@
 import contextlib
 import os
 import secrets
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -102,6 +103,30 @@ def runner(cluster: EmulatedCluster, tmp_path: Path) -> Iterator[JobRunner]:
         yield jobs
 
 
+@pytest.fixture(scope="session")
+def paced_worker_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """An environment whose FFmpeg reads its input at no more than twice real time, as a slow
+    node would: a short clip's encode then lasts long enough, on any machine, for its live
+    progress to be seen between 0 and 100."""
+    real = shutil.which("ffmpeg")
+    assert real is not None
+    bin_dir = tmp_path_factory.mktemp("paced-ffmpeg")
+    script = bin_dir / "ffmpeg"
+    script.write_text(f'#!/bin/sh\nexec {real} -readrate 2 "$@"\n')
+    script.chmod(0o755)
+    return {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+
+
+@pytest.fixture
+def paced_runner(
+    cluster: EmulatedCluster, tmp_path: Path, paced_worker_env: dict[str, str]
+) -> Iterator[JobRunner]:
+    """`runner`, with FFmpeg paced as in `paced_worker_env`."""
+    env = {**os.environ, **paced_worker_env}
+    with JobRunner(cluster, env=env, scratch_root=tmp_path / "pods") as jobs:
+        yield jobs
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--with-e2e",
@@ -122,11 +147,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def dev_stack(
+    tmp_path_factory: pytest.TempPathFactory, paced_worker_env: dict[str, str]
+) -> Iterator[str]:
     """What `make dev` runs (emulated cluster and Jobs, moto, SecantusDB, the operator and
-    the API with the web app), on free ports, for the whole session; yields the API's URL."""
+    the API with the web app), on free ports, for the whole session; yields the API's URL.
+    FFmpeg is paced (`paced_worker_env`), so live progress shows on a fast machine too."""
     data_dir = tmp_path_factory.mktemp("stack")
-    with stack(data_dir=data_dir, port=free_port(), s3_port=free_port()) as url:
+    with stack(data_dir=data_dir, port=free_port(), s3_port=free_port(),
+               worker_env=paced_worker_env) as url:  # fmt: skip
         yield url
 
 

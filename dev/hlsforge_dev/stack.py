@@ -109,8 +109,9 @@ def s3(endpoint: str | None, port: int) -> Iterator[tuple[str, dict[str, str]]]:
 
 @contextlib.contextmanager
 def kubernetes(
-    kubeconfig: Path | None, data_dir: Path, max_parallel: int, s3_keys: dict[str, str]
-) -> Iterator[Path]:
+    kubeconfig: Path | None, data_dir: Path, max_parallel: int, s3_keys: dict[str, str],
+    worker_env: dict[str, str],
+) -> Iterator[Path]:  # fmt: skip
     if kubeconfig is not None:
         yield kubeconfig
         return
@@ -121,7 +122,8 @@ def kubernetes(
             "stringData": {"accessKeyId": s3_keys["AWS_ACCESS_KEY_ID"],
                            "secretAccessKey": s3_keys["AWS_SECRET_ACCESS_KEY"]},
         }, namespace=NAMESPACE)  # fmt: skip
-        env = {**os.environ, "AWS_DEFAULT_REGION": s3_keys.get("AWS_DEFAULT_REGION", "us-east-1")}
+        region = s3_keys.get("AWS_DEFAULT_REGION", "us-east-1")
+        env = {**os.environ, "AWS_DEFAULT_REGION": region, **worker_env}
         with JobRunner(cluster, env=env, max_parallel=max_parallel,
                        scratch_root=data_dir / "pods"):  # fmt: skip
             yield cluster.write_kubeconfig(data_dir / "kubeconfig")
@@ -138,9 +140,10 @@ def create_demo_user(api_url: str) -> None:
 def stack(
     *, data_dir: Path, host: str = "127.0.0.1", port: int = 8000, s3_port: int = 9000,
     max_parallel: int = 2, kubeconfig: Path | None = None, s3_endpoint: str | None = None,
-    mongodb_uri: str | None = None,
+    mongodb_uri: str | None = None, worker_env: dict[str, str] | None = None,
 ) -> Iterator[str]:  # fmt: skip
-    """Everything up and ready; yields the API's URL."""
+    """Everything up and ready; yields the API's URL. `worker_env` is added to the
+    environment of the emulated cluster's worker processes."""
     data_dir = data_dir.resolve()
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -149,7 +152,9 @@ def stack(
     with (
         mongodb(mongodb_uri, data_dir, logs) as mongodb_url,
         s3(s3_endpoint, s3_port) as (s3_url, s3_keys),
-        kubernetes(kubeconfig, data_dir, max_parallel, s3_keys) as kubeconfig_path,
+        kubernetes(
+            kubeconfig, data_dir, max_parallel, s3_keys, worker_env or {}
+        ) as kubeconfig_path,
     ):
         common = {**os.environ, **s3_keys, "AWS_ENDPOINT_URL": s3_url,
                   "KUBECONFIG": str(kubeconfig_path), "HLSFORGE_MONGODB_URI": mongodb_url,

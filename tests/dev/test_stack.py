@@ -68,7 +68,7 @@ def test_make_devs_cluster_refuses_spec_edits_as_the_crd_says(tmp_path: Path) ->
     kubectl = shutil.which("kubectl", path=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     assert kubectl is not None, "kubectl is not installed: run `make setup`"
     keys = {"AWS_ACCESS_KEY_ID": "dev", "AWS_SECRET_ACCESS_KEY": "dev"}
-    with kubernetes(None, tmp_path, 1, keys) as kubeconfig:
+    with kubernetes(None, tmp_path, 1, keys, {}) as kubeconfig:
 
         def run(*args: str) -> subprocess.CompletedProcess[str]:
             command = [kubectl, "--kubeconfig", str(kubeconfig), *args]

@@ -43,9 +43,9 @@ def apply_yaml(kubeconfig: str, text: str, tmp_path: Path) -> None:
 
 
 def test_a_resource_applied_with_kubectl_becomes_a_playable_ladder(
-    cluster: EmulatedCluster, runner: JobRunner, s3: Any, clip: ClipFactory, tmp_path: Path,
+    cluster: EmulatedCluster, paced_runner: JobRunner, s3: Any, clip: ClipFactory, tmp_path: Path,
     operator_env: dict[str, str], mongodb_uri: str, monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, request: pytest.FixtureRequest,
 ) -> None:  # fmt: skip
     """Also: the videos document follows, and an unreachable API stops nothing (nor is it
     an error: the operator retries in the background)."""
@@ -57,6 +57,7 @@ def test_a_resource_applied_with_kubectl_becomes_a_playable_ladder(
     monkeypatch.setenv("HLSFORGE_METRICS_PORT", str(metrics_port))
     liveness = f"--liveness=http://127.0.0.1:{liveness_port}/healthz"
     mongo: MongoClient[dict[str, Any]] = MongoClient(mongodb_uri)
+    request.addfinalizer(mongo.close)
     videos = mongo["operator_test"]["videos"]
     videos.insert_one({"_id": "vid-1", "title": "cat", "phase": "queued"})
     upload(s3, clip(size="640x360", seconds=6), "u1/cat.mp4")
@@ -135,7 +136,6 @@ def test_a_resource_applied_with_kubectl_becomes_a_playable_ladder(
     assert (video["phase"], video["progress"], video["title"]) == ("succeeded", 100, "cat")
     assert video["playback"]["masterPlaylist"] == "videos/cat/master.m3u8"
     assert video["transcode"] == {"namespace": NAMESPACE, "name": "cat"}
-    mongo.close()
     assert errors(caplog) == []
 
 
