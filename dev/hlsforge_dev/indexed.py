@@ -31,7 +31,7 @@ written at once, as for NonIndexed Jobs).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
@@ -47,26 +47,6 @@ def is_indexed(spec: Mapping[str, Any]) -> bool:
 
 
 # Interval strings
-
-
-def format_indexes(indexes: Iterable[int]) -> str:
-    """Indexes as Kubernetes writes them: "1,3-5,7"; a run of exactly two is "1,2"."""
-    parts: list[str] = []
-    ordered = sorted(set(indexes))
-    start = 0
-    while start < len(ordered):
-        end = start
-        while end + 1 < len(ordered) and ordered[end + 1] == ordered[end] + 1:
-            end += 1
-        first, last = ordered[start], ordered[end]
-        if last == first:
-            parts.append(str(first))
-        elif last == first + 1:
-            parts.append(f"{first},{last}")
-        else:
-            parts.append(f"{first}-{last}")
-        start = end + 1
-    return ",".join(parts)
 
 
 def parse_indexes(text: str | None, completions: int) -> set[int]:

@@ -61,6 +61,7 @@ from hlsforge_dev.store import (
     now_iso,
     parse_time,
 )
+from videotranscode.slicing import format_indexes
 
 logger = logging.getLogger(__name__)
 
@@ -491,9 +492,9 @@ class JobRunner:
             if value:
                 status[key] = value
         if completed:
-            status["completedIndexes"] = indexed.format_indexes(completed)
+            status["completedIndexes"] = format_indexes(completed)
         if spec.get("backoffLimitPerIndex") is not None:
-            status["failedIndexes"] = indexed.format_indexes(failed_indexes)
+            status["failedIndexes"] = format_indexes(failed_indexes)
         status["ready"] = sum(1 for pod in active if _is_ready(pod))
         status["terminating"] = len(running) - len(active)
         if status != (job.get("status") or {}):

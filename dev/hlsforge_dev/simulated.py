@@ -1,6 +1,7 @@
 """What a worker would report, without running FFmpeg: for benchmarks and queue tests
 where only the operator's behaviour matters."""
 
+import contextlib
 import json
 import math
 from typing import Any
@@ -90,7 +91,8 @@ def _measured(request: RenditionArgs) -> RenditionResult:
 def stored_slice(run: PodRun, s3: Any) -> str:
     """For a slice of a sliced rendition (`--slice-seconds`, the index in the pod's env):
     store what the worker would (segments, init section, `slice_<i>.json`) through the boto3
-    client `s3`, and return the termination message it would leave."""
+    client `s3`, and return the termination message it would leave. A slice named in
+    `--done-slices` and stored already is kept as it is, as the worker keeps it."""
     index = int(run.env[INDEX_ENV])
     request = read_request([*run.args, "--slice-index", str(index)])
     if not isinstance(request, RenditionArgs) or request.slice_seconds is None:
@@ -98,6 +100,11 @@ def stored_slice(run: PodRun, s3: Any) -> str:
     length = request.slice_seconds
     bucket, _, prefix = request.output.removeprefix("s3://").partition("/")
     rung = request.rendition.name
+    if index in request.done_slices:
+        key = f"{prefix}/{rung}/{slice_result(index)}"
+        with contextlib.suppress(s3.exceptions.NoSuchKey):
+            stored = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            return _slice_done(SliceResult.model_validate_json(stored))
     seconds = min(length, SOURCE.duration_seconds - index * length)
     per_slice = length // request.segment_seconds
     durations = [float(min(request.segment_seconds, seconds - start))
@@ -118,5 +125,9 @@ def stored_slice(run: PodRun, s3: Any) -> str:
         result_key=f"{prefix}/{rung}/{slice_result(index)}",
     )  # fmt: skip
     s3.put_object(Bucket=bucket, Key=result.result_key, Body=result.model_dump_json(by_alias=True))
+    return _slice_done(result)
+
+
+def _slice_done(result: SliceResult) -> str:
     summary = result.summary().model_dump(by_alias=True)
     return json.dumps({"event": "done", "command": "rendition", "result": summary})

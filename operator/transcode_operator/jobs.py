@@ -209,6 +209,7 @@ class Slicing:
     seconds: int
     count: int
     parallelism: int
+    done: frozenset[int] = frozenset()  # stored by an earlier Job: reused, not encoded again
 
 
 def build_rendition_job(
@@ -229,6 +230,7 @@ def build_rendition_job(
         segment_seconds=spec.segment_seconds, gop_seconds=spec.gop_seconds,
         segment_type=spec.segment_type, slice_seconds=slicing.seconds if slicing else None,
         audio=not source.audio_streams,  # else the sound is in the audio renditions
+        done_slices=slicing.done if slicing else frozenset(),
     ).argv()  # fmt: skip
     job = build_job(
         name=name,

@@ -5,7 +5,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from transcode_operator.slices import parse_indexes
+from videotranscode.slicing import parse_indexes
 
 Key = tuple[str, str]  # (namespace, name)
 JobsIndex = Mapping[Key, Iterable[Mapping[str, Any]]]  # by (namespace, resource)

@@ -50,6 +50,7 @@ from videotranscode import (
     media_playlist,
     stitch_media_playlist,
 )
+from videotranscode.slicing import format_indexes, parse_indexes
 
 CANCELLED_BY_REQUEST = "cancelled on request"
 CANCELLED_BY_DELETION = "the VideoTranscode was deleted before it finished"
@@ -138,7 +139,10 @@ def _sliced_rung_status(
     if job is None or previous.phase == RenditionPhase.SUCCEEDED:
         return previous
     done = set(results) & set(range(len(durations)))
-    counts = {"attempts": job.attempts, "slices": len(durations), "slices_done": len(done)}
+    # An earlier Job's slices count until this Job's pods have reused them.
+    stored = done | parse_indexes(previous.completed_slices)
+    counts = {"attempts": job.attempts, "slices": len(durations), "slices_done": len(stored),
+              "completed_slices": format_indexes(stored) or None}  # fmt: skip
     if job.failed_for_good:
         return previous.model_copy(
             update={**counts, "phase": RenditionPhase.FAILED, "message": job.error}
@@ -147,7 +151,7 @@ def _sliced_rung_status(
         result = measured_together(previous.name, results.values(), playlist_key)
         return previous.model_copy(update={**counts, **_measured(result)})
     started = job.waiting is None or bool(done)
-    progress = rendition_progress(durations, done, live_progress)
+    progress = rendition_progress(durations, stored, live_progress)
     return previous.model_copy(
         update={
             **counts,
@@ -176,12 +180,16 @@ def _measured(result: RenditionResult | AudioRenditionResult) -> dict[str, Any]:
 
 
 def _retried(rung: RenditionStatus, resource: str, token: str | None) -> RenditionStatus:
-    """A failed or cancelled rung under a new retry token starts over in a new Job."""
+    """A failed or cancelled rung under a new retry token starts over in a new Job, which
+    encodes only the slices not stored yet."""
     new_name = rendition_job_name(resource, rung.name, token)
     again = (RenditionPhase.FAILED, RenditionPhase.CANCELLED)
     if rung.phase not in again or rung.job_name == new_name:
         return rung
-    return RenditionStatus(name=rung.name, job_name=new_name, attempts=rung.attempts)
+    return RenditionStatus(
+        name=rung.name, job_name=new_name, attempts=rung.attempts, slices=rung.slices,
+        slices_done=rung.slices_done, completed_slices=rung.completed_slices,
+    )  # fmt: skip
 
 
 def overall_progress(renditions: list[RenditionStatus], heights: Mapping[str, int]) -> float:

@@ -26,6 +26,7 @@ from videotranscode import (
     VideoTranscodeSpec,
     VideoTranscodeStatus,
 )
+from videotranscode.slicing import parse_indexes
 
 
 @dataclass(frozen=True, order=True)
@@ -151,7 +152,8 @@ class Queue:
             else:
                 slicing = None
                 if status.slice_seconds and rendition.slices:
-                    slicing = Slicing(status.slice_seconds, rendition.slices, parallelism=1)
+                    done = parse_indexes(rendition.completed_slices)
+                    slicing = Slicing(status.slice_seconds, rendition.slices, 1, done)
                 job = build_rendition_job(
                     meta["name"], spec, rungs[rendition.name], self.job_settings,
                     name=job_name, source=status.source, slicing=slicing,

@@ -44,17 +44,6 @@ def slice_durations(source: SourceInfo, slice_seconds: int, gop_seconds: int) ->
     return [float(length)] * (count - 1) + [max(last, 0.0)]
 
 
-def parse_indexes(text: str | None) -> frozenset[int]:
-    """A Job's `completedIndexes` or `failedIndexes`, e.g. "1,3-5,7" (empty: none)."""
-    indexes: set[int] = set()
-    for part in (text or "").split(","):
-        if not part.strip():
-            continue
-        first, _, last = part.partition("-")
-        indexes.update(range(int(first), int(last or first) + 1))
-    return frozenset(indexes)
-
-
 def rendition_progress(
     durations: list[float], done: Iterable[int], live: Mapping[int, float]
 ) -> float:

@@ -258,6 +258,9 @@ class RenditionStatus(_StatusModel):
     """How many time slices this rendition is encoded in (absent: one pod encodes it)."""
     slices_done: int | None = None
     """Slices encoded and stored so far."""
+    completed_slices: str | None = None
+    """Which slices are stored, as Kubernetes writes an Indexed Job's completedIndexes
+    (e.g. 0-3,5): a retry of the rendition encodes only the others."""
     message: str | None = None
     """Why the rendition failed or is being retried."""
 

@@ -7,6 +7,7 @@ keyframe grid an unsliced encode has (every `gop_frames` frames from t = 0).
 """
 
 import math
+from collections.abc import Iterable
 from fractions import Fraction
 from typing import Annotated, Literal
 
@@ -70,3 +71,35 @@ def chosen_slice_seconds(
     else:
         seconds = slicing
     return seconds if duration_seconds > seconds else None
+
+
+def parse_indexes(text: str | None) -> frozenset[int]:
+    """Slice indexes as Kubernetes writes an Indexed Job's `completedIndexes`, e.g. "1,3-5,7"
+    (empty: none)."""
+    indexes: set[int] = set()
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        first, _, last = part.partition("-")
+        indexes.update(range(int(first), int(last or first) + 1))
+    return frozenset(indexes)
+
+
+def format_indexes(indexes: Iterable[int]) -> str:
+    """Slice indexes as Kubernetes writes them: "1,3-5,7"; a run of exactly two is "1,2"."""
+    parts: list[str] = []
+    ordered = sorted(set(indexes))
+    start = 0
+    while start < len(ordered):
+        end = start
+        while end + 1 < len(ordered) and ordered[end + 1] == ordered[end] + 1:
+            end += 1
+        first, last = ordered[start], ordered[end]
+        if last == first:
+            parts.append(str(first))
+        elif last == first + 1:
+            parts.append(f"{first},{last}")
+        else:
+            parts.append(f"{first}-{last}")
+        start = end + 1
+    return ",".join(parts)

@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 from videotranscode._model import CamelModel
 from videotranscode.audio import AUDIO_BITRATE, AUDIO_NAME_PATTERN, AudioRendition
 from videotranscode.renditions import RenditionSpec
+from videotranscode.slicing import format_indexes
 
 SegmentType = Literal["fmp4", "mpegts"]
 
@@ -58,6 +59,9 @@ class RenditionArgs(CamelModel):
     audio: bool = True
     """Mux the source's first audio stream into the rung. False (`--no-audio`): video only,
     for a ladder whose sound is in audio renditions (`AudioArgs`)."""
+    done_slices: frozenset[int] = frozenset()
+    """Slices an earlier Job of this rendition stored: their pods reuse the stored result
+    rather than encode again (`--done-slices 0-3,5`)."""
 
     @model_validator(mode="after")
     def _whole_segments_per_slice(self) -> Self:
@@ -67,6 +71,8 @@ class RenditionArgs(CamelModel):
             raise ValueError("slice seconds must be a positive multiple of segment seconds")
         if self.slice_index is not None and (self.slice_seconds is None or self.slice_index < 0):
             raise ValueError("a slice index needs slice seconds and is at least 0")
+        if self.done_slices and (self.slice_seconds is None or min(self.done_slices) < 0):
+            raise ValueError("done slices need slice seconds and are at least 0")
         return self
 
     def argv(self) -> list[str]:
@@ -74,6 +80,8 @@ class RenditionArgs(CamelModel):
         sliced = [] if self.slice_seconds is None else ["--slice-seconds", str(self.slice_seconds)]
         if self.slice_index is not None:
             sliced += ["--slice-index", str(self.slice_index)]
+        if self.done_slices:
+            sliced += ["--done-slices", format_indexes(self.done_slices)]
         return [
             "rendition", self.source, self.output,
             "--name", rung.name,

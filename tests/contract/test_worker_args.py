@@ -34,6 +34,7 @@ RENDITION = RenditionArgs(
 SLICE = RENDITION.model_copy(update={"slice_seconds": 12, "slice_index": 7})
 VIDEO_ONLY = RENDITION.model_copy(update={"audio": False})
 VIDEO_ONLY_SLICE = SLICE.model_copy(update={"audio": False})
+RETRIED_SLICE = SLICE.model_copy(update={"done_slices": frozenset({0, 1, 2, 5})})
 AUDIO = AudioArgs(
     source="s3://uploads/u1/v1/original.mov", output="s3://media/videos/v1", name="audio-3",
     stream=3, bitrate=96_000, segment_seconds=4, segment_type="mpegts",
@@ -41,8 +42,10 @@ AUDIO = AudioArgs(
 
 
 @pytest.mark.parametrize(
-    "request_", [PROBE, PROBE_WITH_POSTER, RENDITION, SLICE, VIDEO_ONLY, VIDEO_ONLY_SLICE, AUDIO]
-)
+    "request_",
+    [PROBE, PROBE_WITH_POSTER, RENDITION, SLICE, VIDEO_ONLY, VIDEO_ONLY_SLICE, RETRIED_SLICE,
+     AUDIO],
+)  # fmt: skip
 def test_the_worker_reads_back_every_field(
     request_: ProbeArgs | RenditionArgs | AudioArgs,
 ) -> None:
@@ -135,6 +138,7 @@ def test_a_slice_length_without_an_index_is_a_usage_error(
         ({"slice_seconds": 0}, "multiple of segment seconds"),
         ({"slice_seconds": None}, "needs slice seconds"),
         ({"slice_index": -1}, "at least 0"),
+        ({"slice_seconds": None, "slice_index": None, "done_slices": {1}}, "need slice seconds"),
     ],
 )
 def test_a_slice_is_whole_segments(update: dict[str, object], fragment: str) -> None:

@@ -15,7 +15,8 @@ from hlsforge_dev.indexed import COMPLETION_INDEX, INDEX_ENV
 from hlsforge_dev.simulated import stored_slice, worker_message
 from kopf_cluster import create, operator, upload, wait_phase
 
-from videotranscode import target_duration_errors
+from transcode_worker.cli import read_request
+from videotranscode import RenditionArgs, target_duration_errors
 
 pytestmark = pytest.mark.usefixtures("operator_env")
 NAMESPACE = "default"
@@ -115,6 +116,68 @@ def test_a_failing_slice_is_retried_alone(cluster: EmulatedCluster, s3: Any) -> 
     assert pods_by_index(cluster, "gnu-144p") == {str(i): 1 for i in range(5)}
     media = m3u8.loads(text(s3, "videos/gnu/240p/index.m3u8"))
     assert [s.uri for s in media.segments] == [f"seg_{n:05d}.m4s" for n in range(10)]
+
+
+def test_a_retry_encodes_only_the_slices_not_stored(cluster: EmulatedCluster, s3: Any) -> None:
+    """Slice 3 of 240p fails for good (exit 2) after the others are stored, failing the
+    resource; the retry annotation starts a new Job that keeps slices 0-2 and 4 and encodes
+    only slice 3 (its pods are given the stored slices; the simulated worker keeps them
+    as the real one does, tests/worker/test_slice_reuse.py)."""
+    fail = asyncio.Event()
+    fail.set()
+    encoded: list[tuple[str | None, str]] = []
+
+    async def stored_others(job: str) -> None:
+        while True:
+            body = await asyncio.to_thread(cluster.find, JOBS, NAMESPACE, job)
+            if (body or {}).get("status", {}).get("completedIndexes") == "0-2,4":
+                return
+            await asyncio.sleep(0.05)
+
+    async def run_pod(run: PodRun) -> PodExit:
+        if run.args[0] in ("probe", "audio"):
+            return PodExit(0, worker_message(run))
+        index = run.env[INDEX_ENV]
+        if run.job_name == "gnu-240p" and index == "3" and fail.is_set():
+            await stored_others("gnu-240p")
+            fail.clear()
+            return PodExit(2, '{"event": "error", "message": "the disk was unreadable"}')
+        request = read_request([*run.args, "--slice-index", index])
+        assert isinstance(request, RenditionArgs)
+        if int(index) not in request.done_slices:
+            encoded.append((run.job_name, index))
+        return PodExit(0, await asyncio.to_thread(stored_slice, run, s3))
+
+    with JobRunner(cluster, run_pod=run_pod, max_parallel=8), operator():
+        create(cluster, "gnu", "any.mp4", slicing=12)  # the simulated source is 60 s: 5 slices
+        failed = wait_phase(cluster, "gnu", "Failed", "Succeeded")["status"]
+        assert "the disk was unreadable" in failed["message"]
+        rung = next(r for r in failed["renditions"] if r["name"] == "240p")
+        assert (rung["slicesDone"], rung["completedSlices"]) == (4, "0-2,4")
+        encoded.clear()
+        cluster.patch(VIDEOTRANSCODES, NAMESPACE, "gnu",
+                      {"metadata": {"annotations": {"hlsforge.dev/retry": "1"}}})  # fmt: skip
+
+        def retried_and_ended(body: dict[str, Any] | None) -> bool:
+            status = (body or {}).get("status", {})
+            retried = status["renditions"][2]["jobName"] != "gnu-240p"
+            return retried and status["phase"] in ("Succeeded", "Failed")
+
+        body = cluster.wait_for(VIDEOTRANSCODES, NAMESPACE, "gnu", retried_and_ended, timeout=60)
+    assert body is not None
+    status = body["status"]
+    assert status["phase"] == "Succeeded", status
+    rung = status["renditions"][2]
+    assert rung["name"] == "240p"
+    retry_job = cluster.get(JOBS, NAMESPACE, rung["jobName"])
+    assert rung["jobName"] != "gnu-240p"
+    args = retry_job["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--done-slices") + 1] == "0-2,4"
+    assert [index for job, index in encoded if job == rung["jobName"]] == ["3"]
+    assert (rung["slicesDone"], rung["completedSlices"]) == (5, "0-4")
+    media = m3u8.loads(text(s3, "videos/gnu/240p/index.m3u8"))
+    assert [s.uri for s in media.segments] == [f"seg_{n:05d}.m4s" for n in range(10)]
+    assert media.is_endlist
 
 
 def test_a_bad_source_in_one_slice_fails_the_resource_at_once(

@@ -12,13 +12,9 @@ from transcode_operator.outcomes import Outcome
 from transcode_operator.reconcile import Observed, Resource, next_status, parse_spec
 from transcode_operator.scheduling import WaitingRung, Widening, rungs_to_start, widths
 from transcode_operator.settings import JobSettings, SlicingSettings
-from transcode_operator.slices import (
-    measured_together,
-    parse_indexes,
-    rendition_progress,
-    slice_durations,
-)
+from transcode_operator.slices import measured_together, rendition_progress, slice_durations
 from videotranscode import (
+    RETRY_ANNOTATION,
     Phase,
     RenditionPhase,
     RenditionResult,
@@ -29,6 +25,7 @@ from videotranscode import (
     VideoTranscodeStatus,
     target_duration_errors,
 )
+from videotranscode.slicing import format_indexes, parse_indexes
 
 NOW = "2026-12-02T10:00:00Z"
 LADDER = [
@@ -268,6 +265,41 @@ def test_a_slice_out_of_retries_fails_the_rendition_with_the_workers_words() -> 
     assert outcome.status.message == "rendition 720p failed: disk full"
 
 
+def test_a_retry_of_a_sliced_rendition_encodes_only_the_slices_not_stored() -> None:
+    status = probed()
+    failed = JobState("v1-720p", failed=3, failed_for_good=True, completions=3,
+                      completed_indexes=frozenset({0, 2}),
+                      result={"event": "error", "message": "disk full"})  # fmt: skip
+    status = step(status, {"v1-360p": running("v1-360p"), "v1-720p": failed},
+                  slices={"720p": {0: piece("720p", 0), 2: piece("720p", 2)}}).status  # fmt: skip
+    rung = status.renditions[1]
+    assert (rung.phase, rung.slices_done, rung.completed_slices) == (
+        RenditionPhase.FAILED, 2, "0,2",
+    )  # fmt: skip
+
+    retried = next_status(
+        Resource("v1", spec(), status, {RETRY_ANNOTATION: "again"}, generation=1),
+        Observed({"v1-360p": running("v1-360p")}, {}, NOW), public_base_url=None, slicing=SETTINGS,
+    ).status  # fmt: skip
+    rung = retried.renditions[1]
+    assert rung.job_name is not None
+    assert rung.job_name != "v1-720p"  # a new Job
+    assert (rung.phase, rung.slices, rung.slices_done, rung.completed_slices) == (
+        RenditionPhase.PENDING, 3, 2, "0,2",
+    )  # fmt: skip
+    job = build_rendition_job(
+        "v1", spec(), spec().renditions[1], JobSettings(), name=rung.job_name,  # type: ignore[index]
+        source=SourceInfo.model_validate(SOURCE),
+        slicing=Slicing(30, 3, 1, parse_indexes(rung.completed_slices)),
+    )  # fmt: skip
+    args = job["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--done-slices") + 1] == "0,2"
+    # Until the new Job's pods have reused them, the stored slices count: 45 s of 75 s.
+    again = step(retried, {"v1-360p": running("v1-360p"), rung.job_name: running(rung.job_name)})
+    assert again.status.renditions[1].progress == pytest.approx(60.0)
+    assert again.status.renditions[1].completed_slices == "0,2"
+
+
 def test_measured_together_takes_the_peak_and_the_weighted_average() -> None:
     result = measured_together("720p", [piece("720p", 1, 4_000_000), piece("720p", 0, 2_000_000)],
                                "v/1/720p/index.m3u8")  # fmt: skip
@@ -276,10 +308,17 @@ def test_measured_together_takes_the_peak_and_the_weighted_average() -> None:
     assert result.playlist_key == "v/1/720p/index.m3u8"
 
 
-def test_completed_indexes_parse_as_kubernetes_writes_them() -> None:
+def test_slice_indexes_read_and_write_as_kubernetes_writes_completed_indexes() -> None:
     assert parse_indexes("1,3-5,7") == {1, 3, 4, 5, 7}
     assert parse_indexes("") == frozenset()
     assert parse_indexes(None) == frozenset()
+    assert format_indexes([]) == ""
+    assert format_indexes([3]) == "3"
+    assert format_indexes([0, 1, 2, 3]) == "0-3"
+    assert format_indexes([4, 0, 2, 1]) == "0-2,4"
+    assert format_indexes([5, 6]) == "5,6"  # a run of two is written as two numbers
+    assert format_indexes([1, 3, 4, 5, 7, 9, 10]) == "1,3-5,7,9,10"
+    assert parse_indexes(format_indexes([0, 2, 3, 4, 9])) == {0, 2, 3, 4, 9}
 
 
 def test_free_pods_widen_sliced_jobs_one_each_per_round_in_queue_order() -> None:

@@ -36,6 +36,7 @@ from videotranscode import (
     RenditionSpec,
     parse_bitrate,
 )
+from videotranscode.slicing import parse_indexes
 
 MAX_MESSAGE_CHARS = 1000  # Kubernetes keeps at most 4096 bytes of a termination message
 SLICE_INDEX_VARIABLE = "JOB_COMPLETION_INDEX"  # set in each pod of an Indexed Job
@@ -103,6 +104,10 @@ def _parser() -> argparse.ArgumentParser:
         help=f"which slice, from 0 (default: ${SLICE_INDEX_VARIABLE})",
     )  # fmt: skip
     rendition.add_argument(
+        "--done-slices", type=parse_indexes, default=frozenset(),
+        help="slices an earlier run stored, e.g. 0-3,5: kept as they are, not encoded again",
+    )  # fmt: skip
+    rendition.add_argument(
         "--no-audio", dest="audio", action="store_false",
         help="video only (the sound goes in audio renditions: the `audio` command)",
     )  # fmt: skip
@@ -151,6 +156,7 @@ def rendition_args(args: argparse.Namespace) -> RenditionArgs:
         segment_seconds=args.segment_seconds, gop_seconds=args.gop_seconds,
         segment_type=args.segment_type,
         slice_seconds=args.slice_seconds, slice_index=args.slice_index, audio=args.audio,
+        done_slices=args.done_slices,
     )  # fmt: skip
 
 
@@ -203,6 +209,7 @@ def _run(args: argparse.Namespace, settings: WorkerSettings) -> dict[str, Any]:
             args.source, args.output, args.rung, args.packaging,
             slice_seconds=args.slice_seconds, index=args.slice_index,
             settings=settings, emit=emit, audio=args.audio,
+            reuse_stored=args.slice_index in args.done_slices,
         )  # fmt: skip
         return sliced.summary().model_dump(by_alias=True)
     if args.command == "rendition":

@@ -9,6 +9,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from transcode_worker import ffmpeg
 from transcode_worker.audio import AudioEncoding, build_audio_args
 from transcode_worker.encode import Packaging, TimeSlice, build_encode_args
@@ -25,7 +27,7 @@ from transcode_worker.probe import PosterOptions, ProbedSource, probe_source, wr
 from transcode_worker.progress import ProgressTracker
 from transcode_worker.settings import WorkerSettings
 from transcode_worker.slicing import plan_slice, slice_total
-from transcode_worker.storage import fetch_source, location_of, publish
+from transcode_worker.storage import fetch_source, location_of, publish, read_output
 from videotranscode import (
     MASTER_PLAYLIST,
     MEDIA_PLAYLIST,
@@ -293,9 +295,14 @@ def encode_slice(
     settings: WorkerSettings,
     emit: Emit,
     audio: bool = True,
+    reuse_stored: bool = False,
 ) -> SliceResult:
     """Encode time slice `index` of one rung and store its segments, init section and
-    `slice_<index>.json` under `<output>/<rung>/`, beside the other slices'."""
+    `slice_<index>.json` under `<output>/<rung>/`, beside the other slices'. With
+    `reuse_stored` (an earlier Job of the rendition stored it), a stored slice is kept as it is."""
+    if reuse_stored and (stored := _stored_slice(output, rung.name, index, settings)) is not None:
+        emit(ProgressTracker(rung.name, 0).finish())
+        return stored
     with _workspace(settings) as work:
         probed = _probe(source, work, settings)
         duration = probed.info.duration_seconds
@@ -332,6 +339,20 @@ def encode_slice(
         publish(rung_dir.parent, names, output, settings)
         emit(tracker.finish())
         return result
+
+
+def _stored_slice(
+    output: str, rung: str, index: int, settings: WorkerSettings
+) -> SliceResult | None:
+    """Slice `index`'s result as stored under `<output>/<rung>/`; None when there is none."""
+    text = read_output(output, f"{rung}/{slice_result(index)}", settings)
+    if text is None:
+        return None
+    try:
+        stored = SliceResult.model_validate_json(text)
+    except ValidationError:
+        return None  # not a result this worker wrote: encode the slice again
+    return stored if stored.index == index else None
 
 
 def _slice_result(

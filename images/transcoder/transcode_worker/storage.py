@@ -93,6 +93,23 @@ def location_of(output: str, relative: str) -> str:
     return str(Path(output) / relative)
 
 
+def read_output(output: str, relative: str, settings: WorkerSettings) -> str | None:
+    """The text stored at `relative` under `output`, or None when there is none."""
+    if not is_s3(output):
+        path = Path(location_of(output, relative))
+        return path.read_text() if path.is_file() else None
+    bucket, _ = split_s3_url(output)
+    key = location_of(output, relative)
+    client = s3_client(settings)
+    try:
+        body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except client.exceptions.NoSuchKey:
+        return None
+    except Exception as exc:  # boto3 raises several unrelated types
+        raise _storage_error("read", f"s3://{bucket}/{key}", exc) from exc
+    return str(body.decode())
+
+
 def _upload_order(files: Iterable[Path]) -> tuple[list[Path], list[Path]]:
     """Media first, playlists and slice results after (master last), so none of them names a
     missing file."""
