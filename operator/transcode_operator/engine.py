@@ -31,6 +31,7 @@ from transcode_operator.reconcile import (
 )
 from transcode_operator.scheduling import Queue
 from transcode_operator.settings import OperatorSettings
+from transcode_operator.slices import SlicePlan, rendition_progress, slice_plans
 from transcode_operator.stored_slices import StoredSlices
 from videotranscode import VideoTranscodeStatus
 
@@ -57,7 +58,7 @@ class Engine:
         self.gone: dict[Key, Mapping[str, Any]] = {}  # the last body of the deleted
         self.live_progress: dict[Key, dict[str, float]] = {}  # by rendition, from the logs
         self.slice_progress: dict[Key, dict[str, dict[int, float]]] = {}  # and by slice
-        self.slice_counts: dict[Key, int] = {}  # slices per rendition, for relayed progress
+        self.sliced: dict[Key, dict[str, SlicePlan]] = {}  # what relayed progress weighs
         self.published: dict[Key, dict[str, float]] = {}  # audio seconds stored, by rendition
         self.last_written: dict[Key, float] = {}  # monotonic time of the last status write
         self.owners: dict[Key, dict[str, str]] = {}  # videoId/owner, for progress events
@@ -101,7 +102,7 @@ class Engine:
         body = await self.kube.get_transcode(*key)
         if body is None or body["metadata"].get("deletionTimestamp"):
             self.queue.forget(key)
-            for state in (self.live_progress, self.slice_progress, self.slice_counts,
+            for state in (self.live_progress, self.slice_progress, self.sliced,
                           self.published, self.last_written, self.owners):  # fmt: skip
                 state.pop(key, None)
             self.stored_slices.forget(key[0], [job["name"] for job in jobs.get(key, [])])
@@ -137,8 +138,7 @@ class Engine:
         if done.retry or not slices.complete:
             self.background.start(("retry", *key), self._reconcile_later(key, jobs, pods))
         self.queue.offer(body, spec, done.status, states)
-        self.slice_counts[key] = max((rung.slices or 1 for rung in done.status.renditions),
-                                     default=1)  # fmt: skip
+        self.sliced[key] = slice_plans(done.status, spec.gop_seconds)
 
     def _written(self, key: Key) -> None:
         self.last_written[key] = time.monotonic()
@@ -184,11 +184,10 @@ class Engine:
         percent = float(line.get("percent") or 0)
         rungs = self.live_progress.setdefault(key, {})
         if slice_index is not None:
-            # Relayed as the mean of the rendition's slices seen so far (the status weighs
-            # them by duration and counts the finished ones).
             slices = self.slice_progress.setdefault(key, {}).setdefault(rendition, {})
             slices[slice_index] = max(slices.get(slice_index, 0.0), percent)
-            percent = sum(slices.values()) / max(self.slice_counts.get(key, 1), len(slices))
+            plan = self.sliced.get(key, {}).get(rendition, SlicePlan())
+            percent = rendition_progress(plan.durations, plan.stored, slices)
         rungs[rendition] = max(rungs.get(rendition, 0.0), percent)
         await self.publisher.progress(self.owners.get(key, {}), rendition, rungs[rendition], line)
         since = time.monotonic() - self.last_written.get(key, 0.0)

@@ -2,14 +2,22 @@
 finished, how far the rendition has got, and what its slices measured together."""
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 from transcode_operator.settings import SlicingSettings
-from videotranscode import RenditionResult, SliceSummary, SourceInfo, VideoTranscodeSpec
+from videotranscode import (
+    RenditionResult,
+    SliceSummary,
+    SourceInfo,
+    VideoTranscodeSpec,
+    VideoTranscodeStatus,
+)
 from videotranscode.slicing import (
     AUTO,
     chosen_slice_seconds,
     output_frame_rate,
+    parse_indexes,
     slice_count,
     slice_length,
 )
@@ -42,6 +50,26 @@ def slice_durations(source: SourceInfo, slice_seconds: int, gop_seconds: int) ->
     count = slice_count(source.duration_seconds, length)
     last = source.duration_seconds - float(length) * (count - 1)
     return [float(length)] * (count - 1) + [max(last, 0.0)]
+
+
+@dataclass(frozen=True)
+class SlicePlan:
+    """A sliced rendition's slice lengths and the slices stored so far."""
+
+    durations: list[float] = field(default_factory=list)
+    stored: frozenset[int] = frozenset()
+
+
+def slice_plans(status: VideoTranscodeStatus, gop_seconds: int) -> dict[str, SlicePlan]:
+    """Each sliced rendition's plan, from its status (none when the transcode is unsliced)."""
+    if not status.slice_seconds or status.source is None:
+        return {}
+    durations = slice_durations(status.source, status.slice_seconds, gop_seconds)
+    return {
+        rung.name: SlicePlan(durations, parse_indexes(rung.completed_slices))
+        for rung in status.renditions
+        if rung.slices
+    }
 
 
 def rendition_progress(

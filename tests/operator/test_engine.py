@@ -2,6 +2,8 @@
 
 import asyncio
 import logging
+import time
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -9,7 +11,10 @@ from hlsforge_dev import PODS, VIDEOTRANSCODES, EmulatedCluster
 
 from transcode_operator.engine import Engine
 from transcode_operator.kube import Kube, api_client
+from transcode_operator.publish import Publisher
 from transcode_operator.settings import OperatorSettings
+from transcode_operator.slices import slice_plans
+from videotranscode import VideoTranscodeStatus
 
 NAMESPACE = "default"
 
@@ -94,3 +99,40 @@ async def test_a_master_playlist_that_cannot_be_written_leaves_it_packaging_and_
         "Packaging", "writing the playlists failed, retrying: the bucket is gone"
     )  # fmt: skip
     assert "playback" not in status
+
+
+class RelayRecorder(Publisher):
+    def __init__(self) -> None:
+        self.relayed: list[tuple[str, float]] = []
+
+    async def progress(
+        self, owner: Mapping[str, str], rendition: str, percent: float, line: Mapping[str, Any]
+    ) -> None:
+        self.relayed.append((rendition, percent))
+
+
+@pytest.mark.usefixtures("operator_env", "cluster")
+async def test_a_slices_progress_is_relayed_as_the_status_weighs_it() -> None:
+    """Slices of 30, 30 and 15 s, the first stored: slice 1 at half way is the rendition at
+    60 % (45 of 75 s), as the status will say, not the mean of the slices heard from."""
+    recorder = RelayRecorder()
+    engine = Engine(settings=OperatorSettings(), kube=Kube(api_client()), s3=None,
+                    publisher=recorder)  # fmt: skip
+    source = {
+        "durationSeconds": 75.0, "container": "mov,mp4", "sizeBytes": 1000,
+        "video": {"codec": "h264", "width": 1280, "height": 720, "fps": 30.0,
+                  "frameRate": "30/1", "pixelFormat": "yuv420p", "rotation": 0},
+    }  # fmt: skip
+    status = VideoTranscodeStatus.model_validate({
+        "source": source, "sliceSeconds": 30,
+        "renditions": [{"name": "720p", "slices": 3, "slicesDone": 1, "completedSlices": "0"}],
+    })  # fmt: skip
+    key = (NAMESPACE, "v1")
+    engine.sliced[key] = slice_plans(status, gop_seconds=2)
+    engine.last_written[key] = time.monotonic()  # no status pass: only the relay
+    try:
+        line = {"event": "progress", "rendition": "720p", "percent": 50.0}
+        await engine._progress(key, line, {}, {}, slice_index=1)
+    finally:
+        engine.stop()
+    assert recorder.relayed == [("720p", 60.0)]
