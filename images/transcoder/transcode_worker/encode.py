@@ -63,6 +63,7 @@ class TimeSlice:
 
     @property
     def seek_seconds(self) -> float:
+        """Where the input seek goes, in seconds from the source's start."""
         return float(self.encode_start) if self.decode_from is None else self.decode_from
 
     @property
