@@ -14,7 +14,6 @@ from videotranscode import (
     VideoTranscodeStatus,
 )
 from videotranscode.slicing import (
-    AUTO,
     chosen_slice_seconds,
     output_frame_rate,
     parse_indexes,
@@ -22,20 +21,11 @@ from videotranscode.slicing import (
     slice_length,
 )
 
-MPEGTS = "mpegts"  # FFmpeg's name of the container
-
 
 def slice_seconds_for(
     spec: VideoTranscodeSpec, source: SourceInfo, settings: SlicingSettings
 ) -> int | None:
-    """The slice length this transcode's renditions are encoded in (None: unsliced).
-
-    `auto` leaves MPEG-TS sources whole: an input seek into a transport stream lands anywhere
-    in a GOP, so slices of a long-GOP broadcast stream would start without a picture
-    (tests/worker/test_slices_awkward.py, TS_SEEK). A slice length in the spec still slices
-    them."""
-    if spec.slicing == AUTO and source.container == MPEGTS:
-        return None
+    """The slice length this transcode's renditions are encoded in (None: unsliced)."""
     return chosen_slice_seconds(
         spec.slicing, duration_seconds=source.duration_seconds,
         segment_seconds=spec.segment_seconds, auto_threshold=settings.auto_threshold_seconds,
@@ -91,11 +81,11 @@ def measured_together(
     name: str, slices: Iterable[SliceSummary], playlist_key: str
 ) -> RenditionResult:
     """The rendition as its slices measured it: the peak of their peaks, their duration-weighted
-    average bitrate, and the picture they share."""
+    average bitrate, and the picture they share (an empty slice measured nothing)."""
     parts = sorted(slices, key=lambda part: part.index)
-    if not parts:
+    results = [part.rendition for part in parts if part.rendition is not None]
+    if not results:
         raise ValueError("a rendition needs at least one measured slice")
-    results = [part.rendition for part in parts]
     duration = sum(result.duration_seconds for result in results)
     average = sum(r.average_bandwidth * r.duration_seconds for r in results) / (duration or 1)
     first = results[0]

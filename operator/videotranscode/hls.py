@@ -230,7 +230,8 @@ def stitch_media_playlist(slices: Iterable[SliceResult], slice_count: int) -> st
     With all `slice_count` slices: a VOD playlist with EXT-X-ENDLIST. Otherwise an EVENT
     playlist of the contiguous finished prefix, which players extend as it grows. Slices whose
     init sections are identical (same digest) share one EXT-X-MAP; where one differs, a
-    discontinuity and its own map follow, rather than a stream that fails to decode.
+    discontinuity and its own map follow, rather than a stream that fails to decode. An empty
+    slice (the last one, when the pictures end before it) adds nothing.
     """
     prefix = finished_prefix(slices)
     if not prefix:
@@ -249,6 +250,8 @@ def stitch_media_playlist(slices: Iterable[SliceResult], slice_count: int) -> st
     ]
     init: str | None = None
     for part in prefix:
+        if not part.segments:  # an empty last slice (SliceSummary.rendition)
+            continue
         if part.init_uri is not None and part.init_sha256 != init:
             if init is not None:
                 lines.append("#EXT-X-DISCONTINUITY")

@@ -128,9 +128,13 @@ class SliceSegment(_Reported):
 class SliceSummary(_Reported):
     """One time slice of a rung, as the termination message carries it (always small)."""
 
-    rendition: RenditionResult  # measured over this slice alone
+    rendition: RenditionResult | None
+    """Measured over this slice alone; None for an empty slice: the last one, when the sound
+    outlasts the pictures into it (slices are counted on the container's duration, the
+    sound's end), which has no picture and so no segments."""
     index: int
-    first_pts_seconds: float  # the first picture's presentation time in the whole video
+    first_pts_seconds: float | None  # the first picture's presentation time in the whole
+    # video (None: an empty slice)
     init_uri: str | None = None  # fMP4: this slice's init section
     init_sha256: str | None = None  # equal digests: one EXT-X-MAP serves those slices
     result_key: str  # where the whole SliceResult is stored (S3 key or local path)

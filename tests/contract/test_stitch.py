@@ -79,6 +79,21 @@ def test_an_unfinished_rung_is_an_event_playlist_of_its_contiguous_prefix() -> N
     assert [s.index for s in finished_prefix(SLICES[1:])] == []
 
 
+def test_an_empty_last_slice_adds_nothing_but_ends_the_playlist() -> None:
+    # The sound alone reaches the last slice: no picture, no segment, no init section.
+    empty = SliceResult(rendition=None, index=2, first_pts_seconds=None, segments=[],
+                        result_key="videos/v1/360p/slice_2.json")  # fmt: skip
+    text = stitch_media_playlist([*SLICES[:2], empty], slice_count=3)
+    playlist = m3u8.loads(text)
+    assert (playlist.playlist_type, playlist.is_endlist) == ("vod", True)
+    assert [s.uri for s in playlist.segments] == [f"seg_{n:05d}.m4s" for n in range(4)]
+    assert [m.uri for m in playlist.segment_map] == ["init_0.mp4"]
+    assert "#EXT-X-DISCONTINUITY" not in text
+    assert target_duration_errors(text) == []
+    assert SliceResult.model_validate_json(empty.model_dump_json(by_alias=True)) == empty
+    assert '"rendition":null' in empty.summary().model_dump_json(by_alias=True)
+
+
 def test_mpegts_slices_have_no_map() -> None:
     text = stitch_media_playlist([piece(0, 6, 6, ts=True), piece(1, 0.5, ts=True)], 2)
     playlist = m3u8.loads(text)

@@ -3,13 +3,16 @@ Jobs run by the JobRunner (real `hlsforge-worker` processes, or a hook storing w
 would), outputs in moto S3."""
 
 import asyncio
+import json
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import m3u8
 import pytest
 from conftest import ClipFactory
+from helpers import ffmpeg
 from hlsforge_dev import JOBS, PODS, VIDEOTRANSCODES, EmulatedCluster, JobRunner, PodExit, PodRun
 from hlsforge_dev.indexed import COMPLETION_INDEX, INDEX_ENV
 from hlsforge_dev.simulated import stored_slice, worker_message
@@ -93,6 +96,39 @@ def test_a_sliced_resource_plays_before_it_is_done_and_ends_as_one_vod_ladder(
     }
     assert [m.uri for m in master.media] == ["audio-0/index.m3u8"]
     assert "#EXT-X-ENDLIST" in text(s3, "videos/fox/audio-0/index.m3u8")
+
+
+def test_a_phone_clip_whose_sound_outlasts_its_pictures_into_a_last_slice_succeeds(
+    cluster: EmulatedCluster, runner: JobRunner, s3: Any, tmp_path: Path
+) -> None:  # fmt: skip
+    """Real workers: 12 s of pictures and 12.3 s of sound, in 6 s slices. Slices are counted on
+    the container's duration (the sound's), so the 3rd has no picture: it stores an empty
+    result and succeeds at once (it used to fail with exit 1, retried until its backoff)."""
+    source = tmp_path / "phone.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30:duration=12",
+           "-f", "lavfi", "-i", "sine=sample_rate=48000:duration=12.3",
+           "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
+           str(source))  # fmt: skip
+    upload(s3, source, "u1/phone.mp4")
+    rung = {"name": "144p", "height": 144, "videoBitrate": "200k"}
+    with operator():
+        create(cluster, "emu", "u1/phone.mp4", slicing=6, renditions=[rung])
+        status = wait_phase(cluster, "emu", "Succeeded", "Failed", timeout=180)["status"]
+    assert status["phase"] == "Succeeded", status
+    audio, video = status["renditions"]
+    assert (video["name"], video["slices"], video["slicesDone"]) == ("144p", 3, 3)
+    assert pods_by_index(cluster, "emu-144p") == {"0": 1, "1": 1, "2": 1}  # none retried
+    empty = json.loads(text(s3, "videos/emu/144p/slice_2.json"))
+    assert (empty["rendition"], empty["segments"]) == (None, [])
+    media = m3u8.loads(text(s3, video["playlist"]))
+    assert (media.playlist_type, media.is_endlist) == ("vod", True)
+    assert [s.uri for s in media.segments] == ["seg_00000.m4s", "seg_00001.m4s"]
+    assert sum(s.duration for s in media.segments) == pytest.approx(12, abs=0.01)
+    # Measured by the slices with pictures (the empty one measured nothing).
+    assert (video["resolution"], video["codecs"]) == ("256x144", "avc1.64000c")
+    assert video["bandwidth"] > 0
+    sound = m3u8.loads(text(s3, audio["playlist"]))
+    assert sum(s.duration for s in sound.segments) == pytest.approx(12.3, abs=0.05)  # whole
 
 
 def test_a_failing_slice_is_retried_alone(cluster: EmulatedCluster, s3: Any) -> None:

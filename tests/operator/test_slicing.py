@@ -102,9 +102,8 @@ def test_a_long_source_is_sliced_and_a_short_one_is_not() -> None:
     assert probed(slicing=12).renditions[0].slices == 7  # 75 s in 12 s slices
     short = probed({**SOURCE, "durationSeconds": 20.0}, slicing=24)
     assert short.slice_seconds is None  # shorter than one slice
-    broadcast = {**SOURCE, "container": "mpegts"}
-    assert probed(broadcast).slice_seconds is None  # auto leaves MPEG-TS whole (known bug)
-    assert probed(broadcast, slicing=30).slice_seconds == 30
+    # MPEG-TS too: a slice decodes from the keyframe before it, found by reading packets.
+    assert probed({**SOURCE, "container": "mpegts"}).slice_seconds == 30
 
 
 def test_slice_lengths_follow_the_frame_grid_and_end_with_the_source() -> None:
@@ -306,6 +305,39 @@ def test_measured_together_takes_the_peak_and_the_weighted_average() -> None:
     assert (result.bandwidth, result.average_bandwidth) == (4_000_000, 1_500_000)
     assert (result.segment_count, result.duration_seconds) == (10, 60.0)
     assert result.playlist_key == "v/1/720p/index.m3u8"
+
+
+def empty(rung: str, index: int) -> SliceResult:
+    """A last slice the sound alone reaches: no picture, so no segments and no measurements."""
+    return SliceResult(rendition=None, index=index, first_pts_seconds=None, segments=[],
+                       result_key=f"v/1/{rung}/slice_{index}.json")  # fmt: skip
+
+
+def test_an_empty_last_slice_succeeds_the_rendition_and_adds_nothing() -> None:
+    # 60.2 s of sound, 60 s of pictures: 3 slices of 30 s, the last one without a picture.
+    status = probed({**SOURCE, "durationSeconds": 60.2}, slicing=30)
+    assert [r.slices for r in status.renditions] == [3, 3]
+    slices = {rung: {0: piece(rung, 0), 1: piece(rung, 1, 3_000_000), 2: empty(rung, 2)}
+              for rung in ("360p", "720p")}  # fmt: skip
+    done = {name: JobState(name, succeeded=3, complete=True, completions=3,
+                           completed_indexes=frozenset({0, 1, 2}))
+            for name in ("v1-360p", "v1-720p")}  # fmt: skip
+    outcome = step(status, done, slices=slices, spec_=spec(slicing=30))
+    assert outcome.status.phase == Phase.SUCCEEDED, outcome.status.message
+    rung = outcome.status.renditions[1]
+    assert (rung.phase, rung.slices_done, rung.bandwidth) == (
+        RenditionPhase.SUCCEEDED, 3, 3_000_000,
+    )  # fmt: skip
+    assert rung.average_bandwidth == 1_000_000  # (0.5 + 1.5) / 2 Mb/s over the 60 s measured
+    assert rung.resolution == "640x360"
+    write = outcome.write_playlists
+    assert write is not None
+    media = m3u8.loads(write.text("v/1/720p/index.m3u8"))
+    assert (media.playlist_type, media.is_endlist) == ("vod", True)
+    assert [s.uri for s in media.segments] == [f"seg_{n:05d}.m4s" for n in range(10)]
+    assert [m.uri for m in media.segment_map] == ["init_0.mp4"]
+    measured = measured_together("720p", slices["720p"].values(), "v/1/720p/index.m3u8")
+    assert (measured.segment_count, measured.duration_seconds) == (10, 60.0)
 
 
 def test_slice_indexes_read_and_write_as_kubernetes_writes_completed_indexes() -> None:

@@ -271,7 +271,9 @@ def test_a_stitched_rung_plays_across_every_join_without_a_stall(
     slices = [encode_slice(source, out, index, *options) for index in range(3)]
     (out / "180p" / "index.m3u8").write_text(stitch_media_playlist(slices, slice_count=3))
     put_tree(s3, out, staged.prefix)
-    master = build_master_playlist([slices[0].rendition])
+    first = slices[0].rendition
+    assert first is not None  # None only for an empty last slice
+    master = build_master_playlist([first])
     put(s3, f"{staged.prefix}/master.m3u8", master.encode())
     publish(api, staged, "Succeeded", seq=1, playableAt=PLAYABLE_AT)
 

@@ -6,12 +6,13 @@ import pytest
 
 from transcode_worker.encode import (
     Packaging,
+    TimeSlice,
     build_encode_args,
     output_size,
 )
 from transcode_worker.interlace import Scan
 from transcode_worker.probe import ProbedSource
-from transcode_worker.slicing import plan_slice, slice_total
+from transcode_worker.slicing import is_sound_tail, plan_slice, slice_total
 from videotranscode import DEFAULT_LADDER, SourceInfo, VideoStreamInfo
 from videotranscode.slicing import gop_frames, output_frame_rate
 
@@ -124,15 +125,24 @@ def test_a_time_slice_seeks_trims_and_keeps_its_place_in_the_rung() -> None:
         thirty, DEFAULT_LADDER[:1], Packaging(6, 2), Path("/o"), "fast", time_slice=time_slice
     )
     assert time_slice.warmup == 1  # encoded from 23 s, for x264's rate control
-    # Input seek (exact when encoding) to the warm-up's first frame.
-    assert args[:4] == ["-ss", "23.000000", "-i", "in.mp4"]
-    assert args[args.index("-t") + 1] == "13.000000"
-    assert args[args.index("-output_ts_offset") + 1] == "24.000000"  # + TIMESTAMP_HEADROOM
+    # Decoding starts at the keyframe before that (the worker reads where it is), on the
+    # source's own timeline; the pictures of [23 s, 36 s) are kept, frames 690 to 1079.
+    at_keyframe = dataclasses.replace(time_slice, decode_from=21.5)
+    args = build_encode_args(
+        thirty, DEFAULT_LADDER[:1], Packaging(6, 2), Path("/o"), "fast", time_slice=at_keyframe
+    )
+    assert args[:6] == ["-copyts", "-start_at_zero", "-ss", "21.500000", "-i", "in.mp4"]
+    graph = args[args.index("-filter_complex") + 1]
+    assert graph.startswith("[0:2]fps=30,trim=start_pts=690:end_pts=1080,format=yuv420p,")
+    assert "-t" not in args
+    assert args[args.index("-output_ts_offset") + 1] == "1.000000"  # TIMESTAMP_HEADROOM
     # The slice's first frame (the 31st encoded) is a keyframe; the 30 packets before it,
-    # first in decoding order with a closed GOP, are dropped; the sound starts at 24 s.
+    # first in decoding order with a closed GOP, are dropped; the sound is [24 s, 36 s).
     assert args[args.index("-force_key_frames") + 1] == "expr:eq(n,30)"
     assert args[args.index("-bsf:v") + 1] == "noise=drop=lt(n\\,30)"
-    assert args[args.index("-af") + 1] == "atrim=start=1.000000"
+    assert args[args.index("-af") + 1] == "atrim=start=24.000000:end=36.000000"
+    # Unless the worker has looked for that keyframe (decode_from), the warm-up is sought.
+    assert args_of(time_slice)[:4] == ["-copyts", "-start_at_zero", "-ss", "23.000000"]
     silent = dataclasses.replace(thirty, audio_index=None)
     assert "-af" not in build_encode_args(
         silent, DEFAULT_LADDER[:1], Packaging(6, 2), Path("/o"), "fast", time_slice=time_slice
@@ -142,20 +152,38 @@ def test_a_time_slice_seeks_trims_and_keeps_its_place_in_the_rung() -> None:
     assert args[args.index("-hls_segment_options") + 1] == "movflags=+frag_discont"
     assert args[-1] == "/o/360p/slice_2.m3u8"
     whole = build_encode_args(thirty, DEFAULT_LADDER[:1], Packaging(6, 2), Path("/o"), "fast")
-    assert not {"-ss", "-t", "-start_number", "-bsf:v"} & set(whole)
+    assert not {"-ss", "-copyts", "-t", "-start_number", "-bsf:v"} & set(whole)
+    assert "trim" not in whole[whole.index("-filter_complex") + 1]
     # A whole rung is on the same timeline as the slices (and the audio renditions).
     assert whole[whole.index("-output_ts_offset") + 1] == "1.000000"
     assert whole[whole.index("-hls_segment_options") + 1] == "movflags=+frag_discont"
 
 
-def test_the_first_slice_needs_no_warmup() -> None:
-    time_slice = plan_slice(0, 12, Packaging(6, 2), Fraction(30))
-    assert time_slice.warmup == 0
-    args = build_encode_args(
+def args_of(time_slice: TimeSlice) -> list[str]:
+    return build_encode_args(
         probed(), DEFAULT_LADDER[:1], Packaging(6, 2), Path("/o"), "fast", time_slice=time_slice
     )
-    assert args[:2] == ["-ss", "0.000000"]
-    assert not {"-force_key_frames", "-bsf:v", "-af"} & set(args)
+
+
+def test_the_first_slice_needs_no_warmup_and_is_timed_as_the_whole_rung() -> None:
+    time_slice = plan_slice(0, 12, Packaging(6, 2), Fraction(30000, 1001))
+    assert time_slice.warmup == 0
+    args = args_of(time_slice)
+    assert args[:2] == ["-i", "in.mp4"]
+    # No -copyts: where the video starts a little after the sound, FFmpeg repeats the first
+    # picture back to 0 in the unsliced rung, and so in the slice that starts it.
+    assert not {"-copyts", "-ss", "-force_key_frames", "-bsf:v"} & set(args)
+    assert "trim=start_pts=0:end_pts=360," in args[args.index("-filter_complex") + 1]
+    assert args[args.index("-af") + 1] == "atrim=start=0.000000:end=12.012000"
+
+
+def test_only_the_last_slice_may_be_the_sound_alone() -> None:
+    rate = Fraction(30)
+    last = plan_slice(3, 2, Packaging(2, 2), rate)  # [6 s, 8 s)
+    assert is_sound_tail(last, 4, rate, pictures_end=5.967)  # a phone's 33 ms
+    assert is_sound_tail(last, 4, rate, pictures_end=6.02)  # within a frame
+    assert not is_sound_tail(last, 4, rate, pictures_end=6.1)  # pictures there: not empty
+    assert not is_sound_tail(plan_slice(2, 2, Packaging(2, 2), rate), 4, rate, pictures_end=3.0)
 
 
 def test_the_warmup_is_whole_frames_at_ntsc_rates() -> None:

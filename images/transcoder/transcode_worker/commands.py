@@ -1,5 +1,6 @@
 """The worker's jobs: probe a source, encode rungs, build a whole ladder."""
 
+import dataclasses
 import hashlib
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -17,16 +18,18 @@ from transcode_worker.encode import Packaging, TimeSlice, build_encode_args
 from transcode_worker.errors import BadInputError
 from transcode_worker.growing import GrowingPublisher, as_vod
 from transcode_worker.measure import (
+    MediaPlaylist,
     first_picture_time,
     measure_audio_rendition,
     measure_rendition,
     parse_media_playlist,
 )
+from transcode_worker.packets import decode_start
 from transcode_worker.playlist import rewrite_target_duration
 from transcode_worker.probe import PosterOptions, ProbedSource, probe_source, write_poster
 from transcode_worker.progress import ProgressTracker
 from transcode_worker.settings import WorkerSettings
-from transcode_worker.slicing import plan_slice, slice_total
+from transcode_worker.slicing import is_sound_tail, plan_slice, slice_total
 from transcode_worker.storage import fetch_source, location_of, publish, read_output
 from videotranscode import (
     MASTER_PLAYLIST,
@@ -315,6 +318,9 @@ def encode_slice(
                 f"slice {index} starts at {start:g} s, at or after the end of "
                 f"the {duration:g} s video ({total} slices of {slice_seconds} s)"
             )
+        time_slice = dataclasses.replace(time_slice, decode_from=decode_start(
+            probed.path, probed.video_index, probed.start_seconds, float(time_slice.encode_start),
+        ))  # fmt: skip
         rung_dir = work / "out" / rung.name
         rung_dir.mkdir(parents=True)
         encoded = float(time_slice.warmup) + min(float(time_slice.seconds), duration - start)
@@ -331,9 +337,21 @@ def encode_slice(
         ffmpeg.run_with_progress(args, on_line, work / "ffmpeg.log")
 
         result_key = location_of(output, f"{rung.name}/{slice_result(index)}")
-        result = _slice_result(rung_dir, rung, time_slice, float(rate), result_key)
-        _check_complete([result.rendition], min(float(time_slice.seconds), duration - start))
-        (rung_dir / time_slice.playlist).unlink()  # the operator stitches from the JSON
+        playlist = rung_dir / time_slice.playlist
+        parsed = parse_media_playlist(playlist.read_text() if playlist.exists() else "#EXTM3U")
+        first_picture = first_picture_time(rung_dir, parsed)
+        if first_picture is None:
+            result = _empty_slice(probed, time_slice, total, rate, result_key)
+            for path in rung_dir.iterdir():  # the init section, and any sound of the tail
+                path.unlink()
+        else:
+            result = _slice_result(
+                rung_dir, rung, time_slice, playlist=parsed, first_picture=first_picture,
+                frame_rate=float(rate), key=result_key,
+            )  # fmt: skip
+            assert result.rendition is not None
+            _check_complete([result.rendition], min(float(time_slice.seconds), duration - start))
+            playlist.unlink()  # the operator stitches from the JSON
         (rung_dir / slice_result(index)).write_text(result.model_dump_json(by_alias=True))
         names = [f"{rung.name}/{path.name}" for path in sorted(rung_dir.iterdir())]
         publish(rung_dir.parent, names, output, settings)
@@ -355,19 +373,42 @@ def _stored_slice(
     return stored if stored.index == index else None
 
 
+def _empty_slice(
+    probed: ProbedSource, time_slice: TimeSlice, total: int, rate: Fraction, key: str
+) -> SliceResult:
+    """The result of a slice without a picture, where the sound alone reaches it (the last
+    slice); anywhere else, the pictures stopped decoding: BadInputError."""
+    pictures_end = probed.info.duration_seconds - probed.video_shortfall_seconds
+    if not probed.padding_filters() and is_sound_tail(time_slice, total, rate, pictures_end):
+        return SliceResult(
+            rendition=None, index=time_slice.index, first_pts_seconds=None, result_key=key,
+            segments=[],
+        )  # fmt: skip
+    raise BadInputError(
+        f"the video is corrupt: slice {time_slice.index} (from {float(time_slice.start):g} s) "
+        f"has no picture, though the pictures go on to {pictures_end:g} s"
+    )
+
+
 def _slice_result(
-    rung_dir: Path, rung: RenditionSpec, time_slice: TimeSlice, frame_rate: float, key: str
+    rung_dir: Path,
+    rung: RenditionSpec,
+    time_slice: TimeSlice,
+    *,
+    playlist: MediaPlaylist,
+    first_picture: float,
+    frame_rate: float,
+    key: str,
 ) -> SliceResult:
     """The encoded slice, measured from FFmpeg's playlist of it and its files."""
     measured = measure_rendition(rung_dir, name=rung.name, frame_rate=frame_rate,
                                  playlist_key=key, playlist_name=time_slice.playlist)  # fmt: skip
-    playlist = parse_media_playlist((rung_dir / time_slice.playlist).read_text())
     init = playlist.init_uri
     digest = None if init is None else hashlib.sha256((rung_dir / init).read_bytes()).hexdigest()
     return SliceResult(
         rendition=measured,
         index=time_slice.index,
-        first_pts_seconds=round(first_picture_time(rung_dir, playlist), 6),
+        first_pts_seconds=round(first_picture, 6),
         init_uri=init,
         init_sha256=digest,
         result_key=key,

@@ -46,15 +46,25 @@ class TimeSlice:
     # without these frames the slice's first pictures would be visibly softer than the same
     # pictures in the unsliced rung (0 for the first slice, which starts where the rung does).
     warmup: Fraction = Fraction(0)
+    # Where decoding starts, in seconds from the source's start: at or before the keyframe at
+    # or before `encode_start` (the worker finds it by reading packets). An input seek into
+    # MPEG-TS lands anywhere in a GOP, and nothing decodes until the next keyframe, so the
+    # seek goes to that keyframe and the frames before `encode_start` are trimmed exactly.
+    # None: `encode_start` itself (exact only where the demuxer seeks to keyframes, e.g. MP4).
+    decode_from: float | None = None
 
     @property
     def encode_start(self) -> Fraction:
         return self.start - self.warmup
 
     @property
-    def output_offset(self) -> Fraction:
-        """Where the first encoded picture (a warm-up one, if any) goes on the output timeline."""
-        return self.encode_start + TIMESTAMP_HEADROOM
+    def end(self) -> Fraction:
+        return self.start + self.seconds
+
+    @property
+    def seek_seconds(self) -> float:
+        """Where the input seek goes, in seconds from the source's start."""
+        return float(self.encode_start) if self.decode_from is None else self.decode_from
 
     @property
     def init_segment(self) -> str:
@@ -96,18 +106,33 @@ def _audio_args(rung: RenditionSpec) -> list[str]:
     return ["-c:a", "aac", "-b:a", str(rung.audio_bitrate), "-ac", "2", "-ar", "48000"]
 
 
-def _warmup_args(time_slice: TimeSlice, frame_rate: Fraction, *, audio: bool) -> list[str]:
-    """Encode the warm-up frames, force a keyframe on the slice's first frame and drop the
-    packets before it: with a closed GOP those are the first `frames` in decoding order, and
-    no later packet refers to them. (Counted, not timed: FFmpeg 5.1 gives the bitstream
-    filter a time base that does not match its packets' timestamps.) The sound needs no
-    warm-up: it is cut at the slice's start, keeping its timestamps."""
-    frames = round(time_slice.warmup * frame_rate)
+def _frames(time: Fraction, frame_rate: Fraction) -> int:
+    return round(time * frame_rate)
+
+
+def _slice_trim(time_slice: TimeSlice, frame_rate: Fraction) -> str:
+    """Keep the pictures of [encode_start, end) of the frame grid: `fps` gives its frames the
+    time base 1/rate, so these are frame numbers on the unsliced rung's grid."""
+    first = _frames(time_slice.encode_start, frame_rate)
+    return f"trim=start_pts={first}:end_pts={_frames(time_slice.end, frame_rate)}"
+
+
+def _warmup_args(time_slice: TimeSlice, frame_rate: Fraction) -> list[str]:
+    """Force a keyframe on the slice's first frame and drop the warm-up's packets: with a
+    closed GOP those are the first `frames` in decoding order, and no later packet refers to
+    them. (Counted, not timed: FFmpeg 5.1 gives the bitstream filter a time base that does not
+    match its packets' timestamps.)"""
+    frames = _frames(time_slice.warmup, frame_rate)
     if not frames:
         return []
-    args = ["-force_key_frames", f"expr:eq(n,{frames})",
+    return ["-force_key_frames", f"expr:eq(n,{frames})",
             "-bsf:v", f"noise=drop=lt(n\\,{frames})"]  # fmt: skip
-    return [*args, "-af", f"atrim=start={_seconds(time_slice.warmup)}"] if audio else args
+
+
+def _slice_sound_args(time_slice: TimeSlice) -> list[str]:
+    """The sound needs no warm-up: it is cut at the slice's start and end, on its true
+    timestamps."""
+    return ["-af", f"atrim=start={_seconds(time_slice.start)}:end={_seconds(time_slice.end)}"]
 
 
 def _hls_args(
@@ -147,10 +172,11 @@ def build_encode_args(
     """FFmpeg arguments that decode the source once and write each rung under
     `<output_dir>/<rung.name>/`; the same arguments for one rung or a whole ladder.
 
-    With `time_slice`, only that slice: FFmpeg seeks to the keyframe before its warm-up and
-    drops what comes before it (an input `-ss` while transcoding is exact), encodes the warm-up
-    and drops its packets, so no picture is lost or doubled at a join; its timestamps are then
-    moved back to their place in the video.
+    With `time_slice`, only that slice: FFmpeg decodes from `time_slice.decode_from` (at or
+    before a keyframe) on the source's own timeline (`-copyts`), so the frame grid is the
+    unsliced rung's; the pictures before its warm-up and after its end are trimmed on that
+    grid, the warm-up's packets are dropped after encoding, so no picture is lost or doubled
+    at a join, and every timestamp is already the one it has in the whole rung.
     Without `audio`, the rungs are video only (the sound is in audio renditions).
     """
     rate = output_frame_rate(Fraction(source.info.video.frame_rate))
@@ -163,8 +189,9 @@ def build_encode_args(
     ) / rate
     branches = [f"[s{i}]" for i in range(len(rungs))]
     # Deinterlacing comes first: it needs the source's own frames and field order.
+    trim = [] if time_slice is None else [_slice_trim(time_slice, rate)]
     shared = [
-        *source.progressive_filters(), f"fps={rate}", *source.padding_filters(),
+        *source.progressive_filters(), f"fps={rate}", *source.padding_filters(), *trim,
         "format=yuv420p", f"split={len(rungs)}",
     ]  # fmt: skip
     graph = [f"[0:{source.video_index}]{','.join(shared)}{''.join(branches)}"]
@@ -172,19 +199,26 @@ def build_encode_args(
         width, height = output_size(source.info.video.width, source.info.video.height, rung.height)
         graph.append(f"[s{i}]scale={width}:{height},setsar=1[v{i}]")
 
-    seek = [] if time_slice is None else ["-ss", _seconds(time_slice.encode_start)]
+    seek: list[str] = []
+    if time_slice is not None and time_slice.encode_start > 0:
+        # The file's timestamps less its start, as in the unsliced rung (-start_at_zero), so
+        # the slice's pictures reach the encoder at their true times. (-copyts also keeps
+        # FFmpeg from repeating the first picture back to 0, which it does where the video
+        # starts a little after the sound: the slice that starts the rung needs no -copyts to
+        # repeat it as the unsliced rung does.)
+        seek = ["-copyts", "-start_at_zero"]
+        if time_slice.seek_seconds > 0:
+            seek += ["-ss", f"{time_slice.seek_seconds:.6f}"]
+    with_sound = audio and source.audio_index is not None
     args = [*seek, "-i", str(source.path), "-filter_complex", ";".join(graph)]
     for i, rung in enumerate(rungs):
         args += ["-map", f"[v{i}]", *_video_args(rung, preset, gop)]
-        if audio and source.audio_index is not None:
+        if with_sound:
             args += ["-map", f"0:{source.audio_index}", *_audio_args(rung)]
         args += ["-map_metadata", "-1", "-map_chapters", "-1"]
         if time_slice is not None:
-            args += [*_warmup_args(time_slice, rate,
-                                   audio=audio and source.audio_index is not None),
-                     "-t", _seconds(time_slice.warmup + time_slice.seconds),
-                     "-output_ts_offset", _seconds(time_slice.output_offset)]  # fmt: skip
-        else:
-            args += ["-output_ts_offset", _seconds(TIMESTAMP_HEADROOM)]
+            args += _warmup_args(time_slice, rate)
+            args += _slice_sound_args(time_slice) if with_sound else []
+        args += ["-output_ts_offset", _seconds(TIMESTAMP_HEADROOM)]
         args += _hls_args(packaging, segment_time, output_dir / rung.name, time_slice)
     return args

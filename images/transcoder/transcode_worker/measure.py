@@ -144,9 +144,11 @@ def measure_audio_rendition(
     )
 
 
-def first_picture_time(rung_dir: Path, playlist: MediaPlaylist) -> float:
+def first_picture_time(rung_dir: Path, playlist: MediaPlaylist) -> float | None:
     """The presentation time of the first picture of the playlist's first segment, read as a
-    player reads it (after the init section, if any)."""
+    player reads it (after the init section, if any); None when it has no picture."""
+    if not playlist.segments:
+        return None
     parts = (
         [playlist.init_uri, playlist.segments[0].uri]
         if playlist.init_uri
@@ -158,7 +160,7 @@ def first_picture_time(rung_dir: Path, playlist: MediaPlaylist) -> float:
          "-read_intervals", "%+#1", "-show_entries", "packet=pts_time", source],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
-    packets = json.loads(result.stdout or "{}").get("packets", [])
-    if result.returncode != 0 or not packets:
+    if result.returncode != 0:
         raise WorkerError(f"cannot read the first picture of {parts[-1]}: {result.stderr.strip()}")
-    return float(packets[0]["pts_time"])
+    packets = json.loads(result.stdout or "{}").get("packets", [])
+    return float(packets[0]["pts_time"]) if packets else None

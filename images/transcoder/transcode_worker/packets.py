@@ -85,3 +85,13 @@ def keyframe_at_or_before(source: Path, stream: int, time: float, start: float) 
         if found is not None or whole:
             return found
         window *= WINDOW_GROWTH
+
+
+def decode_start(source: Path, stream: int, first: float, time: float) -> float:
+    """Where decoding must start, in seconds from the file's start `first`, for the picture
+    at `time` (seconds from that start) to decode: the keyframe of `stream` at or before it
+    (its decode time), found by reading packets; 0 when there is none before it."""
+    if time <= 0:
+        return 0.0
+    keyframe = keyframe_at_or_before(source, stream, first + time, first)
+    return 0.0 if keyframe is None else max(0.0, keyframe.decode_time - first)

@@ -33,3 +33,13 @@ def plan_slice(
 def slice_total(duration_seconds: float, time_slice: TimeSlice) -> int:
     """How many slices of this length cover the source."""
     return slice_count(duration_seconds, time_slice.seconds)
+
+
+def is_sound_tail(
+    time_slice: TimeSlice, total: int, frame_rate: Fraction, pictures_end: float
+) -> bool:
+    """Whether the slice may have no picture: the last one, when the pictures (not held to
+    the end) stop before it starts, within a frame (the pictures are on the rung's frame grid,
+    `pictures_end` is the probed end). Slices are counted on the container's duration, the
+    sound's end, so a sound that outlasts the pictures may reach a slice of its own."""
+    return time_slice.index == total - 1 and pictures_end <= time_slice.start + 1 / frame_rate
