@@ -1,5 +1,6 @@
-"""Playing early, across slice joins, and with a choice of audio tracks: the web app in headless
-Chromium with hls.js, against the API (real uvicorn, SecantusDB, moto S3).
+"""Playing early, across slice joins (of the pictures, and of the sound in its own rendition), and
+with a choice of audio tracks: the web app in headless Chromium with hls.js, against the API
+(real uvicorn, SecantusDB, moto S3).
 
 The HLS trees are made with the real worker (or plain FFmpeg for audio-only renditions), put in
 S3 where the operator would put them, and the `videos` record is written with the operator's
