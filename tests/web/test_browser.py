@@ -8,28 +8,17 @@ and check that it plays and offers more than one quality. Chromium is the system
 
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers import make_clip
-from playwright.sync_api import (
-    Browser,
-    ConsoleMessage,
-    Page,
-    Request,
-    Route,
-    expect,
-    sync_playwright,
-)
+from playwright.sync_api import Page, Request, Route, expect
 
 from transcode_api.uploads import NOT_MEDIA
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 TRANSCODE_TIMEOUT_MS = 90_000
 MULTIPART_THRESHOLD = 100 * 1024 * 1024  # the API's default, which the stack keeps
 
@@ -65,34 +54,11 @@ new MutationObserver((mutations) => {
 """
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: `make test` installs it (apt chromium)"
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
 @pytest.fixture
-def page(browser: Browser, dev_stack: str) -> Iterator[Page]:
-    """A fresh browser context on the running stack; fails the test on a script error."""
-    context = browser.new_context(base_url=dev_stack, viewport={"width": 1100, "height": 900})
-    context.set_default_timeout(15_000)
-    context.add_init_script(RECORDER)
-    opened = context.new_page()
-    errors: list[str] = []
-    opened.on("pageerror", lambda error: errors.append(str(error)))
-
-    def on_console(message: ConsoleMessage) -> None:
-        # An HTTP error the page handles (a 422) is logged too; the page shows those itself.
-        if message.type == "error" and not message.text.startswith("Failed to load resource"):
-            errors.append(message.text)
-
-    opened.on("console", on_console)
-    yield opened
-    context.close()
-    assert not errors, errors
+def page(open_page: Callable[..., Page], dev_stack: str) -> Page:
+    """A fresh browser context on the running stack."""
+    return open_page(dev_stack, timeout_ms=15_000, viewport={"width": 1100, "height": 900},
+                     init_scripts=(RECORDER,))  # fmt: skip
 
 
 def sign_up(page: Page) -> str:

@@ -3,7 +3,7 @@ operator (tests/operated.py: the first 1080p Job encodes until it is stopped, so
 clicked while a rendition really runs; the retried one succeeds at once)."""
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,33 +11,19 @@ import pytest
 from helpers import Api, make_clip
 from hlsforge_dev import EmulatedCluster
 from operated import held_1080p, operated, wait_encoding
-from playwright.sync_api import Page, expect, sync_playwright
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+from playwright.sync_api import Page, expect
 
 
 @pytest.fixture
 def page(
-    api: Api, cluster: EmulatedCluster, s3: Any, operator_env: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch,
+    open_page: Callable[..., Page], api: Api, cluster: EmulatedCluster, s3: Any,
+    operator_env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Page]:  # fmt: skip
-    """The web app of an API whose operator runs; fails the test on a script error."""
-    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: `make test` installs it (apt chromium)"
+    """The web app of an API whose operator runs."""
     release = threading.Event()
-    errors: list[str] = []
-    with (operated(api, cluster, held_1080p(s3, release, {}), monkeypatch),
-          sync_playwright() as playwright):  # fmt: skip
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(base_url=api.url)
-        context.set_default_timeout(30_000)
-        opened = context.new_page()
-        opened.on("pageerror", lambda error: errors.append(str(error)))
-        yield opened
+    with operated(api, cluster, held_1080p(s3, release, {}), monkeypatch):
+        yield open_page(api.url, timeout_ms=30_000)
         release.set()
-        browser.close()
-    assert not errors, errors
 
 
 def test_cancel_a_running_transcode_then_retry_it(
