@@ -20,7 +20,8 @@ window.errors = [];
 window.sourceBuffers = {};
 const video = document.getElementById("v");
 window.hls = new Hls();
-hls.on(Hls.Events.ERROR, (_, data) => errors.push(`${data.type}:${data.details}`));
+hls.on(Hls.Events.ERROR, (_, data) => errors.push(
+  `${data.type}:${data.details}${data.fatal ? " (fatal)" : ""}`));
 hls.on(Hls.Events.BUFFER_CREATED, (_, data) => {
   for (const [type, track] of Object.entries(data.tracks)) sourceBuffers[type] = track.buffer;
 });
@@ -100,4 +101,6 @@ def test_hlsjs_plays_the_default_track_in_sync_and_switches(page: Page) -> None:
         f"hls.audioTrack === 0 && document.getElementById('v').currentTime > {playing + 1}",
         timeout=60_000,
     )
-    assert page.evaluate("errors") == []
+    # A switch flushes and refetches the sound: on a starved machine the player may wait for
+    # it (a buffer stall hls.js recovers from by itself, as it has since it plays on).
+    assert [e for e in page.evaluate("errors") if e != "mediaError:bufferStalledError"] == []
