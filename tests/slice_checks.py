@@ -1,7 +1,7 @@
 """Time slices of one rung (issue 12) encoded by separate worker runs and stitched by the
 contract, and the checks that the stitched rung is the unsliced rung, join for join.
 
-Shared by the slice tests (tests/worker/test_slices_awkward.py; test_slices.py could use it too).
+Shared by tests/worker/test_slices.py and tests/worker/test_slices_awkward.py.
 """
 
 import json
@@ -94,6 +94,7 @@ def encode_sliced(
         assert run.returncode == 0, f"slice {index}: {run.stdout}{run.stderr}"
         done = json.loads(run.stdout.splitlines()[-1])
         assert done["event"] == "done", done
+        assert len(json.dumps(done)) < 4096  # fits a termination message
         return SliceResult.model_validate_json(Path(done["result"]["resultKey"]).read_text())
 
     # Two at a time, as pods on two nodes would run them.
