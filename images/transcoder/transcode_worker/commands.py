@@ -25,7 +25,7 @@ from transcode_worker.probe import PosterOptions, ProbedSource, probe_source, wr
 from transcode_worker.progress import ProgressTracker
 from transcode_worker.settings import WorkerSettings
 from transcode_worker.slicing import plan_slice, slice_total
-from transcode_worker.storage import fetch_source, location_of, publish
+from transcode_worker.storage import fetch_source, location_of, presigned_source, publish
 from videotranscode import (
     MASTER_PLAYLIST,
     MEDIA_PLAYLIST,
@@ -35,11 +35,13 @@ from videotranscode import (
     RenditionSpec,
     SliceResult,
     SliceSegment,
+    SourceInfo,
     audio_display_names,
     build_master_playlist,
     default_audio_index,
     media_playlist,
     plan_audio_renditions,
+    reads_source_ranges,
     select_ladder,
     slice_result,
 )
@@ -57,7 +59,29 @@ def _workspace(settings: WorkerSettings) -> Iterator[Path]:
         yield Path(work)
 
 
-def _probe(source: str, work: Path, settings: WorkerSettings) -> ProbedSource:
+def _probe(
+    source: str,
+    work: Path,
+    settings: WorkerSettings,
+    facts: SourceInfo | None = None,
+    *,
+    ranged: bool = False,
+) -> ProbedSource:
+    """The source, ready to encode. With the probe's `facts` (a rendition or audio Job's
+    `--source-info`) it is not probed again; without them (`hlsforge-worker rendition` on a
+    laptop, an older operator) it is. With `ranged` (a time slice) an S3 source is not
+    downloaded: FFmpeg reads the slice's byte ranges through a presigned URL
+    (`reads_source_ranges`).
+
+    Whole rungs and audio renditions download the source: they read every byte of it anyway,
+    so streaming would save no transfer; a download is retried part by part by boto3 and then
+    read from local disk at full speed, with as many seeks as a badly interleaved file needs
+    (each one a new request over HTTP); and an encode of hours would outlive a short-lived URL
+    when it has to reconnect."""
+    if facts is not None and facts.has_encoding_facts():
+        if ranged and reads_source_ranges(source, facts):
+            return ProbedSource.from_facts(presigned_source(source, settings), facts)
+        return ProbedSource.from_facts(fetch_source(source, work, settings), facts)
     return probe_source(
         fetch_source(source, work, settings),
         min_duration=settings.min_duration_seconds,
@@ -149,11 +173,12 @@ def encode(
     emit: Emit,
     label: str,
     audio: bool = True,
+    facts: SourceInfo | None = None,
 ) -> list[RenditionResult]:
     """Encode `rungs` from one decode of the source and store them under `output`; without
-    `audio`, video only."""
+    `audio`, video only. `facts`: what the probe reported (see `_probe`)."""
     with _workspace(settings) as work:
-        probed = _probe(source, work, settings)
+        probed = _probe(source, work, settings, facts)
         staging = work / "out"
         results, done = _encode_rungs(
             probed, staging, work, rungs, packaging, output=output, settings=settings,
@@ -230,11 +255,12 @@ def encode_audio(
     *,
     settings: WorkerSettings,
     emit: Emit,
+    facts: SourceInfo | None = None,
 ) -> AudioRenditionResult:
     """Encode one audio stream of the source, whole, as the audio-only rendition
-    `<output>/<name>/`."""
+    `<output>/<name>/`. `facts`: what the probe reported (see `_probe`)."""
     with _workspace(settings) as work:
-        probed = _probe(source, work, settings)
+        probed = _probe(source, work, settings, facts)
         staging = work / "out"
         publisher = GrowingPublisher(staging, name, output, settings, emit=emit)
         result, done = _encode_audio(
@@ -293,11 +319,13 @@ def encode_slice(
     settings: WorkerSettings,
     emit: Emit,
     audio: bool = True,
+    facts: SourceInfo | None = None,
 ) -> SliceResult:
     """Encode time slice `index` of one rung and store its segments, init section and
-    `slice_<index>.json` under `<output>/<rung>/`, beside the other slices'."""
+    `slice_<index>.json` under `<output>/<rung>/`, beside the other slices'. `facts`: what
+    the probe reported (see `_probe`): with them, an S3 source's slice is read, not fetched."""
     with _workspace(settings) as work:
-        probed = _probe(source, work, settings)
+        probed = _probe(source, work, settings, facts, ranged=True)
         duration = probed.info.duration_seconds
         rate = output_frame_rate(Fraction(probed.info.video.frame_rate))
         time_slice = plan_slice(index, slice_seconds, packaging, rate)

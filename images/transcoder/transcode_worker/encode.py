@@ -173,7 +173,7 @@ def build_encode_args(
         graph.append(f"[s{i}]scale={width}:{height},setsar=1[v{i}]")
 
     seek = [] if time_slice is None else ["-ss", _seconds(time_slice.encode_start)]
-    args = [*seek, "-i", str(source.path), "-filter_complex", ";".join(graph)]
+    args = [*seek, *source.input_args(), "-filter_complex", ";".join(graph)]
     for i, rung in enumerate(rungs):
         args += ["-map", f"[v{i}]", *_video_args(rung, preset, gop)]
         if audio and source.audio_index is not None:

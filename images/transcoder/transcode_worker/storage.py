@@ -75,6 +75,22 @@ def fetch_source(source: str, workdir: Path, settings: WorkerSettings) -> Path:
     return target
 
 
+def presigned_source(source: str, settings: WorkerSettings) -> str:
+    """A short-lived HTTPS (or the endpoint's http) URL of the S3 object `source`, for
+    FFmpeg to read byte ranges of. The URL is a bearer secret: it must never be logged or
+    reported (`ffmpeg.redact` hides it in FFmpeg's messages)."""
+    bucket, key = split_s3_url(source)
+    try:
+        url: str = s3_client(settings).generate_presigned_url(
+            "get_object",
+            Params={"Bucket": bucket, "Key": key},
+            ExpiresIn=settings.presigned_url_seconds,
+        )
+    except Exception as exc:  # boto3 raises several unrelated types
+        raise _storage_error("sign a URL of", source, exc) from exc
+    return url
+
+
 def _download_http(url: str, target: Path) -> None:
     # The scheme is http(s): fetch_source checked it.
     with urllib.request.urlopen(url, timeout=60) as response, target.open("wb") as out:  # noqa: S310
