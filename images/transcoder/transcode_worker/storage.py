@@ -40,11 +40,13 @@ def split_s3_url(url: str) -> tuple[str, str]:
 
 
 def s3_client(settings: WorkerSettings) -> Any:
-    """A boto3 S3 client; endpoint and credentials come from the standard AWS variables."""
+    """A boto3 S3 client; endpoint and credentials come from the standard AWS variables.
+    Signature version 4, which every region and MinIO accept (presigned URLs included)."""
     config = Config(
         retries={"mode": "standard", "total_max_attempts": 5},
         s3={"addressing_style": settings.s3_addressing_style},
         max_pool_connections=settings.upload_concurrency * 2,
+        signature_version="s3v4",
     )
     return boto3.client("s3", config=config)
 
