@@ -8,14 +8,16 @@ import os
 import socket
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import AWS, ffmpeg, run_worker
+from helpers import AWS, ffmpeg, make_interlaced_clip, run_worker
 
+from transcode_worker.cli import read_request
+from transcode_worker.probe import ProbedSource, probe_source
 from videotranscode import RenditionArgs, RenditionSpec, SliceResult, SourceInfo
 
 SECONDS = 60
@@ -262,3 +264,44 @@ def test_the_presigned_url_never_shows_in_what_the_worker_reports(
     for secret in [*secrets, "X-Amz-Credential", "X-Amz-Signature", "Signature="]:
         for reported in (run.stdout, run.stderr, termination.read_text()):
             assert secret not in reported
+
+
+def _video_shorter_than_sound(path: Path) -> Path:
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=2",
+           "-f", "lavfi", "-i", "sine=sample_rate=48000:duration=4",
+           "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(path))  # fmt: skip
+    return path
+
+
+FACT_SOURCES: dict[str, tuple[str, Callable[[Path], Path]]] = {
+    "tff-h264-mp4": ("tff.mp4", make_interlaced_clip),  # field order declared: auto
+    "bff-h264-ts": ("bff.ts", lambda p: make_interlaced_clip(p, top_field_first=False)),
+    "bff-mpeg4-avi": (  # measured by idet: bff
+        "bff.avi",
+        lambda p: make_interlaced_clip(
+            p, top_field_first=False, encoder=("-c:v", "mpeg4", "-flags", "+ilme+ildct")
+        ),
+    ),
+    "shortfall": ("short-video.mp4", _video_shorter_than_sound),
+}
+
+
+@pytest.mark.parametrize("case", FACT_SOURCES)
+def test_the_facts_passed_on_make_the_source_the_probe_found(case: str, tmp_path: Path) -> None:
+    """Through the Job's command line and back, the facts give the worker the very source
+    the probe found: streams, deinterlacing, start time (MPEG-TS starts late), shortfall."""
+    name, make = FACT_SOURCES[case]
+    path = make(tmp_path / name)
+    probed = probe_source(path, min_duration=0.5, max_duration=3600)
+    argv = RenditionArgs(source=str(path), output="out", rendition=RUNG, source_info=probed.info)
+    request = read_request(argv.argv())
+    assert isinstance(request, RenditionArgs)
+    assert request.source_info is not None
+    assert ProbedSource.from_facts(path, request.source_info) == probed
+    assert probed.scan.interlaced == case.startswith(("tff", "bff"))
+    if case == "bff-mpeg4-avi":
+        assert probed.scan.field_first == "bff"
+    if case == "bff-h264-ts":
+        assert probed.start_seconds > 0
+    if case == "shortfall":
+        assert probed.video_shortfall_seconds == pytest.approx(2, abs=0.2)
