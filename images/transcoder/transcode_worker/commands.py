@@ -12,7 +12,7 @@ from typing import Any
 from transcode_worker import ffmpeg
 from transcode_worker.audio import AudioEncoding, build_audio_args
 from transcode_worker.encode import Packaging, TimeSlice, build_encode_args
-from transcode_worker.errors import BadInputError
+from transcode_worker.errors import BadInputError, WorkerError
 from transcode_worker.growing import GrowingPublisher, as_vod
 from transcode_worker.measure import (
     first_picture_time,
@@ -87,6 +87,21 @@ def _probe(
         min_duration=settings.min_duration_seconds,
         max_duration=settings.max_duration_seconds,
     )
+
+
+@contextmanager
+def _transfer_errors_retried(probed: ProbedSource) -> Iterator[None]:
+    """While FFmpeg reads the source over HTTP (a slice's ranges), what looks like a broken
+    file is taken for a broken transfer: the probe read the whole file and found it whole, so
+    the pod fails with exit 1 and is tried again, rather than failing the video as bad input
+    (exit 2). FFmpeg's own reconnects (`ProbedSource.input_args`) come first."""
+    if isinstance(probed.path, Path):
+        yield
+        return
+    try:
+        yield
+    except BadInputError as exc:
+        raise WorkerError(f"reading the source failed: {exc}") from exc
 
 
 def probe(
@@ -349,7 +364,8 @@ def encode_slice(
             probed, [rung], packaging, rung_dir.parent, settings.x264_preset,
             time_slice=time_slice, audio=audio,
         )  # fmt: skip
-        ffmpeg.run_with_progress(args, on_line, work / "ffmpeg.log")
+        with _transfer_errors_retried(probed):
+            ffmpeg.run_with_progress(args, on_line, work / "ffmpeg.log")
 
         result_key = location_of(output, f"{rung.name}/{slice_result(index)}")
         result = _slice_result(rung_dir, rung, time_slice, float(rate), result_key)
