@@ -13,6 +13,10 @@ only (the output pictures do not depend on the source's GOP): SSIM of (w) and of
 the source, frame by frame (FFmpeg's ssim filter), over the whole video and around every
 join. Then one slice of each other rung of the ladder, for a scaling table of a 2-hour ladder.
 
+As the operator does, each source is probed once (`hlsforge-worker probe`, not counted) and
+every rendition run, sliced or not, is given what the probe reported (`--source-info`), so it
+does not probe again; `--probe-in-every-pod` measures the old way (each run probes itself).
+
     .venv/bin/python bench/slicing.py [--seconds 120] [--slice-seconds 30] [--gops 2,10]
 """
 
@@ -33,15 +37,18 @@ from pathlib import Path
 
 from transcode_worker.encode import Packaging
 from transcode_worker.settings import WorkerSettings
+from transcode_worker.slicing import WARMUP_SECONDS
 from videotranscode import (
     DEFAULT_LADDER,
     MEDIA_PLAYLIST,
     RenditionSpec,
     SliceResult,
+    SourceInfo,
     slice_result,
     stitch_media_playlist,
 )
 from videotranscode.slicing import slice_count, slice_length
+from videotranscode.worker import SOURCE_INFO_FLAG
 
 FFMPEG = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
 FRAME_RATE = 30
@@ -97,15 +104,27 @@ def timed(command: list[str], env: dict[str, str]) -> Run:
     return Run(cpu, done.stdout.strip().splitlines()[-1])
 
 
-def encode_whole(source: Path, out: Path, rung: RenditionSpec, env: dict[str, str]) -> Run:
-    return timed([*worker(), "rendition", str(source), str(out), *rung_args(rung)], env)
+def probe(source: Path, env: dict[str, str]) -> list[str]:
+    """What the probe Job reports of the source, as the operator passes it on (the probe
+    runs once per source however the renditions are cut, so its CPU is not counted)."""
+    done = subprocess.run([*worker(), "probe", str(source)], check=True, capture_output=True,
+                          text=True, env=env)  # fmt: skip
+    info = SourceInfo.model_validate(json.loads(done.stdout.splitlines()[-1])["result"]["source"])
+    return [SOURCE_INFO_FLAG, info.model_dump_json(by_alias=True, exclude_none=True)]
+
+
+def encode_whole(
+    source: Path, out: Path, rung: RenditionSpec, env: dict[str, str], facts: list[str]
+) -> Run:
+    return timed([*worker(), "rendition", str(source), str(out), *rung_args(rung), *facts], env)
 
 
 def encode_slice(
-    source: Path, out: Path, rung: RenditionSpec, env: dict[str, str], *, seconds: int, index: int
-) -> Run:
+    source: Path, out: Path, rung: RenditionSpec, env: dict[str, str], *, seconds: int,
+    index: int, facts: list[str],
+) -> Run:  # fmt: skip
     command = [*worker(), "rendition", str(source), str(out), *rung_args(rung),
-               "--slice-seconds", str(seconds), "--slice-index", str(index)]  # fmt: skip
+               "--slice-seconds", str(seconds), "--slice-index", str(index), *facts]  # fmt: skip
     return timed(command, env)
 
 
@@ -191,16 +210,21 @@ def measure(options: argparse.Namespace, gops: list[int], count: int) -> Measure
         env = {**os.environ, "HLSFORGE_SCRATCH_DIR": str(work / "scratch")}
         print("making the sources …", flush=True)
         sources = make_sources(work, options.seconds, gops)
+        facts = {
+            gop: [] if options.probe_in_every_pod else probe(source, env)
+            for gop, source in sources.items()
+        }
         whole: dict[int, float] = {}
         sliced: dict[int, list[float]] = {}
         for gop, source in sources.items():
             print(f"{gop} s GOP: unsliced …", flush=True)
-            whole[gop] = encode_whole(source, work / f"whole{gop}", RUNG, env).cpu
+            whole[gop] = encode_whole(source, work / f"whole{gop}", RUNG, env, facts[gop]).cpu
             sliced[gop] = []
             for index in range(count):
                 print(f"{gop} s GOP: slice {index} …", flush=True)
                 run = encode_slice(source, work / f"sliced{gop}", RUNG, env,
-                                   seconds=options.slice_seconds, index=index)  # fmt: skip
+                                   seconds=options.slice_seconds, index=index,
+                                   facts=facts[gop])  # fmt: skip
                 sliced[gop].append(run.cpu)
             stitch(work / f"sliced{gop}" / RUNG.name, count)
         first = gops[0]
@@ -215,7 +239,8 @@ def measure(options: argparse.Namespace, gops: list[int], count: int) -> Measure
         for rung in DEFAULT_LADDER[:-1]:
             print(f"{first} s GOP: slice {middle} of {rung.name} …", flush=True)
             run = encode_slice(sources[first], work / "others", rung, env,
-                               seconds=options.slice_seconds, index=middle)  # fmt: skip
+                               seconds=options.slice_seconds, index=middle,
+                               facts=facts[first])  # fmt: skip
             others[rung.name] = run.cpu
     return Measured(whole, sliced, ssim_whole, ssim_sliced, others)
 
@@ -275,6 +300,15 @@ def main() -> None:
     parser.add_argument("--pod-start", type=float, default=10, help="seconds before FFmpeg runs")
     parser.add_argument("--download-mb-per-s", type=float, default=200, help="per pod")
     parser.add_argument("--source-mbit-per-s", type=float, default=10, help="2-hour source")
+    parser.add_argument("--source-gop", type=float, default=2, help="2-hour source, seconds")
+    parser.add_argument(
+        "--read-ahead-mb", type=float, default=12,
+        help="a ranged slice's bytes read but not used (socket buffers of abandoned requests)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--probe-in-every-pod", action="store_true",
+        help="the old way: no --source-info; every run probes, every slice downloads it all",
+    )  # fmt: skip
     options = parser.parse_args()
     gops = [int(gop) for gop in options.gops.split(",")]
     length = slice_length(options.slice_seconds, Packaging().gop_seconds, Fraction(FRAME_RATE))
@@ -297,8 +331,15 @@ def print_scaling(
     seconds = HOURS * 3600
     slices = math.ceil(seconds / length)
     pods_per_node = options.node_cores // options.cores_per_pod
-    download = options.source_mbit_per_s * seconds / 8 / options.download_mb_per_s
-    overhead = options.pod_start + download
+    mb_per_s = options.source_mbit_per_s / 8
+    download = mb_per_s * seconds / options.download_mb_per_s
+    if options.probe_in_every_pod:  # every slice pod downloads the whole source
+        read, how = download, "fetching the whole source"
+    else:  # a slice reads its range (warm-up and the source GOP before it) through a URL
+        span = float(length + WARMUP_SECONDS) + options.source_gop
+        read = (mb_per_s * span + options.read_ahead_mb) / options.download_mb_per_s
+        how = (f"reading {span:g} s of it and {options.read_ahead_mb:g} MB of read-ahead, "
+               f"counted before encoding though FFmpeg reads as it encodes")  # fmt: skip
     print(
         f"\nScaling: a {HOURS}-hour 1080p30 video, ladder {', '.join(slice_cpu)} (video only; "
         f"audio excluded), {slices} slices of {options.slice_seconds} s per rung"
@@ -308,13 +349,15 @@ def print_scaling(
         + ", ".join(f"{name} {cpu:.1f}" for name, cpu in slice_cpu.items())
     )
     print(f"assumed: nodes of {options.node_cores} cores, {options.cores_per_pod} cores per pod "
-          f"({pods_per_node} pods per node), x264 using a pod's cores fully; per pod "
-          f"{overhead:.0f} s before encoding ({options.pod_start:g} s start + fetching the "
-          f"{options.source_mbit_per_s:g} Mb/s source, {download:.0f} s at "
-          f"{options.download_mb_per_s:g} MB/s); pods start as slots free up, longest first; "
-          f"stitching and upload not counted")  # fmt: skip
-    sliced = [overhead + cpu / options.cores_per_pod for cpu in slice_cpu.values()] * slices
-    whole = [overhead + cpu * slices / options.cores_per_pod for cpu in slice_cpu.values()]
+          f"({pods_per_node} pods per node), x264 using a pod's cores fully; "
+          f"{options.pod_start:g} s to start a pod; a {options.source_mbit_per_s:g} Mb/s source "
+          f"at {options.download_mb_per_s:g} MB/s: a rung's pod downloads it all "
+          f"({download:.0f} s), a slice's pod {how} ({read:.1f} s); pods start as slots free up, "
+          f"longest first; stitching and upload not counted")  # fmt: skip
+    sliced = [options.pod_start + read + cpu / options.cores_per_pod
+              for cpu in slice_cpu.values()] * slices  # fmt: skip
+    whole = [options.pod_start + download + cpu * slices / options.cores_per_pod
+             for cpu in slice_cpu.values()]  # fmt: skip
     print(f"{'nodes':>5}{'pods':>6}{'one pod per rung':>18}{'sliced':>10}{'speed-up':>10}")
     for nodes in (1, 4, 16, 64):
         slots = nodes * pods_per_node

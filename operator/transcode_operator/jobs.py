@@ -68,16 +68,21 @@ class Storage:
 
 
 def rendition_storage(
-    source: SourceInfo, rung: RenditionSpec, tier: ResourceTier, slice_seconds: int | None = None
+    source: SourceInfo,
+    rung: RenditionSpec,
+    tier: ResourceTier,
+    slice_seconds: int | None = None,
+    *,
+    holds_source: bool = True,
 ) -> Storage:
-    """The downloaded source, the rung's segments (average bitrates x duration, with the
-    tier's headroom; a slice's share of them) and the tier's base: all known after the probe,
-    so reserved whole."""
+    """The downloaded source (unless the pod reads ranges of it, `holds_source=False`), the
+    rung's segments (average bitrates x duration, with the tier's headroom; a slice's share of
+    them) and the tier's base: all known after the probe, so reserved whole."""
     seconds = min(source.duration_seconds, slice_seconds or source.duration_seconds)
     output = (rung.video_bitrate + rung.audio_bitrate) * seconds / 8
     size = (
         parse_quantity(tier.scratch_base)
-        + source.size_bytes
+        + (source.size_bytes if holds_source else 0)
         + math.ceil(output * tier.output_headroom)
     )
     return Storage(request=size, limit=size)
@@ -223,21 +228,25 @@ def build_rendition_job(
     slicing: Slicing | None = None,
 ) -> dict[str, Any]:
     """One pod for the rung, or with `slicing` an Indexed Job: pod i encodes slice i (the
-    worker reads i from JOB_COMPLETION_INDEX) and a failed slice is retried alone."""
+    worker reads i from JOB_COMPLETION_INDEX) and a failed slice is retried alone. The pods
+    get the probe's facts (`source`), so they do not probe the source again; a slice of an S3
+    source reads only its byte ranges, so its pod needs no room for the source."""
     tier = tier_for(rung.height, settings.resource_tiers)
-    args = RenditionArgs(
+    wanted = RenditionArgs(
         source=spec.source.location, output=spec.output.location, rendition=rung,
         segment_seconds=spec.segment_seconds, gop_seconds=spec.gop_seconds,
         segment_type=spec.segment_type, slice_seconds=slicing.seconds if slicing else None,
         audio=not source.audio_streams,  # else the sound is in the audio renditions
-        done_slices=slicing.done if slicing else frozenset(),
-    ).argv()  # fmt: skip
+        source_info=source, done_slices=slicing.done if slicing else frozenset(),
+    )  # fmt: skip
+    storage = rendition_storage(source, rung, tier, wanted.slice_seconds,
+                                holds_source=not wanted.reads_source_ranges)  # fmt: skip
     job = build_job(
         name=name,
         labels=job_labels(resource_name, ROLE_RENDITION, rung.name),
-        args=args,
+        args=wanted.argv(),
         tier=tier,
-        storage=rendition_storage(source, rung, tier, slicing.seconds if slicing else None),
+        storage=storage,
         settings=settings,
     )
     if slicing is not None:
@@ -257,11 +266,13 @@ def build_audio_job(
     *, name: str, source: SourceInfo,
 ) -> dict[str, Any]:  # fmt: skip
     """One pod encoding one audio stream of the source, whole, as an audio rendition (on the
-    smallest tier: AAC encodes some 30x faster than real time on one core)."""
+    smallest tier: AAC encodes some 30x faster than real time on one core), with the probe's
+    facts; it downloads the source (see the worker's `_probe` for why)."""
     tier = tier_for(0, settings.resource_tiers)
     args = AudioArgs.for_rendition(
         audio, source=spec.source.location, output=spec.output.location,
         segment_seconds=spec.segment_seconds, segment_type=spec.segment_type,
+        source_info=source,
     ).argv()  # fmt: skip
     output = math.ceil(audio.bitrate * source.duration_seconds / 8 * tier.output_headroom)
     size = parse_quantity(tier.scratch_base) + source.size_bytes + output

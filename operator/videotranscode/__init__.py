@@ -96,7 +96,13 @@ from videotranscode.videos import (
     stored_fields,
     transcode_fields,
 )
-from videotranscode.worker import AudioArgs, PosterArgs, ProbeArgs, RenditionArgs
+from videotranscode.worker import (
+    AudioArgs,
+    PosterArgs,
+    ProbeArgs,
+    RenditionArgs,
+    reads_source_ranges,
+)
 
 GROUP = "hlsforge.dev"
 VERSION = "v1alpha1"
@@ -182,6 +188,7 @@ __all__ = [
     "parse_bitrate",
     "parse_payload",
     "plan_audio_renditions",
+    "reads_source_ranges",
     "select_ladder",
     "slice_result",
     "stitch_media_playlist",

@@ -1,5 +1,7 @@
 """What the worker reports (termination message) and the operator records in the status."""
 
+from typing import Literal
+
 from pydantic import ConfigDict, Field
 
 from videotranscode._model import CamelModel
@@ -31,6 +33,11 @@ class VideoStreamInfo(_Reported):
     interlaced: bool = False  # older results lack it
     """The pictures are interlaced (fields): the renditions are deinterlaced to one progressive
     frame per source frame."""
+    field_first: Literal["auto", "tff", "bff"] | None = None  # older results lack it
+    """Interlaced pictures only: which field is earlier in time, as `idet` measured it (tff,
+    bff), or auto: each decoded frame's own flag (the stream declares it interlaced)."""
+    stream_index: int | None = None  # older results lack it
+    """The stream's index among all the original's streams (FFmpeg's `0:N`)."""
 
 
 class AudioStreamInfo(_Reported):
@@ -62,6 +69,8 @@ class AudioTrackInfo(_Reported):
     """The stream's title tag, e.g. Director's commentary."""
     default: bool = False
     """The original marks the stream as default (its disposition)."""
+    stream_index: int | None = None  # older results lack it
+    """The stream's index among all the original's streams (FFmpeg's `0:N`)."""
 
 
 class SourceInfo(_Reported):
@@ -78,6 +87,23 @@ class SourceInfo(_Reported):
     """The first audio stream; absent when the original has none."""
     audio_streams: list[AudioTrackInfo] = Field(default_factory=list)  # older results lack it
     """Every audio stream, in order; empty when the original is silent."""
+    start_seconds: float | None = None  # older results lack it
+    """The container's first timestamp in seconds (MPEG-TS rarely starts at 0)."""
+    video_shortfall_seconds: float | None = None  # older results lack it
+    """How long before the end the pictures stop (the sound outlasts them): the renditions
+    hold the last picture that long."""
+
+    def has_encoding_facts(self) -> bool:
+        """Everything a rendition needs to know of the original is here (a result of a probe
+        that reports it), so a rendition's pod need not probe the original again."""
+        video = self.video
+        return (
+            video.stream_index is not None
+            and (video.field_first is not None or not video.interlaced)
+            and all(track.stream_index is not None for track in self.audio_streams)
+            and self.start_seconds is not None
+            and self.video_shortfall_seconds is not None
+        )
 
 
 class RenditionResult(_Reported):

@@ -4,6 +4,9 @@
 The operator builds the Jobs' arguments with `argv()`; the worker's parser reads each one
 back into the same model (tests/contract/test_worker_args.py), so a flag renamed on one side
 only fails there.
+
+The probe runs once per original: the rendition and audio Jobs carry what it reported
+(`source_info`, `--source-info` as JSON), so their pods do not probe the original again.
 """
 
 from typing import Literal, Self
@@ -13,9 +16,28 @@ from pydantic import Field, model_validator
 from videotranscode._model import CamelModel
 from videotranscode.audio import AUDIO_BITRATE, AUDIO_NAME_PATTERN, AudioRendition
 from videotranscode.renditions import RenditionSpec
+from videotranscode.results import SourceInfo
 from videotranscode.slicing import format_indexes
 
+SOURCE_INFO_FLAG = "--source-info"
+
 SegmentType = Literal["fmp4", "mpegts"]
+
+
+def reads_source_ranges(source: str, source_info: SourceInfo | None) -> bool:
+    """Whether a slice's pod reads only its part of the original, through a presigned URL
+    FFmpeg seeks in, rather than downloading all of it: for an S3 original, with the probe's
+    facts (without them the pod probes, which needs the whole file). The operator sizes the
+    pod's scratch space by it; the worker acts on it."""
+    return (
+        source.startswith("s3://") and source_info is not None and source_info.has_encoding_facts()
+    )
+
+
+def _source_info_argv(source_info: SourceInfo | None) -> list[str]:
+    if source_info is None:
+        return []
+    return [SOURCE_INFO_FLAG, source_info.model_dump_json(by_alias=True, exclude_none=True)]
 
 
 class PosterArgs(CamelModel):
@@ -62,6 +84,13 @@ class RenditionArgs(CamelModel):
     done_slices: frozenset[int] = frozenset()
     """Slices an earlier Job of this rendition stored: their pods reuse the stored result
     rather than encode again (`--done-slices 0-3,5`)."""
+    source_info: SourceInfo | None = None
+    """What the probe reported of the source; None: the worker probes it itself."""
+
+    @property
+    def reads_source_ranges(self) -> bool:
+        """A slice of an S3 original, with the probe's facts: read through a presigned URL."""
+        return self.slice_seconds is not None and reads_source_ranges(self.source, self.source_info)
 
     @model_validator(mode="after")
     def _whole_segments_per_slice(self) -> Self:
@@ -94,6 +123,7 @@ class RenditionArgs(CamelModel):
             "--segment-type", self.segment_type,
             *sliced,
             *([] if self.audio else ["--no-audio"]),
+            *_source_info_argv(self.source_info),
         ]  # fmt: skip
 
 
@@ -109,6 +139,8 @@ class AudioArgs(CamelModel):
     bitrate: int = Field(default=AUDIO_BITRATE, ge=16_000, le=512_000)
     segment_seconds: int = 6
     segment_type: SegmentType = "fmp4"
+    source_info: SourceInfo | None = None
+    """What the probe reported of the source; None: the worker probes it itself."""
 
     @classmethod
     def for_rendition(
@@ -119,11 +151,13 @@ class AudioArgs(CamelModel):
         output: str,
         segment_seconds: int = 6,
         segment_type: SegmentType = "fmp4",
+        source_info: SourceInfo | None = None,
     ) -> "AudioArgs":
         """The arguments of a planned audio rendition (`plan_audio_renditions`)."""
         return cls(
             source=source, output=output, name=rendition.name, stream=rendition.stream,
             bitrate=rendition.bitrate, segment_seconds=segment_seconds, segment_type=segment_type,
+            source_info=source_info,
         )  # fmt: skip
 
     def argv(self) -> list[str]:
@@ -134,4 +168,5 @@ class AudioArgs(CamelModel):
             "--bitrate", str(self.bitrate),
             "--segment-seconds", str(self.segment_seconds),
             "--segment-type", self.segment_type,
+            *_source_info_argv(self.source_info),
         ]  # fmt: skip

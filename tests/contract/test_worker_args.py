@@ -12,6 +12,7 @@ from videotranscode import (
     ProbeArgs,
     RenditionArgs,
     RenditionSpec,
+    SourceInfo,
     plan_audio_renditions,
 )
 
@@ -40,11 +41,23 @@ AUDIO = AudioArgs(
     stream=3, bitrate=96_000, segment_seconds=4, segment_type="mpegts",
 )  # fmt: skip
 
+FACTS = SourceInfo.model_validate({
+    "durationSeconds": 600.5, "container": "mpegts", "sizeBytes": 3_000_000_000,
+    "video": {"codec": "h264", "width": 1920, "height": 1080, "fps": 25.0, "frameRate": "25/1",
+              "pixelFormat": "yuv420p", "rotation": 0, "interlaced": True, "fieldFirst": "bff",
+              "streamIndex": 2},
+    "audioStreams": [{"index": 0, "codec": "aac", "channels": 2, "sampleRate": 48000,
+                      "language": "en", "title": "Director's \"cut\" — 2", "streamIndex": 0}],
+    "startSeconds": 1.4, "videoShortfallSeconds": 0.75,
+})  # fmt: skip
+SLICE_WITH_FACTS = SLICE.model_copy(update={"source_info": FACTS})
+AUDIO_WITH_FACTS = AUDIO.model_copy(update={"source_info": FACTS})
+
 
 @pytest.mark.parametrize(
     "request_",
     [PROBE, PROBE_WITH_POSTER, RENDITION, SLICE, VIDEO_ONLY, VIDEO_ONLY_SLICE, RETRIED_SLICE,
-     AUDIO],
+     AUDIO, SLICE_WITH_FACTS, AUDIO_WITH_FACTS],
 )  # fmt: skip
 def test_the_worker_reads_back_every_field(
     request_: ProbeArgs | RenditionArgs | AudioArgs,

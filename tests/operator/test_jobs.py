@@ -3,6 +3,8 @@ from typing import Any
 import pytest
 
 from transcode_operator.jobs import (
+    Slicing,
+    build_audio_job,
     build_probe_job,
     build_rendition_job,
     job_name,
@@ -10,7 +12,15 @@ from transcode_operator.jobs import (
 )
 from transcode_operator.quantity import mebibytes, parse_quantity
 from transcode_operator.settings import DEFAULT_TIERS, JobSettings, ResourceTier
-from videotranscode import DEFAULT_LADDER, RenditionSpec, SourceInfo, VideoTranscodeSpec
+from videotranscode import (
+    DEFAULT_LADDER,
+    AudioArgs,
+    RenditionArgs,
+    RenditionSpec,
+    SourceInfo,
+    VideoTranscodeSpec,
+    plan_audio_renditions,
+)
 
 SPEC = VideoTranscodeSpec.model_validate(
     {
@@ -25,6 +35,13 @@ SOURCE = SourceInfo.model_validate({
     "durationSeconds": 600.0, "container": "mov,mp4", "sizeBytes": 3 * GiB,
     "video": {"codec": "h264", "width": 1920, "height": 1080, "fps": 30.0, "frameRate": "30/1",
               "pixelFormat": "yuv420p", "rotation": 0},
+})  # fmt: skip
+# What a probe reports today: with the facts a rendition needs (`has_encoding_facts`).
+PROBED = SourceInfo.model_validate({
+    **SOURCE.model_dump(by_alias=True), "startSeconds": 0.0, "videoShortfallSeconds": 0.0,
+    "video": {**SOURCE.video.model_dump(by_alias=True), "streamIndex": 0},
+    "audioStreams": [{"index": 0, "codec": "aac", "channels": 2, "sampleRate": 48000,
+                      "streamIndex": 1}],
 })  # fmt: skip
 
 
@@ -63,6 +80,7 @@ def test_rendition_job_runs_the_worker_with_the_rung_and_packaging() -> None:
         "--name", "720p", "--height", "720", "--video-bitrate", "3000000",
         "--max-bitrate", "4500000", "--audio-bitrate", "128000",
         "--segment-seconds", "6", "--gop-seconds", "2", "--segment-type", "mpegts",
+        "--source-info", SOURCE.model_dump_json(by_alias=True, exclude_none=True),
     ]  # fmt: skip
     assert worker["resources"]["requests"] == {
         "cpu": "1", "memory": "1Gi", "ephemeral-storage": "4432Mi",
@@ -198,3 +216,50 @@ def test_sizes_are_written_in_whole_mebibytes_rounded_up() -> None:
     assert mebibytes(MiB) == "1Mi"
     assert mebibytes(MiB + 1) == "2Mi"
     assert mebibytes(21 * GiB) == "21504Mi"
+
+
+def test_rendition_and_audio_pods_get_the_probes_facts_in_their_args() -> None:
+    """So they do not probe the source again: the worker reads them back as reported."""
+    rung = DEFAULT_LADDER[2]
+    sliced = build_rendition_job("v1", SPEC, rung, SETTINGS, name="v1-720p", source=PROBED,
+                                 slicing=Slicing(30, 20, parallelism=4))  # fmt: skip
+    whole = build_rendition_job("v1", SPEC, rung, SETTINGS, name="v1-720p", source=PROBED)
+    [plan] = plan_audio_renditions(PROBED.audio_streams)
+    audio = build_audio_job("v1", SPEC, plan, SETTINGS, name="v1-audio-0", source=PROBED)
+    for job in (sliced, whole, audio):
+        args = container(job)["args"]
+        given = SourceInfo.model_validate_json(args[args.index("--source-info") + 1])
+        assert given == PROBED
+        assert given.has_encoding_facts()
+    read_back = RenditionArgs(
+        source=SPEC.source.location, output=SPEC.output.location, rendition=rung,
+        segment_type="mpegts", slice_seconds=30, audio=False, source_info=PROBED,
+    )  # fmt: skip
+    assert container(sliced)["args"] == read_back.argv()
+    assert read_back.reads_source_ranges
+    assert AudioArgs.for_rendition(plan, source="s3://b/k", output="s3://m/p").source_info is None
+
+
+def test_a_slice_that_reads_ranges_of_an_s3_source_has_no_room_for_the_source() -> None:
+    """A slice pod given the facts reads its part of an S3 source through a presigned URL:
+    its scratch holds its share of the output and the tier's base, not the 3 GiB source."""
+    rung = DEFAULT_LADDER[2]  # 720p: 3000k video + 128k audio
+    slicing = Slicing(30, 20, parallelism=4)
+    job = build_rendition_job("v1", SPEC, rung, SETTINGS, name="v1-720p", source=PROBED,
+                              slicing=slicing)  # fmt: skip
+    output = (3_000_000 + 128_000) * 30 / 8 * 1.5
+    request, limit, scratch = storage(job)
+    assert 1 * GiB + output <= limit < 1 * GiB + output + MiB
+    assert request == limit == scratch
+    # Without the facts (a status written by an older operator) the pod downloads the source;
+    # so do slices of an http(s) source, and whole rungs.
+    older = build_rendition_job("v1", SPEC, rung, SETTINGS, name="v1-720p", source=SOURCE,
+                                slicing=slicing)  # fmt: skip
+    url = SPEC.model_copy(update={"source": SPEC.source.model_copy(
+        update={"bucket": None, "key": None, "url": "https://example.com/a.mp4"})})  # fmt: skip
+    from_url = build_rendition_job("v1", url, rung, SETTINGS, name="v1-720p", source=PROBED,
+                                   slicing=slicing)  # fmt: skip
+    for downloading in (older, from_url):
+        assert storage(downloading)[1] == limit + 3 * GiB
+    whole = build_rendition_job("v1", SPEC, rung, SETTINGS, name="v1-720p", source=PROBED)
+    assert storage(whole)[1] >= 4 * GiB

@@ -94,9 +94,14 @@ def test_probe_reports_metadata_and_writes_a_poster_past_a_black_opening(
     assert info["sizeBytes"] == source.stat().st_size
     assert info["video"] == {
         "codec": "h264", "width": 1280, "height": 720, "fps": 30.0, "frameRate": "30/1",
-        "pixelFormat": "yuv420p", "rotation": 0, "interlaced": False,
+        "pixelFormat": "yuv420p", "rotation": 0, "interlaced": False, "fieldFirst": None,
+        "streamIndex": 0,
     }  # fmt: skip
     assert info["audio"] == {"codec": "aac", "channels": 1, "sampleRate": 44100}
+    # What the rendition pods are given instead of probing again.
+    assert [track["streamIndex"] for track in info["audioStreams"]] == [1]
+    assert info["startSeconds"] == 0
+    assert info["videoShortfallSeconds"] == pytest.approx(0, abs=0.1)
     poster = out / "poster.jpg"
     assert done["result"]["posterKey"] == str(poster)
     assert mean_luma(poster) > 40  # black is 16

@@ -20,6 +20,7 @@ from transcode_worker import commands
 from transcode_worker.audio import AudioEncoding
 from transcode_worker.encode import Packaging
 from transcode_worker.errors import WorkerError
+from transcode_worker.ffmpeg import redact
 from transcode_worker.probe import PosterOptions
 from transcode_worker.progress import emit
 from transcode_worker.settings import WorkerSettings
@@ -34,9 +35,11 @@ from videotranscode import (
     ProbeArgs,
     RenditionArgs,
     RenditionSpec,
+    SourceInfo,
     parse_bitrate,
 )
 from videotranscode.slicing import parse_indexes
+from videotranscode.worker import SOURCE_INFO_FLAG
 
 MAX_MESSAGE_CHARS = 1000  # Kubernetes keeps at most 4096 bytes of a termination message
 SLICE_INDEX_VARIABLE = "JOB_COMPLETION_INDEX"  # set in each pod of an Indexed Job
@@ -67,10 +70,23 @@ def _renditions(text: str) -> list[RenditionSpec]:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+def _source_info(text: str) -> SourceInfo:
+    try:
+        return SourceInfo.model_validate_json(text)
+    except ValidationError as exc:
+        raise argparse.ArgumentTypeError(f"not the probe's source info: {exc}") from exc
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--termination-log", type=Path, help="where to write the final JSON result")
     common.add_argument("--max-duration", type=float, help="reject longer sources (seconds)")
+
+    facts = argparse.ArgumentParser(add_help=False)
+    facts.add_argument(
+        SOURCE_INFO_FLAG, dest="source_info", type=_source_info,
+        help="what the probe reported (its JSON `source`): the source is not probed again",
+    )  # fmt: skip
 
     packaging = argparse.ArgumentParser(add_help=False)
     packaging.add_argument("--segment-seconds", type=int, default=6)
@@ -88,7 +104,9 @@ def _parser() -> argparse.ArgumentParser:
     probe.add_argument("--poster-at-percent", type=float, default=10, help="where in the video")
     probe.add_argument("--poster-long-side", type=int, default=640, help="pixels, at most")
 
-    rendition = sub.add_parser("rendition", parents=[common, packaging], help="encode one rung")
+    rendition = sub.add_parser(
+        "rendition", parents=[common, packaging, facts], help="encode one rung"
+    )
     rendition.add_argument("source", help=source_help)
     rendition.add_argument("output", help=f"{output_help}; the rung goes under <output>/<name>/")
     rendition.add_argument("--name", required=True)
@@ -113,7 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
 
     audio = sub.add_parser(
-        "audio", parents=[common], help="encode one audio stream as an audio-only rendition"
+        "audio", parents=[common, facts], help="encode one audio stream as an audio-only rendition"
     )
     audio.add_argument("source", help=source_help)
     audio.add_argument("output", help=f"{output_help}; the rendition goes under <output>/<name>/")
@@ -156,7 +174,7 @@ def rendition_args(args: argparse.Namespace) -> RenditionArgs:
         segment_seconds=args.segment_seconds, gop_seconds=args.gop_seconds,
         segment_type=args.segment_type,
         slice_seconds=args.slice_seconds, slice_index=args.slice_index, audio=args.audio,
-        done_slices=args.done_slices,
+        done_slices=args.done_slices, source_info=args.source_info,
     )  # fmt: skip
 
 
@@ -165,7 +183,7 @@ def audio_args(args: argparse.Namespace) -> AudioArgs:
     return AudioArgs(
         source=args.source, output=args.output, name=args.name, stream=args.stream,
         bitrate=parse_bitrate(args.bitrate), segment_seconds=args.segment_seconds,
-        segment_type=args.segment_type,
+        segment_type=args.segment_type, source_info=args.source_info,
     )  # fmt: skip
 
 
@@ -208,7 +226,7 @@ def _run(args: argparse.Namespace, settings: WorkerSettings) -> dict[str, Any]:
         sliced = commands.encode_slice(
             args.source, args.output, args.rung, args.packaging,
             slice_seconds=args.slice_seconds, index=args.slice_index,
-            settings=settings, emit=emit, audio=args.audio,
+            settings=settings, emit=emit, audio=args.audio, facts=args.source_info,
             reuse_stored=args.slice_index in args.done_slices,
         )  # fmt: skip
         return sliced.summary().model_dump(by_alias=True)
@@ -216,6 +234,7 @@ def _run(args: argparse.Namespace, settings: WorkerSettings) -> dict[str, Any]:
         [result] = commands.encode(
             args.source, args.output, [args.rung], args.packaging,
             settings=settings, emit=emit, label=args.rung.name, audio=args.audio,
+            facts=args.source_info,
         )  # fmt: skip
         return result.model_dump(by_alias=True)
     if args.command == "audio":
@@ -224,8 +243,9 @@ def _run(args: argparse.Namespace, settings: WorkerSettings) -> dict[str, Any]:
             wanted.stream, wanted.bitrate, wanted.segment_seconds, wanted.segment_type
         )
         sound = commands.encode_audio(
-            wanted.source, wanted.output, wanted.name, encoding, settings=settings, emit=emit
-        )
+            wanted.source, wanted.output, wanted.name, encoding, settings=settings, emit=emit,
+            facts=wanted.source_info,
+        )  # fmt: skip
         return sound.model_dump(by_alias=True)
     results, audio = commands.ladder(
         args.source, args.output, args.renditions, args.packaging, settings=settings, emit=emit
@@ -258,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         exit_code = exc.exit_code
         event = _error_event(args.command, exc.reason, str(exc), exit_code)
     except Exception as exc:  # the last line of defence: a readable error line, exit 1
-        traceback.print_exc()
+        print(redact(traceback.format_exc()), file=sys.stderr, end="")
         exit_code = 1
         event = _error_event(args.command, "Error", f"unexpected failure: {exc}", exit_code)
     if exit_code:
@@ -274,5 +294,5 @@ def _error_event(command: str, reason: str, message: str, exit_code: int) -> dic
         "command": command,
         "reason": reason,
         "exitCode": exit_code,
-        "message": message[:MAX_MESSAGE_CHARS],
+        "message": redact(message)[:MAX_MESSAGE_CHARS],  # no presigned URL ever leaves
     }

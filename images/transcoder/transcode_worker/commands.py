@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from transcode_worker import ffmpeg
 from transcode_worker.audio import AudioEncoding, build_audio_args
 from transcode_worker.encode import Packaging, TimeSlice, build_encode_args
-from transcode_worker.errors import BadInputError
+from transcode_worker.errors import BadInputError, WorkerError
 from transcode_worker.growing import GrowingPublisher, as_vod
 from transcode_worker.measure import (
     MediaPlaylist,
@@ -30,7 +30,13 @@ from transcode_worker.probe import PosterOptions, ProbedSource, probe_source, wr
 from transcode_worker.progress import ProgressTracker
 from transcode_worker.settings import WorkerSettings
 from transcode_worker.slicing import is_sound_tail, plan_slice, slice_total
-from transcode_worker.storage import fetch_source, location_of, publish, read_output
+from transcode_worker.storage import (
+    fetch_source,
+    location_of,
+    presigned_source,
+    publish,
+    read_output,
+)
 from videotranscode import (
     MASTER_PLAYLIST,
     MEDIA_PLAYLIST,
@@ -40,11 +46,13 @@ from videotranscode import (
     RenditionSpec,
     SliceResult,
     SliceSegment,
+    SourceInfo,
     audio_display_names,
     build_master_playlist,
     default_audio_index,
     media_playlist,
     plan_audio_renditions,
+    reads_source_ranges,
     select_ladder,
     slice_result,
 )
@@ -62,12 +70,49 @@ def _workspace(settings: WorkerSettings) -> Iterator[Path]:
         yield Path(work)
 
 
-def _probe(source: str, work: Path, settings: WorkerSettings) -> ProbedSource:
+def _probe(
+    source: str,
+    work: Path,
+    settings: WorkerSettings,
+    facts: SourceInfo | None = None,
+    *,
+    ranged: bool = False,
+) -> ProbedSource:
+    """The source, ready to encode. With the probe's `facts` (a rendition or audio Job's
+    `--source-info`) it is not probed again; without them (`hlsforge-worker rendition` on a
+    laptop, an older operator) it is. With `ranged` (a time slice) an S3 source is not
+    downloaded: FFmpeg reads the slice's byte ranges through a presigned URL
+    (`reads_source_ranges`).
+
+    Whole rungs and audio renditions download the source: they read every byte of it anyway,
+    so streaming would save no transfer; a download is retried part by part by boto3 and then
+    read from local disk at full speed, with as many seeks as a badly interleaved file needs
+    (each one a new request over HTTP); and an encode of hours would outlive a short-lived URL
+    when it has to reconnect."""
+    if facts is not None and facts.has_encoding_facts():
+        if ranged and reads_source_ranges(source, facts):
+            return ProbedSource.from_facts(presigned_source(source, settings), facts)
+        return ProbedSource.from_facts(fetch_source(source, work, settings), facts)
     return probe_source(
         fetch_source(source, work, settings),
         min_duration=settings.min_duration_seconds,
         max_duration=settings.max_duration_seconds,
     )
+
+
+@contextmanager
+def _transfer_errors_retried(probed: ProbedSource) -> Iterator[None]:
+    """While FFmpeg reads the source over HTTP (a slice's ranges), what looks like a broken
+    file is taken for a broken transfer: the probe read the whole file and found it whole, so
+    the pod fails with exit 1 and is tried again, rather than failing the video as bad input
+    (exit 2). FFmpeg's own reconnects (`ProbedSource.input_args`) come first."""
+    if isinstance(probed.path, Path):
+        yield
+        return
+    try:
+        yield
+    except BadInputError as exc:
+        raise WorkerError(f"reading the source failed: {exc}") from exc
 
 
 def probe(
@@ -154,11 +199,12 @@ def encode(
     emit: Emit,
     label: str,
     audio: bool = True,
+    facts: SourceInfo | None = None,
 ) -> list[RenditionResult]:
     """Encode `rungs` from one decode of the source and store them under `output`; without
-    `audio`, video only."""
+    `audio`, video only. `facts`: what the probe reported (see `_probe`)."""
     with _workspace(settings) as work:
-        probed = _probe(source, work, settings)
+        probed = _probe(source, work, settings, facts)
         staging = work / "out"
         results, done = _encode_rungs(
             probed, staging, work, rungs, packaging, output=output, settings=settings,
@@ -235,11 +281,12 @@ def encode_audio(
     *,
     settings: WorkerSettings,
     emit: Emit,
+    facts: SourceInfo | None = None,
 ) -> AudioRenditionResult:
     """Encode one audio stream of the source, whole, as the audio-only rendition
-    `<output>/<name>/`."""
+    `<output>/<name>/`. `facts`: what the probe reported (see `_probe`)."""
     with _workspace(settings) as work:
-        probed = _probe(source, work, settings)
+        probed = _probe(source, work, settings, facts)
         staging = work / "out"
         publisher = GrowingPublisher(staging, name, output, settings, emit=emit)
         result, done = _encode_audio(
@@ -298,16 +345,18 @@ def encode_slice(
     settings: WorkerSettings,
     emit: Emit,
     audio: bool = True,
+    facts: SourceInfo | None = None,
     reuse_stored: bool = False,
 ) -> SliceResult:
     """Encode time slice `index` of one rung and store its segments, init section and
-    `slice_<index>.json` under `<output>/<rung>/`, beside the other slices'. With
-    `reuse_stored` (an earlier Job of the rendition stored it), a stored slice is kept as it is."""
+    `slice_<index>.json` under `<output>/<rung>/`, beside the other slices'. `facts`: what
+    the probe reported (see `_probe`): with them, an S3 source's slice is read, not fetched.
+    With `reuse_stored` (an earlier Job of the rendition stored it), a stored slice is kept."""
     if reuse_stored and (stored := _stored_slice(output, rung.name, index, settings)) is not None:
         emit(ProgressTracker(rung.name, 0).finish())
         return stored
     with _workspace(settings) as work:
-        probed = _probe(source, work, settings)
+        probed = _probe(source, work, settings, facts, ranged=True)
         duration = probed.info.duration_seconds
         rate = output_frame_rate(Fraction(probed.info.video.frame_rate))
         time_slice = plan_slice(index, slice_seconds, packaging, rate)
@@ -334,7 +383,8 @@ def encode_slice(
             probed, [rung], packaging, rung_dir.parent, settings.x264_preset,
             time_slice=time_slice, audio=audio,
         )  # fmt: skip
-        ffmpeg.run_with_progress(args, on_line, work / "ffmpeg.log")
+        with _transfer_errors_retried(probed):
+            ffmpeg.run_with_progress(args, on_line, work / "ffmpeg.log")
 
         result_key = location_of(output, f"{rung.name}/{slice_result(index)}")
         playlist = rung_dir / time_slice.playlist

@@ -210,7 +210,7 @@ def build_encode_args(
         if time_slice.seek_seconds > 0:
             seek += ["-ss", f"{time_slice.seek_seconds:.6f}"]
     with_sound = audio and source.audio_index is not None
-    args = [*seek, "-i", str(source.path), "-filter_complex", ";".join(graph)]
+    args = [*seek, *source.input_args(), "-filter_complex", ";".join(graph)]
     for i, rung in enumerate(rungs):
         args += ["-map", f"[v{i}]", *_video_args(rung, preset, gop)]
         if with_sound:

@@ -23,12 +23,21 @@ _BAD_INPUT_MARKERS = (
 
 # FFmpeg starts a message about a file with its path: local scratch paths mean nothing to users.
 _LOCAL_PATH_PREFIX = re.compile(r"^/[^:]*/")
+# A URL's query: a presigned URL's signature and credential are there.
+_URL_QUERY = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s?#'\"]*)\?[^\s'\"]*", re.IGNORECASE)
+REDACTED = "<redacted>"
+
+
+def redact(text: str) -> str:
+    """`text` without the query of any URL in it: FFmpeg quotes its input's name in its
+    messages, and a presigned URL's query is a bearer secret."""
+    return _URL_QUERY.sub(rf"\1?{REDACTED}", text)
 
 
 def last_line(text: str) -> str:
-    """FFmpeg's last message, with the directory of a local path left out."""
+    """FFmpeg's last message, with the directory of a local path and URLs' queries left out."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return _LOCAL_PATH_PREFIX.sub("", lines[-1]) if lines else "no message"
+    return redact(_LOCAL_PATH_PREFIX.sub("", lines[-1])) if lines else "no message"
 
 
 def looks_like_bad_input(stderr: str) -> bool:
@@ -62,7 +71,7 @@ def ffprobe(source: Path) -> dict[str, Any]:
     return data
 
 
-def ffprobe_entries(source: Path, args: Sequence[str]) -> dict[str, Any]:
+def ffprobe_entries(source: Path | str, args: Sequence[str]) -> dict[str, Any]:
     """ffprobe's JSON for `args` (e.g. `-show_entries packet=...`), read as far as the file
     allows: what a damaged file yields is for the caller to judge, so errors are not raised."""
     result = _run(["ffprobe", "-v", "error", "-print_format", "json", *args, str(source)])

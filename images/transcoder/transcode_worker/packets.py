@@ -58,7 +58,7 @@ def last_keyframe_before(packets: Sequence[Packet], stream: int, time: float) ->
 
 
 def read_packets(
-    source: Path, since: float | None, until: float | None = None, stream: int | None = None
+    source: Path | str, since: float | None, until: float | None = None, stream: int | None = None
 ) -> list[Packet]:
     """Packets (of every stream, or of `stream`) from about `since` (None: the start) to
     `until` (None: the end), in the file's own timestamps; as far as the file can be read."""
@@ -73,7 +73,9 @@ def read_packets(
     return parse_packets(entries.get("packets", []))
 
 
-def keyframe_at_or_before(source: Path, stream: int, time: float, start: float) -> Packet | None:
+def keyframe_at_or_before(
+    source: Path | str, stream: int, time: float, start: float
+) -> Packet | None:
     """The last keyframe of `stream` at or before `time`, searched in windows that widen back
     to the file's `start`; None when there is none."""
     window = FIRST_WINDOW_SECONDS
@@ -87,7 +89,7 @@ def keyframe_at_or_before(source: Path, stream: int, time: float, start: float) 
         window *= WINDOW_GROWTH
 
 
-def decode_start(source: Path, stream: int, first: float, time: float) -> float:
+def decode_start(source: Path | str, stream: int, first: float, time: float) -> float:
     """Where decoding must start, in seconds from the file's start `first`, for the picture
     at `time` (seconds from that start) to decode: the keyframe of `stream` at or before it
     (its decode time), found by reading packets; 0 when there is none before it."""

@@ -86,6 +86,7 @@ def audio_tracks(probe: dict[str, Any]) -> list[AudioTrackInfo]:
                 language=language_tag(tags.get("language")),
                 title=tags.get("title") or None,
                 default=bool(stream.get("disposition", {}).get("default")),
+                stream_index=int(stream["index"]),
             )
         )
     return tracks
@@ -127,6 +128,7 @@ def parse_probe(probe: dict[str, Any]) -> SourceInfo:
             frame_rate=f"{frame_rate.numerator}/{frame_rate.denominator}",
             pixel_format=str(video.get("pix_fmt", "unknown")),
             rotation=rotation,
+            stream_index=int(video["index"]),
         ),
         audio=None
         if audio is None
@@ -149,13 +151,39 @@ def check_duration(info: SourceInfo, *, minimum: float, maximum: float) -> None:
 
 @dataclass(frozen=True)
 class ProbedSource:
-    path: Path
+    path: Path | str  # a local file, or a presigned URL FFmpeg reads ranges of (a secret)
     info: SourceInfo
     video_index: int
     audio_index: int | None  # the first audio stream's index among all streams
     scan: Scan = PROGRESSIVE
     start_seconds: float = 0.0  # the container's first timestamp (MPEG-TS rarely starts at 0)
     video_shortfall_seconds: float = 0.0  # the pictures stop this long before the end (audio)
+
+    @classmethod
+    def from_facts(cls, path: Path | str, info: SourceInfo) -> "ProbedSource":
+        """The source as the probe reported it (`SourceInfo.has_encoding_facts`), without
+        reading it: no ffprobe, tail check or `idet` again."""
+        if not info.has_encoding_facts():
+            raise ValueError("the source info lacks facts a rendition needs: probe the source")
+        video = info.video
+        assert video.stream_index is not None
+        assert info.start_seconds is not None
+        assert info.video_shortfall_seconds is not None
+        audio = info.audio_streams[0].stream_index if info.audio_streams else None
+        scan = Scan(interlaced=True, field_first=video.field_first or "auto")
+        return cls(
+            path, info, video.stream_index, audio, scan if video.interlaced else PROGRESSIVE,
+            info.start_seconds, info.video_shortfall_seconds,
+        )  # fmt: skip
+
+    def input_args(self) -> list[str]:
+        """FFmpeg's input: a local file, or a URL it reads ranges of over HTTP, reconnecting
+        at the byte it got to when a connection drops or S3 answers 5xx."""
+        if isinstance(self.path, Path):
+            return ["-i", str(self.path)]
+        return ["-reconnect", "1", "-reconnect_on_network_error", "1",
+                "-reconnect_on_http_error", "5xx", "-reconnect_delay_max", "30",
+                "-i", self.path]  # fmt: skip
 
     def progressive_filters(self) -> list[str]:
         """The filters that turn the source's frames into progressive pictures (maybe none)."""
@@ -185,6 +213,7 @@ class PosterOptions:
 def write_poster(source: ProbedSource, target: Path, options: PosterOptions) -> None:
     """A JPEG at `at_percent` of the duration, skipping black frames for up to 10 s."""
     info = source.info
+    assert isinstance(source.path, Path), "the poster is made from a local source"
     width, height = poster_size(info.video.width, info.video.height, options.long_side)
     picture = ",".join([*source.progressive_filters(), f"scale={width}:{height},setsar=1"])
     not_black = (
@@ -218,11 +247,15 @@ def probe_source(source: Path, *, min_duration: float, max_duration: float) -> P
     video_index = video_stream_index(raw)
     assert video_index is not None  # parse_probe has rejected sources without video
     check_duration(info, minimum=min_duration, maximum=max_duration)
-    shortfall = check_source_is_whole(source, raw, video_index)
+    shortfall = round(check_source_is_whole(source, raw, video_index), 3)
     scan = detect_scan(source, video_index, video_field_order(raw))
-    video = info.video.model_copy(update={"interlaced": scan.interlaced})
-    info = info.model_copy(update={"video": video})
-    start = declared_span(raw).start
-    return ProbedSource(
-        source, info, video_index, audio_stream_index(raw), scan, start, round(shortfall, 3)
+    field_first = scan.field_first if scan.interlaced else None
+    video = info.video.model_copy(
+        update={"interlaced": scan.interlaced, "field_first": field_first}
     )
+    start = declared_span(raw).start
+    # Reported with the rest, so the rendition pods need not find these out again.
+    info = info.model_copy(
+        update={"video": video, "start_seconds": start, "video_shortfall_seconds": shortfall}
+    )
+    return ProbedSource(source, info, video_index, audio_stream_index(raw), scan, start, shortfall)

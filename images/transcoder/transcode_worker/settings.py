@@ -22,3 +22,7 @@ class WorkerSettings(BaseSettings):
     x264_preset: str = "veryfast"
     s3_addressing_style: Literal["auto", "path", "virtual"] = "path"
     upload_concurrency: int = 8
+    # How long a slice's presigned URL of the source is valid: a slice is minutes of encoding,
+    # and FFmpeg needs the URL again only to reconnect or seek (a reconnect after it expired
+    # fails the pod, whose retry signs a new URL).
+    presigned_url_seconds: int = 3600

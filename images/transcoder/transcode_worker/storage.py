@@ -40,11 +40,13 @@ def split_s3_url(url: str) -> tuple[str, str]:
 
 
 def s3_client(settings: WorkerSettings) -> Any:
-    """A boto3 S3 client; endpoint and credentials come from the standard AWS variables."""
+    """A boto3 S3 client; endpoint and credentials come from the standard AWS variables.
+    Signature version 4, which every region and MinIO accept (presigned URLs included)."""
     config = Config(
         retries={"mode": "standard", "total_max_attempts": 5},
         s3={"addressing_style": settings.s3_addressing_style},
         max_pool_connections=settings.upload_concurrency * 2,
+        signature_version="s3v4",
     )
     return boto3.client("s3", config=config)
 
@@ -73,6 +75,22 @@ def fetch_source(source: str, workdir: Path, settings: WorkerSettings) -> Path:
         except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
             raise _storage_error("download", source, exc) from exc
     return target
+
+
+def presigned_source(source: str, settings: WorkerSettings) -> str:
+    """A short-lived HTTPS (or the endpoint's http) URL of the S3 object `source`, for
+    FFmpeg to read byte ranges of. The URL is a bearer secret: it must never be logged or
+    reported (`ffmpeg.redact` hides it in FFmpeg's messages)."""
+    bucket, key = split_s3_url(source)
+    try:
+        url: str = s3_client(settings).generate_presigned_url(
+            "get_object",
+            Params={"Bucket": bucket, "Key": key},
+            ExpiresIn=settings.presigned_url_seconds,
+        )
+    except Exception as exc:  # boto3 raises several unrelated types
+        raise _storage_error("sign a URL of", source, exc) from exc
+    return url
 
 
 def _download_http(url: str, target: Path) -> None:
