@@ -24,7 +24,7 @@ from transcode_worker.measure import (
     measure_rendition,
     parse_media_playlist,
 )
-from transcode_worker.packets import decode_start
+from transcode_worker.packets import decode_start, seeks_to_keyframes
 from transcode_worker.playlist import rewrite_target_duration
 from transcode_worker.probe import PosterOptions, ProbedSource, probe_source, write_poster
 from transcode_worker.progress import ProgressTracker
@@ -367,9 +367,11 @@ def encode_slice(
                 f"slice {index} starts at {start:g} s, at or after the end of "
                 f"the {duration:g} s video ({total} slices of {slice_seconds} s)"
             )
-        time_slice = dataclasses.replace(time_slice, decode_from=decode_start(
-            probed.path, probed.video_index, probed.start_seconds, float(time_slice.encode_start),
-        ))  # fmt: skip
+        if not seeks_to_keyframes(probed.info.container):
+            time_slice = dataclasses.replace(time_slice, decode_from=decode_start(
+                probed.path, probed.video_index, probed.start_seconds,
+                float(time_slice.encode_start),
+            ))  # fmt: skip
         rung_dir = work / "out" / rung.name
         rung_dir.mkdir(parents=True)
         encoded = float(time_slice.warmup) + min(float(time_slice.seconds), duration - start)

@@ -50,7 +50,8 @@ class TimeSlice:
     # or before `encode_start` (the worker finds it by reading packets). An input seek into
     # MPEG-TS lands anywhere in a GOP, and nothing decodes until the next keyframe, so the
     # seek goes to that keyframe and the frames before `encode_start` are trimmed exactly.
-    # None: `encode_start` itself (exact only where the demuxer seeks to keyframes, e.g. MP4).
+    # None: the demuxer finds that keyframe on the file's index (MP4, Matroska: see
+    # packets.seeks_to_keyframes), from a seek to `encode_start`.
     decode_from: float | None = None
 
     @property
@@ -207,6 +208,10 @@ def build_encode_args(
         # starts a little after the sound: the slice that starts the rung needs no -copyts to
         # repeat it as the unsliced rung does.)
         seek = ["-copyts", "-start_at_zero"]
+        if time_slice.decode_from is None:
+            # The demuxer seeks to the keyframe before `encode_start` on the file's index:
+            # every frame from there goes to the filters, as from a seek to `decode_from`.
+            seek.append("-noaccurate_seek")
         if time_slice.seek_seconds > 0:
             seek += ["-ss", f"{time_slice.seek_seconds:.6f}"]
     with_sound = audio and source.audio_index is not None

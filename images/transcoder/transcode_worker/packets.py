@@ -9,6 +9,9 @@ from typing import Any
 
 from transcode_worker.ffmpeg import ffprobe_entries
 
+# Demuxers that seek on the file's index to the keyframe at or before the target, so that an
+# input seek there is exact with no packets read first (over HTTP each read is a connection).
+INDEXED_CONTAINERS = ("mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm")
 FIRST_WINDOW_SECONDS = 4.0
 WINDOW_GROWTH = 4  # how fast the search for a keyframe widens
 
@@ -97,3 +100,8 @@ def decode_start(source: Path | str, stream: int, first: float, time: float) -> 
         return 0.0
     keyframe = keyframe_at_or_before(source, stream, first + time, first)
     return 0.0 if keyframe is None else max(0.0, keyframe.decode_time - first)
+
+
+def seeks_to_keyframes(container: str) -> bool:
+    """Whether FFmpeg's input seek into this container lands on a keyframe by itself."""
+    return container in INDEXED_CONTAINERS
