@@ -224,6 +224,24 @@ def media(page: Page) -> dict[str, Any]:
     return recorded
 
 
+def check_played_through(recorded: dict[str, Any], joins: tuple[float, ...]) -> list[float]:
+    """Playing, then no wait, stall, seek or error, time only going forward and passing each
+    join; returns the times the player reported."""
+    events = [event for event, _ in recorded["events"]]
+    assert "playing" in events, recorded["events"]
+    after_start = events[events.index("playing") :]
+    assert [e for e in after_start if e in ("waiting", "stalled", "seeking", "error")] == [], (
+        recorded["events"]
+    )
+    assert recorded["errors"] == [], recorded["errors"]
+    times: list[float] = recorded["times"]
+    assert times == sorted(times), "playback went backwards"
+    for join in joins:
+        assert any(join - 0.5 < t < join for t in times), f"no time just before {join}"
+        assert any(join < t < join + 0.5 for t in times), f"no time just after {join}"
+    return times
+
+
 def wait_time(page: Page, seconds: float, timeout: float = 20_000) -> None:
     page.wait_for_function(
         f"() => document.getElementById('player').currentTime > {seconds}", timeout=timeout
@@ -310,18 +328,7 @@ def test_a_stitched_rung_plays_across_every_join_without_a_stall(
     page.goto(f"/#/watch/{staged.video_id}")
     page.wait_for_function("() => document.getElementById('player').ended", timeout=30_000)
     recorded = media(page)
-    events = [event for event, _ in recorded["events"]]
-    assert "playing" in events
-    after_start = events[events.index("playing") :]
-    assert [e for e in after_start if e in ("waiting", "stalled", "seeking", "error")] == [], (
-        recorded["events"]
-    )
-    assert recorded["errors"] == [], recorded["errors"]
-    times = recorded["times"]
-    assert times == sorted(times), "playback went backwards"
-    for join in joins:
-        assert any(join - 0.5 < t < join for t in times), f"no time just before {join}"
-        assert any(join < t < join + 0.5 for t in times), f"no time just after {join}"
+    times = check_played_through(recorded, joins)
     assert max(times) > seconds - 0.3
     buffered = recorded["buffered"]
     # hls.js appends fMP4 with both tracks to one SourceBuffer (else one per track); a
@@ -449,19 +456,7 @@ def test_the_audio_rendition_plays_across_every_join_of_a_sliced_rung(
     recorded = media(page)
     meter = page.evaluate("window.__meter")
 
-    # Played from 0 to the end, through every join, without waiting.
-    events = [event for event, _ in recorded["events"]]
-    assert "playing" in events, recorded["events"]
-    after_start = events[events.index("playing") :]
-    assert [e for e in after_start if e in ("waiting", "stalled", "seeking", "error")] == [], (
-        recorded["events"]
-    )
-    assert recorded["errors"] == [], recorded["errors"]
-    times = recorded["times"]
-    assert times == sorted(times), "playback went backwards"
-    for join in joins:
-        assert any(join - 0.5 < t < join for t in times), f"no time just before {join}"
-        assert any(join < t < join + 0.5 for t in times), f"no time just after {join}"
+    check_played_through(recorded, joins)  # from 0 to the end, without waiting
 
     # The audio fragments, end to end from where the video starts to where it ends.
     audio = sorted((start, end) for kind, track, start, end in recorded["frags"]
