@@ -40,7 +40,7 @@ class Timing:
     playable: float  # seconds from complete to playableAt first seen
     done: float  # to Succeeded
     phase_when_playable: str
-    slices: int | None
+    slices: int  # per video rendition
 
 
 def make_source(path: Path, seconds: int, size: str) -> None:
@@ -88,7 +88,7 @@ def transcode_once(source: Path, data_dir: Path) -> Timing:
             time.sleep(0.1)
         if status.get("phase") != "Succeeded" or playable is None:
             raise RuntimeError(f"the transcode did not succeed: {status.get('message')}")
-        slices = (status.get("renditions") or [{}])[0].get("slices")
+        slices = max((r.get("slices") or 1 for r in status.get("renditions") or []), default=1)
         return Timing(playable[0], time.monotonic() - started, playable[1], slices)
 
 
@@ -111,7 +111,7 @@ def main() -> None:
                 os.environ["HLSFORGE_SLICING__AUTO_THRESHOLD_SECONDS"] = str(threshold)
             results[mode] = transcode_once(source, Path(tmp) / mode.split()[0])
             timing = results[mode]
-            slices = f"{timing.slices or 1} slice(s) per rendition"
+            slices = f"{timing.slices} slice(s) per video rendition"
             print(f"{mode:14s} first playable {timing.playable:6.1f} s (phase "
                   f"{timing.phase_when_playable}, {slices})   fully done {timing.done:6.1f} s",
                   flush=True)  # fmt: skip
