@@ -23,7 +23,6 @@ does not probe again; `--probe-in-every-pod` measures the old way (each run prob
 import argparse
 import heapq
 import json
-import math
 import os
 import resource
 import statistics
@@ -47,7 +46,7 @@ from videotranscode import (
     slice_result,
     stitch_media_playlist,
 )
-from videotranscode.slicing import slice_count, slice_length
+from videotranscode.slicing import SliceGrid
 from videotranscode.worker import SOURCE_INFO_FLAG
 
 FFMPEG = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
@@ -246,8 +245,8 @@ def measure(options: argparse.Namespace, gops: list[int], count: int) -> Measure
 
 
 def print_cpu(measured: Measured, gops: list[int], count: int, slice_seconds: int) -> None:
-    print(f"\nCPU seconds (user + sys of the worker and FFmpeg), {count} slices of "
-          f"{slice_seconds} s")  # fmt: skip
+    print(f"\nCPU seconds (user + sys of the worker and FFmpeg), {count} slices: a lead-in, "
+          f"then {slice_seconds} s")  # fmt: skip
     print(f"{'source GOP':<12}{'unsliced':>10}{'sliced':>9}   per slice{'':<18}{'ratio':>7}   goal")
     for gop in gops:
         whole, sliced = measured.whole[gop], measured.sliced[gop]
@@ -311,25 +310,29 @@ def main() -> None:
     )  # fmt: skip
     options = parser.parse_args()
     gops = [int(gop) for gop in options.gops.split(",")]
-    length = slice_length(options.slice_seconds, Packaging().gop_seconds, Fraction(FRAME_RATE))
-    count = slice_count(options.seconds, length)
-    joins = [round(i * length * FRAME_RATE) for i in range(1, count)]
+    packaging = Packaging()
+    grid = SliceGrid(options.slice_seconds, packaging.segment_seconds, packaging.gop_seconds,
+                     Fraction(FRAME_RATE))  # fmt: skip
+    count = grid.count(options.seconds)
+    joins = [round(grid.start(i) * FRAME_RATE) for i in range(1, count)]
     preset = WorkerSettings().x264_preset
     print(f"{options.seconds} s 1080p{FRAME_RATE} video-only source ({SOURCE_BITRATE}b/s), "
           f"rung {RUNG.name} ({RUNG.video_bitrate // 1000} kb/s), x264 preset {preset}, "
-          f"{count} slices of {options.slice_seconds} s, source GOPs {gops} s, "
+          f"{count} slices ({grid.lead_in_seconds} s, then {options.slice_seconds} s), "
+          f"source GOPs {gops} s, "
           f"{os.cpu_count()} CPUs", flush=True)  # fmt: skip
     measured = measure(options, gops, count)
     print_cpu(measured, gops, count, options.slice_seconds)
     print_quality(measured, options, gops[0], joins)
-    print_scaling(options, measured.slice_cpu, length)
+    print_scaling(options, measured.slice_cpu, grid)
 
 
 def print_scaling(
-    options: argparse.Namespace, slice_cpu: dict[str, float], length: Fraction
+    options: argparse.Namespace, slice_cpu: dict[str, float], grid: SliceGrid
 ) -> None:
     seconds = HOURS * 3600
-    slices = math.ceil(seconds / length)
+    slices = grid.count(seconds)  # each costing what a whole slice does, the lead-in too
+    length = grid.length(1)
     pods_per_node = options.node_cores // options.cores_per_pod
     mb_per_s = options.source_mbit_per_s / 8
     download = mb_per_s * seconds / options.download_mb_per_s

@@ -4,6 +4,7 @@ where only the operator's behaviour matters."""
 import contextlib
 import json
 import math
+from fractions import Fraction
 from typing import Any
 
 from hlsforge_dev.indexed import INDEX_ENV
@@ -24,6 +25,7 @@ from videotranscode import (
     media_playlist,
     slice_result,
 )
+from videotranscode.slicing import SliceGrid
 
 SOURCE = SourceInfo(
     duration_seconds=60.0,
@@ -105,12 +107,13 @@ def stored_slice(run: PodRun, s3: Any) -> str:
         with contextlib.suppress(s3.exceptions.NoSuchKey):
             stored = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
             return _slice_done(SliceResult.model_validate_json(stored))
-    seconds = min(length, SOURCE.duration_seconds - index * length)
-    per_slice = length // request.segment_seconds
-    durations = [float(min(request.segment_seconds, seconds - start))
-                 for start in range(0, math.ceil(seconds), request.segment_seconds)]  # fmt: skip
+    grid = SliceGrid(length, request.segment_seconds, request.gop_seconds, Fraction(30))
+    start = float(grid.start(index))
+    seconds = min(float(grid.length(index)), SOURCE.duration_seconds - start)
+    durations = [float(min(request.segment_seconds, seconds - offset))
+                 for offset in range(0, math.ceil(seconds), request.segment_seconds)]  # fmt: skip
     segments = [
-        SliceSegment(uri=f"seg_{index * per_slice + n:05d}.m4s", duration=duration)
+        SliceSegment(uri=f"seg_{grid.first_segment(index) + n:05d}.m4s", duration=duration)
         for n, duration in enumerate(durations)
     ]
     for name in [f"init_{index}.mp4", *(segment.uri for segment in segments)]:
@@ -120,7 +123,7 @@ def stored_slice(run: PodRun, s3: Any) -> str:
     )
     result = SliceResult(
         rendition=measured,
-        index=index, first_pts_seconds=1 + index * length, init_uri=f"init_{index}.mp4",
+        index=index, first_pts_seconds=1 + start, init_uri=f"init_{index}.mp4",
         init_sha256="0" * 64, segments=segments,
         result_key=f"{prefix}/{rung}/{slice_result(index)}",
     )  # fmt: skip

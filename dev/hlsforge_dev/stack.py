@@ -25,6 +25,7 @@ import boto3
 import httpx
 from moto.server import ThreadedMotoServer
 
+from hlsforge_dev import ranged_reads
 from hlsforge_dev.cluster import SECRETS, EmulatedCluster
 from hlsforge_dev.jobs import JobRunner
 from hlsforge_dev.loopback import free_port, secantus_command, wait_for_port
@@ -93,6 +94,7 @@ def s3(endpoint: str | None, port: int) -> Iterator[tuple[str, dict[str, str]]]:
             raise SystemExit("--s3-endpoint needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
         yield endpoint, keys
         return
+    ranged_reads.install()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"

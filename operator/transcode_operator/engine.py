@@ -138,7 +138,7 @@ class Engine:
         if done.retry or not slices.complete:
             self.background.start(("retry", *key), self._reconcile_later(key, jobs, pods))
         self.queue.offer(body, spec, done.status, states)
-        self.sliced[key] = slice_plans(done.status, spec.gop_seconds)
+        self.sliced[key] = slice_plans(done.status, spec)
 
     def _written(self, key: Key) -> None:
         self.last_written[key] = time.monotonic()

@@ -267,15 +267,17 @@ def build_audio_job(
 ) -> dict[str, Any]:  # fmt: skip
     """One pod encoding one audio stream of the source, whole, as an audio rendition (on the
     smallest tier: AAC encodes some 30x faster than real time on one core), with the probe's
-    facts; it downloads the source (see the worker's `_probe` for why)."""
+    facts; an S3 source is streamed, so the pod needs no room for it."""
     tier = tier_for(0, settings.resource_tiers)
-    args = AudioArgs.for_rendition(
+    wanted = AudioArgs.for_rendition(
         audio, source=spec.source.location, output=spec.output.location,
         segment_seconds=spec.segment_seconds, segment_type=spec.segment_type,
         source_info=source,
-    ).argv()  # fmt: skip
+    )  # fmt: skip
+    args = wanted.argv()
     output = math.ceil(audio.bitrate * source.duration_seconds / 8 * tier.output_headroom)
-    size = parse_quantity(tier.scratch_base) + source.size_bytes + output
+    held = 0 if wanted.reads_source_ranges else source.size_bytes
+    size = parse_quantity(tier.scratch_base) + held + output
     return build_job(
         name=name,
         labels=job_labels(resource_name, ROLE_RENDITION, audio.name),

@@ -464,7 +464,7 @@ def _advance(resource: Resource, observed: Observed, slicing: SlicingSettings) -
         slice_seconds = slice_seconds_for(spec, source, slicing)
         slices = None
         if slice_seconds:
-            slices = len(slice_durations(source, slice_seconds, spec.gop_seconds))
+            slices = len(slice_durations(source, slice_seconds, spec))
         # Audio first: its Jobs start before the video's, as its start must be stored
         # before the transcode can play.
         renditions = [
@@ -514,7 +514,7 @@ def _observed_rung(
     job = observed.jobs.get(rung.job_name or "")
     if not status.slice_seconds or status.source is None or is_audio_rendition(rung.name):
         return _rung_status(rung, job, observed.live_progress.get(rung.name))
-    durations = slice_durations(status.source, status.slice_seconds, spec.gop_seconds)
+    durations = slice_durations(status.source, status.slice_seconds, spec)
     return _sliced_rung_status(
         rung, job, results=observed.slices.get(rung.name, {}),
         live_progress=observed.slice_progress.get(rung.name, {}), durations=durations,

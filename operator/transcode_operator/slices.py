@@ -14,11 +14,10 @@ from videotranscode import (
     VideoTranscodeStatus,
 )
 from videotranscode.slicing import (
+    SliceGrid,
     chosen_slice_seconds,
     output_frame_rate,
     parse_indexes,
-    slice_count,
-    slice_length,
 )
 
 
@@ -33,13 +32,13 @@ def slice_seconds_for(
     )  # fmt: skip
 
 
-def slice_durations(source: SourceInfo, slice_seconds: int, gop_seconds: int) -> list[float]:
-    """The length of each slice in seconds: all equal but the last, which ends with the source."""
+def slice_durations(
+    source: SourceInfo, slice_seconds: int, spec: VideoTranscodeSpec
+) -> list[float]:  # fmt: skip
+    """The length of each slice of the transcode's video rungs, in seconds."""
     rate = output_frame_rate(Fraction(source.video.frame_rate))
-    length = slice_length(slice_seconds, gop_seconds, rate)
-    count = slice_count(source.duration_seconds, length)
-    last = source.duration_seconds - float(length) * (count - 1)
-    return [float(length)] * (count - 1) + [max(last, 0.0)]
+    grid = SliceGrid(slice_seconds, spec.segment_seconds, spec.gop_seconds, rate)
+    return grid.durations(source.duration_seconds)
 
 
 @dataclass(frozen=True)
@@ -50,11 +49,13 @@ class SlicePlan:
     stored: frozenset[int] = frozenset()
 
 
-def slice_plans(status: VideoTranscodeStatus, gop_seconds: int) -> dict[str, SlicePlan]:
+def slice_plans(
+    status: VideoTranscodeStatus, spec: VideoTranscodeSpec
+) -> dict[str, SlicePlan]:  # fmt: skip
     """Each sliced rendition's plan, from its status (none when the transcode is unsliced)."""
     if not status.slice_seconds or status.source is None:
         return {}
-    durations = slice_durations(status.source, status.slice_seconds, gop_seconds)
+    durations = slice_durations(status.source, status.slice_seconds, spec)
     return {
         rung.name: SlicePlan(durations, parse_indexes(rung.completed_slices))
         for rung in status.renditions

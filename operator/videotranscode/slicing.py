@@ -1,13 +1,12 @@
 """Time slices of a rung: how long each is and how many cover the source (pure).
 
 The worker encodes slice i; the operator creates one Indexed Job with one completion per
-slice and stitches their results. Both count slices with these functions, so they agree.
-A slice is a whole number of GOPs at the rung's output frame rate: slice i starts on the
-keyframe grid an unsliced encode has (every `gop_frames` frames from t = 0).
+slice and stitches their results. Both cut the rung with `SliceGrid`, so they agree.
 """
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Annotated, Literal
 
@@ -40,17 +39,53 @@ def gop_frames(frame_rate: Fraction, gop_seconds: int) -> int:
     return max(1, round(frame_rate * gop_seconds))
 
 
-def slice_length(slice_seconds: int, gop_seconds: int, frame_rate: Fraction) -> Fraction:
-    """The exact length of a slice of nominally `slice_seconds` (whole GOPs at `frame_rate`),
-    e.g. 30.03 s for 30 s at 29.97 fps."""
-    return slice_seconds // gop_seconds * gop_frames(frame_rate, gop_seconds) / frame_rate
+@dataclass(frozen=True)
+class SliceGrid:
+    """Where a rung's slices start and end. Slice 0 is a short lead-in, one segment long, so
+    the first playable moment (every rung's first slice stored) comes within seconds even when
+    slices are long; the others are `slice_seconds` long; the last one ends with the source.
+    Lengths are whole GOPs at the rung's output `frame_rate`, e.g. 30.03 s for 30 s at
+    29.97 fps, so every slice starts on the keyframe grid an unsliced encode has."""
 
+    slice_seconds: int  # a multiple of segment_seconds
+    segment_seconds: int  # a multiple of gop_seconds
+    gop_seconds: int
+    frame_rate: Fraction
 
-def slice_count(duration_seconds: float, length: Fraction) -> int:
-    """How many slices of `length` cover the source."""
-    # The duration as written (to the millisecond), not its binary float: 6.006 s is exactly
-    # three 2.002 s slices, while Fraction(6.006) is a hair more and made a 4th, empty one.
-    return max(1, math.ceil(Fraction(str(duration_seconds)) / length))
+    @property
+    def lead_in_seconds(self) -> int:
+        return min(self.segment_seconds, self.slice_seconds)
+
+    def _exact(self, seconds: int) -> Fraction:
+        gops = seconds // self.gop_seconds
+        return gops * gop_frames(self.frame_rate, self.gop_seconds) / self.frame_rate
+
+    def _nominal_start(self, index: int) -> int:
+        return 0 if index == 0 else self.lead_in_seconds + (index - 1) * self.slice_seconds
+
+    def start(self, index: int) -> Fraction:
+        return self._exact(self._nominal_start(index))
+
+    def length(self, index: int) -> Fraction:
+        """How long slice `index` is at most (the last one may be shorter)."""
+        return self._exact(self.lead_in_seconds if index == 0 else self.slice_seconds)
+
+    def first_segment(self, index: int) -> int:
+        """The number of slice `index`'s first segment in the whole rung."""
+        return self._nominal_start(index) // self.segment_seconds
+
+    def count(self, duration_seconds: float) -> int:
+        """How many slices cover a source of `duration_seconds`."""
+        # The duration as written (to the millisecond), not its binary float: 6.006 s is exactly
+        # three 2.002 s slices, while Fraction(6.006) is a hair more and made a 4th, empty one.
+        after_lead_in = Fraction(str(duration_seconds)) - self.length(0)
+        return 1 + max(0, math.ceil(after_lead_in / self.length(1)))
+
+    def durations(self, duration_seconds: float) -> list[float]:
+        """Each slice's length in seconds, the last one ending with the source."""
+        count = self.count(duration_seconds)
+        last = duration_seconds - float(self.start(count - 1))
+        return [float(self.length(index)) for index in range(count - 1)] + [max(last, 0.0)]
 
 
 def chosen_slice_seconds(

@@ -160,6 +160,11 @@ class AudioArgs(CamelModel):
             source_info=source_info,
         )  # fmt: skip
 
+    @property
+    def reads_source_ranges(self) -> bool:
+        """An S3 original, with the probe's facts: streamed through a presigned URL."""
+        return reads_source_ranges(self.source, self.source_info)
+
     def argv(self) -> list[str]:
         return [
             "audio", self.source, self.output,

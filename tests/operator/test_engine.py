@@ -14,7 +14,7 @@ from transcode_operator.kube import Kube, api_client
 from transcode_operator.publish import Publisher
 from transcode_operator.settings import OperatorSettings
 from transcode_operator.slices import slice_plans
-from videotranscode import VideoTranscodeStatus
+from videotranscode import VideoTranscodeSpec, VideoTranscodeStatus
 
 NAMESPACE = "default"
 
@@ -113,8 +113,9 @@ class RelayRecorder(Publisher):
 
 @pytest.mark.usefixtures("operator_env", "cluster")
 async def test_a_slices_progress_is_relayed_as_the_status_weighs_it() -> None:
-    """Slices of 30, 30 and 15 s, the first stored: slice 1 at half way is the rendition at
-    60 % (45 of 75 s), as the status will say, not the mean of the slices heard from."""
+    """Slices of 6, 30, 30 and 9 s, the first two stored: slice 2 at half way is the
+    rendition at 68 % (51 of 75 s), as the status will say, not the mean of the slices heard
+    from."""
     recorder = RelayRecorder()
     engine = Engine(settings=OperatorSettings(), kube=Kube(api_client()), s3=None,
                     publisher=recorder)  # fmt: skip
@@ -125,14 +126,20 @@ async def test_a_slices_progress_is_relayed_as_the_status_weighs_it() -> None:
     }  # fmt: skip
     status = VideoTranscodeStatus.model_validate({
         "source": source, "sliceSeconds": 30,
-        "renditions": [{"name": "720p", "slices": 3, "slicesDone": 1, "completedSlices": "0"}],
+        "renditions": [{"name": "720p", "slices": 4, "slicesDone": 2, "completedSlices": "0,1"}],
     })  # fmt: skip
     key = (NAMESPACE, "v1")
-    engine.sliced[key] = slice_plans(status, gop_seconds=2)
+    spec = VideoTranscodeSpec.model_validate(
+        {
+            "source": {"bucket": "uploads", "key": "a.mp4"},
+            "output": {"bucket": "media", "prefix": "v"},
+        }
+    )
+    engine.sliced[key] = slice_plans(status, spec)
     engine.last_written[key] = time.monotonic()  # no status pass: only the relay
     try:
         line = {"event": "progress", "rendition": "720p", "percent": 50.0}
-        await engine._progress(key, line, {}, {}, slice_index=1)
+        await engine._progress(key, line, {}, {}, slice_index=2)
     finally:
         engine.stop()
-    assert recorder.relayed == [("720p", 60.0)]
+    assert recorder.relayed == [("720p", 68.0)]

@@ -144,19 +144,19 @@ def test_a_failing_slice_is_retried_alone(cluster: EmulatedCluster, s3: Any) -> 
         return PodExit(0, await asyncio.to_thread(stored_slice, run, s3))
 
     with JobRunner(cluster, run_pod=run_pod), operator():
-        create(cluster, "gnu", "any.mp4", slicing=12)  # the simulated source is 60 s
+        create(cluster, "gnu", "any.mp4", slicing=12)  # the simulated source is 60 s: 6 slices
         status = wait_phase(cluster, "gnu", "Succeeded", "Failed")["status"]
     assert status["phase"] == "Succeeded", status
     assert failed
-    assert pods_by_index(cluster, "gnu-240p") == {"0": 1, "1": 1, "2": 2, "3": 1, "4": 1}
-    assert pods_by_index(cluster, "gnu-144p") == {str(i): 1 for i in range(5)}
+    assert pods_by_index(cluster, "gnu-240p") == {"0": 1, "1": 1, "2": 2, "3": 1, "4": 1, "5": 1}
+    assert pods_by_index(cluster, "gnu-144p") == {str(i): 1 for i in range(6)}
     media = m3u8.loads(text(s3, "videos/gnu/240p/index.m3u8"))
     assert [s.uri for s in media.segments] == [f"seg_{n:05d}.m4s" for n in range(10)]
 
 
 def test_a_retry_encodes_only_the_slices_not_stored(cluster: EmulatedCluster, s3: Any) -> None:
     """Slice 3 of 240p fails for good (exit 2) after the others are stored, failing the
-    resource; the retry annotation starts a new Job that keeps slices 0-2 and 4 and encodes
+    resource; the retry annotation starts a new Job that keeps slices 0-2, 4 and 5 and encodes
     only slice 3 (its pods are given the stored slices; the simulated worker keeps them
     as the real one does, tests/worker/test_slice_reuse.py)."""
     fail = asyncio.Event()
@@ -166,7 +166,7 @@ def test_a_retry_encodes_only_the_slices_not_stored(cluster: EmulatedCluster, s3
     async def stored_others(job: str) -> None:
         while True:
             body = await asyncio.to_thread(cluster.find, JOBS, NAMESPACE, job)
-            if (body or {}).get("status", {}).get("completedIndexes") == "0-2,4":
+            if (body or {}).get("status", {}).get("completedIndexes") == "0-2,4,5":
                 return
             await asyncio.sleep(0.05)
 
@@ -185,11 +185,11 @@ def test_a_retry_encodes_only_the_slices_not_stored(cluster: EmulatedCluster, s3
         return PodExit(0, await asyncio.to_thread(stored_slice, run, s3))
 
     with JobRunner(cluster, run_pod=run_pod, max_parallel=8), operator():
-        create(cluster, "gnu", "any.mp4", slicing=12)  # the simulated source is 60 s: 5 slices
+        create(cluster, "gnu", "any.mp4", slicing=12)  # the simulated source is 60 s: 6 slices
         failed = wait_phase(cluster, "gnu", "Failed", "Succeeded")["status"]
         assert "the disk was unreadable" in failed["message"]
         rung = next(r for r in failed["renditions"] if r["name"] == "240p")
-        assert (rung["slicesDone"], rung["completedSlices"]) == (4, "0-2,4")
+        assert (rung["slicesDone"], rung["completedSlices"]) == (5, "0-2,4,5")
         encoded.clear()
         cluster.patch(VIDEOTRANSCODES, NAMESPACE, "gnu",
                       {"metadata": {"annotations": {"hlsforge.dev/retry": "1"}}})  # fmt: skip
@@ -208,9 +208,9 @@ def test_a_retry_encodes_only_the_slices_not_stored(cluster: EmulatedCluster, s3
     retry_job = cluster.get(JOBS, NAMESPACE, rung["jobName"])
     assert rung["jobName"] != "gnu-240p"
     args = retry_job["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert args[args.index("--done-slices") + 1] == "0-2,4"
+    assert args[args.index("--done-slices") + 1] == "0-2,4,5"
     assert [index for job, index in encoded if job == rung["jobName"]] == ["3"]
-    assert (rung["slicesDone"], rung["completedSlices"]) == (5, "0-4")
+    assert (rung["slicesDone"], rung["completedSlices"]) == (6, "0-5")
     media = m3u8.loads(text(s3, "videos/gnu/240p/index.m3u8"))
     assert [s.uri for s in media.segments] == [f"seg_{n:05d}.m4s" for n in range(10)]
     assert media.is_endlist
@@ -278,5 +278,5 @@ def test_a_restarted_operator_finishes_a_sliced_resource_without_duplicates(
                   cluster.list(JOBS, NAMESPACE, labels="hlsforge.dev/transcode=owl"))  # fmt: skip
     assert jobs == ["owl-144p", "owl-240p", "owl-audio-0", "owl-probe"]
     for job in ("owl-144p", "owl-240p"):
-        assert pods_by_index(cluster, job) == {str(i): 1 for i in range(5)}
+        assert pods_by_index(cluster, job) == {str(i): 1 for i in range(6)}
     assert "#EXT-X-ENDLIST" in text(s3, "videos/owl/240p/index.m3u8")

@@ -67,34 +67,43 @@ def probed(source: dict[str, Any] = SOURCE, **fields: Any) -> VideoTranscodeStat
     return step(VideoTranscodeStatus(), {"v1-probe": probe}, spec_=spec(**fields)).status
 
 
+# The 75 s source's slices, (start, seconds): the 6 s lead-in, two of 30 s, and the rest.
+SLICES = [(0, 6.0), (6, 30.0), (36, 30.0), (66, 9.0)]
+
+
 def piece(rung: str, index: int, bandwidth: int = 1_000_000) -> SliceResult:
-    """Slice `index` of 30 s (five 6 s segments; the last slice of 75 s is 15 s)."""
-    seconds = 30.0 if index < 2 else 15.0
-    count = round(seconds / 6 + 0.49)
+    """Slice `index` of the 75 s source (SLICES), in 6 s segments."""
+    start, seconds = SLICES[index]
+    durations = [6.0] * int(seconds // 6) + ([seconds % 6] if seconds % 6 else [])
     measured = RenditionResult(
         name=rung, width=640, height=360, frame_rate=30, bandwidth=bandwidth,
-        average_bandwidth=bandwidth // 2, codecs="avc1.64001e", segment_count=count,
+        average_bandwidth=bandwidth // 2, codecs="avc1.64001e", segment_count=len(durations),
         duration_seconds=seconds, playlist_key=f"v/1/{rung}/slice_{index}.json",
     )  # fmt: skip
-    durations = [6.0] * int(seconds // 6) + ([seconds % 6] if seconds % 6 else [])
     return SliceResult(
-        rendition=measured, index=index, first_pts_seconds=1 + 30 * index,
-        segments=[SliceSegment(uri=f"seg_{index * 5 + n:05d}.m4s", duration=d)
+        rendition=measured, index=index, first_pts_seconds=1 + start,
+        segments=[SliceSegment(uri=f"seg_{start // 6 + n:05d}.m4s", duration=d)
                   for n, d in enumerate(durations)],
         init_uri=f"init_{index}.mp4", init_sha256="same",
         result_key=f"v/1/{rung}/slice_{index}.json",
     )  # fmt: skip
 
 
+def all_done(slices: int) -> dict[str, JobState]:
+    return {name: JobState(name, succeeded=slices, complete=True, completions=slices,
+                           completed_indexes=frozenset(range(slices)))
+            for name in ("v1-360p", "v1-720p")}  # fmt: skip
+
+
 def running(name: str, done: set[int] = frozenset(), **fields: Any) -> JobState:  # type: ignore[assignment]
-    return JobState(name, active=1, completions=3, completed_indexes=frozenset(done), **fields)
+    return JobState(name, active=1, completions=4, completed_indexes=frozenset(done), **fields)
 
 
 def test_a_long_source_is_sliced_and_a_short_one_is_not() -> None:
     status = probed()
     assert status.slice_seconds == 30
     assert [(r.name, r.slices, r.slices_done) for r in status.renditions] == [
-        ("360p", 3, 0), ("720p", 3, 0),
+        ("360p", 4, 0), ("720p", 4, 0),
     ]  # fmt: skip
     assert probed({**SOURCE, "durationSeconds": 60.0}).slice_seconds is None  # the threshold
     assert probed(slicing="off").slice_seconds is None
@@ -111,8 +120,9 @@ def test_slice_lengths_follow_the_frame_grid_and_end_with_the_source() -> None:
         {**SOURCE, "durationSeconds": 61.0,
          "video": {**SOURCE["video"], "frameRate": "30000/1001", "fps": 29.97}}
     )  # fmt: skip
-    durations = slice_durations(source, 30, 2)
-    assert durations[:2] == [pytest.approx(30.03), pytest.approx(30.03)]
+    durations = slice_durations(source, 30, spec())
+    assert durations[:2] == [pytest.approx(6.006), pytest.approx(30.03)]  # a lead-in first
+    assert len(durations) == 3
     assert sum(durations) == pytest.approx(61.0)
 
 
@@ -174,7 +184,7 @@ def test_the_first_slices_publish_event_playlists_and_the_master() -> None:
     media = m3u8.loads(write.text("v/1/720p/index.m3u8"))
     assert media.playlist_type == "event"
     assert not media.is_endlist
-    assert [s.uri for s in media.segments] == [f"seg_{n:05d}.m4s" for n in range(5)]  # prefix
+    assert [s.uri for s in media.segments] == ["seg_00000.m4s"]  # the prefix: the lead-in
     assert target_duration_errors(write.text("v/1/720p/index.m3u8")) == []
     master = m3u8.loads(write.text("v/1/master.m3u8"))
     bandwidths = {p.uri: p.stream_info.bandwidth for p in master.playlists}
@@ -197,7 +207,7 @@ def test_a_new_slice_extends_only_its_rungs_playlist() -> None:
     assert write is not None
     assert write.keys == ["v/1/720p/index.m3u8"]
     media = m3u8.loads(write.text("v/1/720p/index.m3u8"))
-    assert (media.playlist_type, len(media.segments)) == ("event", 10)
+    assert (media.playlist_type, len(media.segments)) == ("event", 6)
     assert write.fallback == playable
 
 
@@ -209,29 +219,27 @@ def test_progress_weighs_slices_by_duration() -> None:
     outcome = step(status, jobs, slices={"360p": {0: piece("360p", 0)}},
                    live={"360p": {1: 50.0}, "720p": {0: 30.0}})  # fmt: skip
     by_name = {r.name: r for r in outcome.status.renditions}
-    assert by_name["360p"].progress == 60.0  # (30 + 15) of 75 s
-    assert by_name["720p"].progress == 12.0
-    assert 12.0 < outcome.status.progress < 60.0
+    assert by_name["360p"].progress == 28.0  # (6 + 15) of 75 s
+    assert by_name["720p"].progress == 2.4  # 30 % of the 6 s lead-in
+    assert 2.4 < outcome.status.progress < 28.0
 
 
 def test_every_slice_done_means_vod_playlists_and_succeeded() -> None:
     status = probed()
-    slices = {rung: {i: piece(rung, i, 1_000_000 * (i + 1)) for i in range(3)}
+    slices = {rung: {i: piece(rung, i, 1_000_000 * (i + 1)) for i in range(4)}
               for rung in ("360p", "720p")}  # fmt: skip
-    done = {name: JobState(name, succeeded=3, complete=True, completions=3,
-                           completed_indexes=frozenset({0, 1, 2}))
-            for name in ("v1-360p", "v1-720p")}  # fmt: skip
-    outcome = step(status, done, slices=slices)
+    outcome = step(status, all_done(4), slices=slices)
     new = outcome.status
     assert new.phase == Phase.SUCCEEDED
     assert new.playable_at == NOW  # playable when it succeeded, if not before
     rung = new.renditions[1]
     assert (rung.phase, rung.slices_done, rung.bandwidth) == (
         RenditionPhase.SUCCEEDED,
-        3,
-        3_000_000,
+        4,
+        4_000_000,
     )
-    assert rung.average_bandwidth == round((500_000 * 30 + 1_000_000 * 30 + 1_500_000 * 15) / 75)
+    averages = [500_000 * 6, 1_000_000 * 30, 1_500_000 * 30, 2_000_000 * 9]
+    assert rung.average_bandwidth == round(sum(averages) / 75)
     assert rung.playlist == "v/1/720p/index.m3u8"
     write = outcome.write_playlists
     assert write is not None
@@ -243,19 +251,16 @@ def test_every_slice_done_means_vod_playlists_and_succeeded() -> None:
 
 def test_packaging_waits_for_a_slice_result_that_could_not_be_read() -> None:
     status = probed()
-    done = {name: JobState(name, succeeded=3, complete=True, completions=3,
-                           completed_indexes=frozenset({0, 1, 2}))
-            for name in ("v1-360p", "v1-720p")}  # fmt: skip
-    slices = {"360p": {i: piece("360p", i) for i in range(3)},
-              "720p": {i: piece("720p", i) for i in (0, 2)}}  # fmt: skip
-    outcome = step(status, done, slices=slices)
+    slices = {"360p": {i: piece("360p", i) for i in range(4)},
+              "720p": {i: piece("720p", i) for i in (0, 2, 3)}}  # fmt: skip
+    outcome = step(status, all_done(4), slices=slices)
     assert outcome.status.phase == Phase.TRANSCODING  # 720p is not done without slice 1
     assert outcome.status.renditions[1].phase == RenditionPhase.RUNNING
 
 
 def test_a_slice_out_of_retries_fails_the_rendition_with_the_workers_words() -> None:
     status = probed()
-    failed = JobState("v1-720p", failed=3, failed_for_good=True, completions=3,
+    failed = JobState("v1-720p", failed=3, failed_for_good=True, completions=4,
                       completed_indexes=frozenset({0}),
                       result={"event": "error", "message": "disk full"})  # fmt: skip
     outcome = step(status, {"v1-360p": running("v1-360p"), "v1-720p": failed},
@@ -266,7 +271,7 @@ def test_a_slice_out_of_retries_fails_the_rendition_with_the_workers_words() -> 
 
 def test_a_retry_of_a_sliced_rendition_encodes_only_the_slices_not_stored() -> None:
     status = probed()
-    failed = JobState("v1-720p", failed=3, failed_for_good=True, completions=3,
+    failed = JobState("v1-720p", failed=3, failed_for_good=True, completions=4,
                       completed_indexes=frozenset({0, 2}),
                       result={"event": "error", "message": "disk full"})  # fmt: skip
     status = step(status, {"v1-360p": running("v1-360p"), "v1-720p": failed},
@@ -284,26 +289,27 @@ def test_a_retry_of_a_sliced_rendition_encodes_only_the_slices_not_stored() -> N
     assert rung.job_name is not None
     assert rung.job_name != "v1-720p"  # a new Job
     assert (rung.phase, rung.slices, rung.slices_done, rung.completed_slices) == (
-        RenditionPhase.PENDING, 3, 2, "0,2",
+        RenditionPhase.PENDING, 4, 2, "0,2",
     )  # fmt: skip
     job = build_rendition_job(
         "v1", spec(), spec().renditions[1], JobSettings(), name=rung.job_name,  # type: ignore[index]
         source=SourceInfo.model_validate(SOURCE),
-        slicing=Slicing(30, 3, 1, parse_indexes(rung.completed_slices)),
+        slicing=Slicing(30, 4, 1, parse_indexes(rung.completed_slices)),
     )  # fmt: skip
     args = job["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[args.index("--done-slices") + 1] == "0,2"
-    # Until the new Job's pods have reused them, the stored slices count: 45 s of 75 s.
+    # Until the new Job's pods have reused them, the stored slices count: 36 s of 75 s.
     again = step(retried, {"v1-360p": running("v1-360p"), rung.job_name: running(rung.job_name)})
-    assert again.status.renditions[1].progress == pytest.approx(60.0)
+    assert again.status.renditions[1].progress == pytest.approx(48.0)
     assert again.status.renditions[1].completed_slices == "0,2"
 
 
 def test_measured_together_takes_the_peak_and_the_weighted_average() -> None:
     result = measured_together("720p", [piece("720p", 1, 4_000_000), piece("720p", 0, 2_000_000)],
                                "v/1/720p/index.m3u8")  # fmt: skip
-    assert (result.bandwidth, result.average_bandwidth) == (4_000_000, 1_500_000)
-    assert (result.segment_count, result.duration_seconds) == (10, 60.0)
+    # 1 Mb/s for 6 s and 2 Mb/s for 30 s
+    assert (result.bandwidth, result.average_bandwidth) == (4_000_000, 1_833_333)
+    assert (result.segment_count, result.duration_seconds) == (6, 36.0)
     assert result.playlist_key == "v/1/720p/index.m3u8"
 
 
@@ -314,30 +320,29 @@ def empty(rung: str, index: int) -> SliceResult:
 
 
 def test_an_empty_last_slice_succeeds_the_rendition_and_adds_nothing() -> None:
-    # 60.2 s of sound, 60 s of pictures: 3 slices of 30 s, the last one without a picture.
-    status = probed({**SOURCE, "durationSeconds": 60.2}, slicing=30)
-    assert [r.slices for r in status.renditions] == [3, 3]
-    slices = {rung: {0: piece(rung, 0), 1: piece(rung, 1, 3_000_000), 2: empty(rung, 2)}
+    # 66.2 s of sound, 66 s of pictures: 6 s, 30 s, 30 s, and a last slice without a picture.
+    status = probed({**SOURCE, "durationSeconds": 66.2}, slicing=30)
+    assert [r.slices for r in status.renditions] == [4, 4]
+    slices = {rung: {0: piece(rung, 0), 1: piece(rung, 1), 2: piece(rung, 2, 3_000_000),
+                     3: empty(rung, 3)}
               for rung in ("360p", "720p")}  # fmt: skip
-    done = {name: JobState(name, succeeded=3, complete=True, completions=3,
-                           completed_indexes=frozenset({0, 1, 2}))
-            for name in ("v1-360p", "v1-720p")}  # fmt: skip
-    outcome = step(status, done, slices=slices, spec_=spec(slicing=30))
+    outcome = step(status, all_done(4), slices=slices, spec_=spec(slicing=30))
     assert outcome.status.phase == Phase.SUCCEEDED, outcome.status.message
     rung = outcome.status.renditions[1]
     assert (rung.phase, rung.slices_done, rung.bandwidth) == (
-        RenditionPhase.SUCCEEDED, 3, 3_000_000,
+        RenditionPhase.SUCCEEDED, 4, 3_000_000,
     )  # fmt: skip
-    assert rung.average_bandwidth == 1_000_000  # (0.5 + 1.5) / 2 Mb/s over the 60 s measured
+    # 0.5 Mb/s for 36 s and 1.5 Mb/s for 30 s, over the 66 s measured
+    assert rung.average_bandwidth == round((0.5 * 36 + 1.5 * 30) / 66 * 1_000_000)
     assert rung.resolution == "640x360"
     write = outcome.write_playlists
     assert write is not None
     media = m3u8.loads(write.text("v/1/720p/index.m3u8"))
     assert (media.playlist_type, media.is_endlist) == ("vod", True)
-    assert [s.uri for s in media.segments] == [f"seg_{n:05d}.m4s" for n in range(10)]
+    assert [s.uri for s in media.segments] == [f"seg_{n:05d}.m4s" for n in range(11)]
     assert [m.uri for m in media.segment_map] == ["init_0.mp4"]
     measured = measured_together("720p", slices["720p"].values(), "v/1/720p/index.m3u8")
-    assert (measured.segment_count, measured.duration_seconds) == (10, 60.0)
+    assert (measured.segment_count, measured.duration_seconds) == (11, 66.0)
 
 
 def test_slice_indexes_read_and_write_as_kubernetes_writes_completed_indexes() -> None:

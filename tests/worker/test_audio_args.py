@@ -8,7 +8,7 @@ import pytest
 from transcode_worker.audio import AudioEncoding, audio_filters, build_audio_args, sound_seconds
 from transcode_worker.encode import Packaging, build_encode_args
 from transcode_worker.probe import ProbedSource
-from transcode_worker.slicing import plan_slice
+from transcode_worker.slicing import plan_slice, slice_grid
 from videotranscode import DEFAULT_LADDER, AudioTrackInfo, SourceInfo, VideoStreamInfo
 
 TRACKS = [
@@ -107,7 +107,7 @@ def test_video_only_rungs_whole_or_sliced() -> None:
     )
     assert "-c:a" not in silent
     assert "0:1" not in silent
-    time_slice = plan_slice(1, 6, Packaging(), Fraction(30))
+    time_slice = plan_slice(1, slice_grid(6, Packaging(), Fraction(30)))
     sliced = build_encode_args(source, DEFAULT_LADDER[:1], Packaging(), Path("/o"), "fast",
                                time_slice=time_slice, audio=False)  # fmt: skip
     assert "-c:a" not in sliced

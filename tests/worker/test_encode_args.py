@@ -12,7 +12,7 @@ from transcode_worker.encode import (
 )
 from transcode_worker.interlace import Scan
 from transcode_worker.probe import ProbedSource
-from transcode_worker.slicing import is_sound_tail, plan_slice, slice_total
+from transcode_worker.slicing import is_sound_tail, plan_slice, slice_grid
 from videotranscode import DEFAULT_LADDER, SourceInfo, VideoStreamInfo
 from videotranscode.slicing import gop_frames, output_frame_rate
 
@@ -117,40 +117,41 @@ def test_a_time_slice_seeks_trims_and_keeps_its_place_in_the_rung() -> None:
     info = probed().info
     video = info.video.model_copy(update={"frame_rate": "30/1"})
     thirty = dataclasses.replace(probed(), info=info.model_copy(update={"video": video}))
-    time_slice = plan_slice(2, 12, Packaging(6, 2), Fraction(30))
-    assert time_slice.start == 24
+    # Slice 2 of 12 s slices after the 6 s lead-in: [18 s, 30 s), segments 3 and 4.
+    time_slice = plan_slice(2, slice_grid(12, Packaging(6, 2), Fraction(30)))
+    assert time_slice.start == 18
     assert time_slice.seconds == 12
-    assert time_slice.first_segment == 4
+    assert time_slice.first_segment == 3
     args = build_encode_args(
         thirty, DEFAULT_LADDER[:1], Packaging(6, 2), Path("/o"), "fast", time_slice=time_slice
     )
-    assert time_slice.warmup == 1  # encoded from 23 s, for x264's rate control
+    assert time_slice.warmup == 1  # encoded from 17 s, for x264's rate control
     # Decoding starts at the keyframe before that (the worker reads where it is), on the
-    # source's own timeline; the pictures of [23 s, 36 s) are kept, frames 690 to 1079.
-    at_keyframe = dataclasses.replace(time_slice, decode_from=21.5)
+    # source's own timeline; the pictures of [17 s, 30 s) are kept, frames 510 to 899.
+    at_keyframe = dataclasses.replace(time_slice, decode_from=15.5)
     args = build_encode_args(
         thirty, DEFAULT_LADDER[:1], Packaging(6, 2), Path("/o"), "fast", time_slice=at_keyframe
     )
-    assert args[:6] == ["-copyts", "-start_at_zero", "-ss", "21.500000", "-i", "in.mp4"]
+    assert args[:6] == ["-copyts", "-start_at_zero", "-ss", "15.500000", "-i", "in.mp4"]
     graph = args[args.index("-filter_complex") + 1]
-    assert graph.startswith("[0:2]fps=30,trim=start_pts=690:end_pts=1080,format=yuv420p,")
+    assert graph.startswith("[0:2]fps=30,trim=start_pts=510:end_pts=900,format=yuv420p,")
     assert "-t" not in args
     assert args[args.index("-output_ts_offset") + 1] == "1.000000"  # TIMESTAMP_HEADROOM
     # The slice's first frame (the 31st encoded) is a keyframe; the 30 packets before it,
-    # first in decoding order with a closed GOP, are dropped; the sound is [24 s, 36 s).
+    # first in decoding order with a closed GOP, are dropped; the sound is [18 s, 30 s).
     assert args[args.index("-force_key_frames") + 1] == "expr:eq(n,30)"
     assert args[args.index("-bsf:v") + 1] == "noise=drop=lt(n\\,30)"
-    assert args[args.index("-af") + 1] == "atrim=start=24.000000:end=36.000000"
+    assert args[args.index("-af") + 1] == "atrim=start=18.000000:end=30.000000"
     # Without decode_from (a container with an index, MP4), the demuxer seeks to that
     # keyframe itself, and every frame from it goes to the filters, not only from 23 s.
     assert args_of(time_slice)[:5] == [
-        "-copyts", "-start_at_zero", "-noaccurate_seek", "-ss", "23.000000",
+        "-copyts", "-start_at_zero", "-noaccurate_seek", "-ss", "17.000000",
     ]  # fmt: skip
     silent = dataclasses.replace(thirty, audio_index=None)
     assert "-af" not in build_encode_args(
         silent, DEFAULT_LADDER[:1], Packaging(6, 2), Path("/o"), "fast", time_slice=time_slice
     )
-    assert args[args.index("-start_number") + 1] == "4"
+    assert args[args.index("-start_number") + 1] == "3"
     assert args[args.index("-hls_fmp4_init_filename") + 1] == "init_2.mp4"
     assert args[args.index("-hls_segment_options") + 1] == "movflags=+frag_discont"
     assert args[-1] == "/o/360p/slice_2.m3u8"
@@ -169,37 +170,51 @@ def args_of(time_slice: TimeSlice) -> list[str]:
 
 
 def test_the_first_slice_needs_no_warmup_and_is_timed_as_the_whole_rung() -> None:
-    time_slice = plan_slice(0, 12, Packaging(6, 2), Fraction(30000, 1001))
+    time_slice = plan_slice(0, slice_grid(12, Packaging(6, 2), Fraction(30000, 1001)))
     assert time_slice.warmup == 0
     args = args_of(time_slice)
     assert args[:2] == ["-i", "in.mp4"]
     # No -copyts: where the video starts a little after the sound, FFmpeg repeats the first
     # picture back to 0 in the unsliced rung, and so in the slice that starts it.
     assert not {"-copyts", "-ss", "-force_key_frames", "-bsf:v"} & set(args)
-    assert "trim=start_pts=0:end_pts=360," in args[args.index("-filter_complex") + 1]
-    assert args[args.index("-af") + 1] == "atrim=start=0.000000:end=12.012000"
+    assert "trim=start_pts=0:end_pts=180," in args[args.index("-filter_complex") + 1]
+    assert args[args.index("-af") + 1] == "atrim=start=0.000000:end=6.006000"
 
 
 def test_only_the_last_slice_may_be_the_sound_alone() -> None:
     rate = Fraction(30)
-    last = plan_slice(3, 2, Packaging(2, 2), rate)  # [6 s, 8 s)
+    grid = slice_grid(2, Packaging(2, 2), rate)
+    last = plan_slice(3, grid)  # [6 s, 8 s)
     assert is_sound_tail(last, 4, rate, pictures_end=5.967)  # a phone's 33 ms
     assert is_sound_tail(last, 4, rate, pictures_end=6.02)  # within a frame
     assert not is_sound_tail(last, 4, rate, pictures_end=6.1)  # pictures there: not empty
-    assert not is_sound_tail(plan_slice(2, 2, Packaging(2, 2), rate), 4, rate, pictures_end=3.0)
+    assert not is_sound_tail(plan_slice(2, grid), 4, rate, pictures_end=3.0)
 
 
 def test_the_warmup_is_whole_frames_at_ntsc_rates() -> None:
-    ntsc = plan_slice(1, 6, Packaging(6, 2), Fraction(30000, 1001))
+    ntsc = plan_slice(1, slice_grid(6, Packaging(6, 2), Fraction(30000, 1001)))
     assert ntsc.warmup == Fraction(30 * 1001, 30000)  # 30 frames, 1.001 s
     assert ntsc.encode_start == ntsc.start - ntsc.warmup
 
 
 def test_slices_are_whole_gops_of_the_output_frame_rate() -> None:
     # 29.97 fps: a 2 s GOP is 60 frames (2.002 s), so slices start on that grid.
-    ntsc = plan_slice(1, 6, Packaging(6, 2), Fraction(30000, 1001))
+    grid = slice_grid(6, Packaging(6, 2), Fraction(30000, 1001))
+    ntsc = plan_slice(1, grid)
     assert ntsc.start == ntsc.seconds == Fraction(180 * 1001, 30000)
-    assert slice_total(18.0, ntsc) == 3  # 6.006 + 6.006 + 5.988
-    assert slice_total(18.1, ntsc) == 4
+    assert grid.count(18.0) == 3  # 6.006 + 6.006 + 5.988
+    assert grid.count(18.1) == 4
     with pytest.raises(ValueError, match="multiple"):
-        plan_slice(0, 8, Packaging(6, 2), Fraction(30))
+        slice_grid(8, Packaging(6, 2), Fraction(30))
+
+
+def test_a_short_lead_in_slice_comes_first_then_whole_slices() -> None:
+    grid = slice_grid(30, Packaging(6, 2), Fraction(30))
+    spans = [(float(grid.start(i)), float(plan_slice(i, grid).seconds)) for i in range(3)]
+    assert spans == [(0.0, 6.0), (6.0, 30.0), (36.0, 30.0)]
+    assert [grid.first_segment(i) for i in range(3)] == [0, 1, 6]
+    assert (grid.count(6.0), grid.count(36.0), grid.count(36.1)) == (1, 2, 3)
+    assert grid.durations(70.0) == [6.0, 30.0, 30.0, 4.0]
+    # Slices one segment long have no shorter lead-in.
+    same = slice_grid(6, Packaging(6, 2), Fraction(30))
+    assert [float(same.start(i)) for i in range(3)] == [0.0, 6.0, 12.0]

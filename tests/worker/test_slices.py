@@ -113,7 +113,7 @@ def test_a_slice_past_the_end_is_bad_input(encoded: Encoded, tmp_path: Path) -> 
     error = json.loads(run.stdout.splitlines()[-1])
     assert error["reason"] == "BadInput"
     assert (
-        "slice 3 starts at 18 s, at or after the end of the 15 s video (3 slices of 6 s)"
+        "slice 3 starts at 18 s, at or after the end of the 15 s video (3 slices)"
         in (error["message"])
     )
     assert not (tmp_path / "out").exists()

@@ -25,7 +25,7 @@ from slice_checks import (
 
 from transcode_worker.encode import Packaging
 from transcode_worker.probe import probe_source
-from transcode_worker.slicing import plan_slice, slice_total
+from transcode_worker.slicing import slice_grid
 from videotranscode.slicing import output_frame_rate
 
 SLICE_SECONDS = 2  # one 2 s segment of one 2 s GOP per slice: every segment is a join
@@ -207,9 +207,9 @@ def test_the_worker_counts_the_slices_that_cover_the_source(
     probed = probe_source(source_of(name), min_duration=0.5, max_duration=3600)
     rate = output_frame_rate(Fraction(probed.info.video.frame_rate))
     assert case.rate is None or rate == case.rate
-    first = plan_slice(0, SLICE_SECONDS, Packaging(2, 2), rate)
+    grid = slice_grid(SLICE_SECONDS, Packaging(2, 2), rate)
     # The operator counts with the same contract function on the same probed duration.
-    assert slice_total(probed.info.duration_seconds, first) == case.slices
+    assert grid.count(probed.info.duration_seconds) == case.slices
 
 
 @pytest.mark.parametrize("name", NAMES)

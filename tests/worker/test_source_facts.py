@@ -18,7 +18,7 @@ from helpers import AWS, ffmpeg, make_interlaced_clip, run_worker
 
 from transcode_worker.cli import read_request
 from transcode_worker.probe import ProbedSource, probe_source
-from videotranscode import RenditionArgs, RenditionSpec, SliceResult, SourceInfo
+from videotranscode import AudioArgs, RenditionArgs, RenditionSpec, SliceResult, SourceInfo
 
 SECONDS = 60
 SLICE_SECONDS = 6
@@ -176,12 +176,12 @@ def test_a_slice_with_the_facts_reads_only_its_range_and_probes_nothing(
     path_env, log = shim
     env = worker_env(endpoint, tmp_path, path_env)
 
-    # Without the facts (an older operator, a laptop run): the pod downloads and probes.
+    # Without the facts (an older operator, a laptop run): the pod probes the source itself.
     run = run_worker(*slice_args(tmp_path / "probed", None), env=env)
     assert run.returncode == 0, run.stderr
-    assert served.count >= uploaded
     probed = calls_on_the_source(log)
     assert len([line for line in probed if line.startswith("ffprobe")]) >= 2, probed  # tail too
+    assert all(f"{KEY}?" in call for call in probed)  # through the URL too
     log.unlink()
     served.reset()
 
@@ -226,6 +226,45 @@ def timestamps(output: Path, result: SliceResult) -> list[str]:
     lines = out.stdout.splitlines()
     assert len(lines) > SLICE_SECONDS * 30
     return lines
+
+
+def test_the_probe_reads_an_s3_source_through_a_url_not_a_download(
+    counting_s3: tuple[str, Served], uploaded: int, facts: SourceInfo, shim: Shim, tmp_path: Path,
+) -> None:  # fmt: skip
+    """The probe Job reads what it needs (the index, the tail, the poster's frames) through
+    a presigned URL: a large upload is not downloaded before anything can start. (Each of
+    its reads opens the file anew, and an abandoned request carries what the socket buffers
+    hold: on this 85 MB file that adds up to most of it, a fixed cost a large file dwarfs.)"""
+    endpoint, _ = counting_s3
+    path_env, log = shim
+    run = run_worker("probe", SOURCE, str(tmp_path / "out"),
+                     env=worker_env(endpoint, tmp_path, path_env))  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout.splitlines()[-1])["result"]
+    assert SourceInfo.model_validate(result["source"]) == facts  # what a local probe finds
+    assert (tmp_path / "out" / "poster.jpg").stat().st_size > 0
+    calls = calls_on_the_source(log)
+    assert len(calls) >= 3  # ffprobe, the tail check, the poster
+    assert all(f"{KEY}?" in call for call in calls)  # none on a downloaded copy
+
+
+def test_an_audio_rendition_streams_the_source(
+    counting_s3: tuple[str, Served], uploaded: int, facts: SourceInfo, shim: Shim, tmp_path: Path,
+) -> None:  # fmt: skip
+    """The audio reads the source as it encodes, so its first segments are stored within
+    seconds, not after a download of the whole source."""
+    endpoint, _ = counting_s3
+    path_env, log = shim
+    argv = AudioArgs(source=SOURCE, output=str(tmp_path / "out"), name="audio-0", stream=0,
+                     source_info=facts).argv()  # fmt: skip
+    run = run_worker(*argv, env=worker_env(endpoint, tmp_path, path_env))
+    assert run.returncode == 0, run.stderr
+    [encode] = calls_on_the_source(log)
+    assert encode.startswith("ffmpeg")
+    assert f"{KEY}?" in encode
+    assert "-reconnect" in encode.split()
+    result = json.loads(run.stdout.splitlines()[-1])["result"]
+    assert result["durationSeconds"] == pytest.approx(SECONDS, abs=0.1)
 
 
 def test_a_rendition_with_the_facts_downloads_but_does_not_probe(

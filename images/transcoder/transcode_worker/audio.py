@@ -83,7 +83,7 @@ def build_audio_args(
         hls += ["-hls_fmp4_init_filename", INIT_SEGMENT,
                 "-hls_segment_options", "movflags=+frag_discont"]  # fmt: skip
     return [
-        "-i", str(source.path), "-map", f"0:a:{encoding.stream}", "-vn", "-sn", "-dn",
+        *source.input_args(), "-map", f"0:a:{encoding.stream}", "-vn", "-sn", "-dn",
         "-af", audio_filters(sound_seconds(source.info.duration_seconds,
                                            encoding.segment_seconds)),
         "-c:a", "aac", "-b:a", str(encoding.bitrate),

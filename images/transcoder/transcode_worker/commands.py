@@ -29,10 +29,12 @@ from transcode_worker.playlist import rewrite_target_duration
 from transcode_worker.probe import PosterOptions, ProbedSource, probe_source, write_poster
 from transcode_worker.progress import ProgressTracker
 from transcode_worker.settings import WorkerSettings
-from transcode_worker.slicing import is_sound_tail, plan_slice, slice_total
+from transcode_worker.slicing import is_sound_tail, plan_slice, slice_grid
 from transcode_worker.storage import (
     fetch_source,
+    is_s3,
     location_of,
+    object_size,
     presigned_source,
     publish,
     read_output,
@@ -76,28 +78,33 @@ def _probe(
     settings: WorkerSettings,
     facts: SourceInfo | None = None,
     *,
-    ranged: bool = False,
+    streamed: bool = False,
 ) -> ProbedSource:
     """The source, ready to encode. With the probe's `facts` (a rendition or audio Job's
     `--source-info`) it is not probed again; without them (`hlsforge-worker rendition` on a
-    laptop, an older operator) it is. With `ranged` (a time slice) an S3 source is not
-    downloaded: FFmpeg reads the slice's byte ranges through a presigned URL
-    (`reads_source_ranges`).
+    laptop, an older operator) it is. With `streamed` (the probe, a time slice, an audio
+    rendition) an S3 source is not downloaded: FFmpeg reads it through a presigned URL, the
+    probe and a slice only the byte ranges they need, and an audio rendition's first segments
+    are stored within seconds rather than after a download of the whole source.
 
-    Whole rungs and audio renditions download the source: they read every byte of it anyway,
-    so streaming would save no transfer; a download is retried part by part by boto3 and then
-    read from local disk at full speed, with as many seeks as a badly interleaved file needs
-    (each one a new request over HTTP); and an encode of hours would outlive a short-lived URL
-    when it has to reconnect."""
+    Whole video rungs download the source: a download is retried part by part by boto3 and
+    then read from local disk at full speed, with as many seeks as a badly interleaved file
+    needs (each one a new request over HTTP); and an encode of hours would outlive a
+    short-lived URL when it has to reconnect."""
     if facts is not None and facts.has_encoding_facts():
-        if ranged and reads_source_ranges(source, facts):
+        if streamed and reads_source_ranges(source, facts):
             return ProbedSource.from_facts(presigned_source(source, settings), facts)
         return ProbedSource.from_facts(fetch_source(source, work, settings), facts)
+    readable: Path | str
+    size = None
+    if streamed and is_s3(source):
+        readable, size = presigned_source(source, settings), object_size(source, settings)
+    else:
+        readable = fetch_source(source, work, settings)
     return probe_source(
-        fetch_source(source, work, settings),
-        min_duration=settings.min_duration_seconds,
+        readable, size_bytes=size, min_duration=settings.min_duration_seconds,
         max_duration=settings.max_duration_seconds,
-    )
+    )  # fmt: skip
 
 
 @contextmanager
@@ -118,9 +125,11 @@ def _transfer_errors_retried(probed: ProbedSource) -> Iterator[None]:
 def probe(
     source: str, output: str | None, settings: WorkerSettings, poster: PosterOptions
 ) -> dict[str, Any]:
-    """Source metadata, plus `<output>/poster.jpg` when an output is given."""
+    """Source metadata, plus `<output>/poster.jpg` when an output is given. An S3 source is
+    read through a presigned URL, only as far as the probe needs (its index, its tail, its
+    first frames and the poster's), so a large upload is not downloaded first."""
     with _workspace(settings) as work:
-        probed = _probe(source, work, settings)
+        probed = _probe(source, work, settings, streamed=True)
         result: dict[str, Any] = {"source": probed.info.model_dump(by_alias=True)}
         if output is not None:
             staging = work / "out"
@@ -246,7 +255,8 @@ def _encode_audio(
     if publisher is not None:
         publisher.start()
     try:
-        ffmpeg.run_with_progress(args, on_line, work / f"ffmpeg-{name}.log")
+        with _transfer_errors_retried(probed):
+            ffmpeg.run_with_progress(args, on_line, work / f"ffmpeg-{name}.log")
     finally:
         if publisher is not None:
             publisher.stop()
@@ -286,7 +296,7 @@ def encode_audio(
     """Encode one audio stream of the source, whole, as the audio-only rendition
     `<output>/<name>/`. `facts`: what the probe reported (see `_probe`)."""
     with _workspace(settings) as work:
-        probed = _probe(source, work, settings, facts)
+        probed = _probe(source, work, settings, facts, streamed=True)
         staging = work / "out"
         publisher = GrowingPublisher(staging, name, output, settings, emit=emit)
         result, done = _encode_audio(
@@ -356,16 +366,17 @@ def encode_slice(
         emit(ProgressTracker(rung.name, 0).finish())
         return stored
     with _workspace(settings) as work:
-        probed = _probe(source, work, settings, facts, ranged=True)
+        probed = _probe(source, work, settings, facts, streamed=True)
         duration = probed.info.duration_seconds
         rate = output_frame_rate(Fraction(probed.info.video.frame_rate))
-        time_slice = plan_slice(index, slice_seconds, packaging, rate)
-        total = slice_total(duration, time_slice)
+        grid = slice_grid(slice_seconds, packaging, rate)
+        time_slice = plan_slice(index, grid)
+        total = grid.count(duration)
         start = float(time_slice.start)
         if index >= total:
             raise BadInputError(
                 f"slice {index} starts at {start:g} s, at or after the end of "
-                f"the {duration:g} s video ({total} slices of {slice_seconds} s)"
+                f"the {duration:g} s video ({total} slices)"
             )
         if not seeks_to_keyframes(probed.info.container):
             time_slice = dataclasses.replace(time_slice, decode_from=decode_start(

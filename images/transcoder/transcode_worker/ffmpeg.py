@@ -44,6 +44,16 @@ def looks_like_bad_input(stderr: str) -> bool:
     return any(marker in stderr for marker in _BAD_INPUT_MARKERS)
 
 
+def input_options(source: Path | str) -> list[str]:
+    """FFmpeg's and ffprobe's options for reading `source`: a URL (a presigned S3 object) is
+    read in byte ranges, reconnecting at the byte it got to when a connection drops or S3
+    answers 5xx; a local file needs none."""
+    if isinstance(source, Path):
+        return []
+    return ["-reconnect", "1", "-reconnect_on_network_error", "1",
+            "-reconnect_on_http_error", "5xx", "-reconnect_delay_max", "30"]  # fmt: skip
+
+
 def _run(cmd: Sequence[str]) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -51,20 +61,12 @@ def _run(cmd: Sequence[str]) -> subprocess.CompletedProcess[str]:
         raise WorkerError(f"{cmd[0]} is not installed") from exc
 
 
-def ffprobe(source: Path) -> dict[str, Any]:
+def ffprobe(source: Path | str) -> dict[str, Any]:
     """ffprobe's format and streams as JSON; an unreadable file is bad input."""
     result = _run(
-        [
-            "ffprobe",
-            "-v",
-            "error",
-            "-print_format",
-            "json",
-            "-show_format",
-            "-show_streams",
-            str(source),
-        ]
-    )
+        ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
+         *input_options(source), str(source)]
+    )  # fmt: skip
     if result.returncode != 0:
         raise BadInputError(f"the file is not a video FFmpeg can read ({last_line(result.stderr)})")
     data: dict[str, Any] = json.loads(result.stdout or "{}")
@@ -74,7 +76,10 @@ def ffprobe(source: Path) -> dict[str, Any]:
 def ffprobe_entries(source: Path | str, args: Sequence[str]) -> dict[str, Any]:
     """ffprobe's JSON for `args` (e.g. `-show_entries packet=...`), read as far as the file
     allows: what a damaged file yields is for the caller to judge, so errors are not raised."""
-    result = _run(["ffprobe", "-v", "error", "-print_format", "json", *args, str(source)])
+    result = _run(
+        ["ffprobe", "-v", "error", "-print_format", "json", *args, *input_options(source),
+         str(source)]
+    )  # fmt: skip
     try:
         data = json.loads(result.stdout or "{}")
     except json.JSONDecodeError:

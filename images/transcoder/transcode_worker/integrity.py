@@ -72,7 +72,7 @@ def decoded_end(frames: Iterable[dict[str, Any]]) -> float | None:
     return max(ends) if ends else None
 
 
-def _decoded_end(source: Path, video: int, anchor: Packet | None) -> float | None:
+def _decoded_end(source: Path | str, video: int, anchor: Packet | None) -> float | None:
     interval = [] if anchor is None else ["-read_intervals", f"{anchor.decode_time:.6f}%"]
     entries = ffprobe_entries(
         source,
@@ -82,7 +82,7 @@ def _decoded_end(source: Path, video: int, anchor: Packet | None) -> float | Non
     return decoded_end(entries.get("frames", []))
 
 
-def check_source_is_whole(source: Path, probe: dict[str, Any], video: int) -> float:
+def check_source_is_whole(source: Path | str, probe: dict[str, Any], video: int) -> float:
     """How many seconds before the declared end the video's pictures stop (audio may last
     longer); BadInputError when the source's data stops before that end, or its last seconds
     of video do not decode."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from transcode_worker.ffmpeg import ffmpeg
+from transcode_worker.ffmpeg import ffmpeg, input_options
 
 IDET_SAMPLE_FRAMES = 250  # 10 s at 25 frames a second, from the start (seeking may decode nothing)
 _INTERLACED_ORDERS = ("tt", "bb", "tb", "bt")
@@ -69,12 +69,12 @@ def scan_from_idet(counts: IdetCounts | None) -> Scan:
     return Scan(interlaced=True, field_first="tff" if counts.tff >= counts.bff else "bff")
 
 
-def detect_scan(source: Path, video_index: int, field_order: str | None) -> Scan:
+def detect_scan(source: Path | str, video_index: int, field_order: str | None) -> Scan:
     known = scan_from_field_order(field_order)
     if known is not None:
         return known
     measured = ffmpeg(
-        ["-i", str(source), "-map", f"0:{video_index}", "-vf", "idet",
+        [*input_options(source), "-i", str(source), "-map", f"0:{video_index}", "-vf", "idet",
          "-frames:v", str(IDET_SAMPLE_FRAMES), "-f", "null", "-"],
         loglevel="info",  # where `idet` logs its summary
     )  # fmt: skip

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from transcode_worker.errors import BadInputError
-from transcode_worker.ffmpeg import ffmpeg, ffprobe, last_line
+from transcode_worker.ffmpeg import ffmpeg, ffprobe, input_options, last_line
 from transcode_worker.integrity import check_source_is_whole, declared_span
 from transcode_worker.interlace import PROGRESSIVE, Scan, deinterlace_filter, detect_scan
 from transcode_worker.packets import keyframe_at_or_before
@@ -179,11 +179,7 @@ class ProbedSource:
     def input_args(self) -> list[str]:
         """FFmpeg's input: a local file, or a URL it reads ranges of over HTTP, reconnecting
         at the byte it got to when a connection drops or S3 answers 5xx."""
-        if isinstance(self.path, Path):
-            return ["-i", str(self.path)]
-        return ["-reconnect", "1", "-reconnect_on_network_error", "1",
-                "-reconnect_on_http_error", "5xx", "-reconnect_delay_max", "30",
-                "-i", self.path]  # fmt: skip
+        return [*input_options(self.path), "-i", str(self.path)]
 
     def progressive_filters(self) -> list[str]:
         """The filters that turn the source's frames into progressive pictures (maybe none)."""
@@ -213,7 +209,6 @@ class PosterOptions:
 def write_poster(source: ProbedSource, target: Path, options: PosterOptions) -> None:
     """A JPEG at `at_percent` of the duration, skipping black frames for up to 10 s."""
     info = source.info
-    assert isinstance(source.path, Path), "the poster is made from a local source"
     width, height = poster_size(info.video.width, info.video.height, options.long_side)
     picture = ",".join([*source.progressive_filters(), f"scale={width}:{height},setsar=1"])
     not_black = (
@@ -226,7 +221,7 @@ def write_poster(source: ProbedSource, target: Path, options: PosterOptions) -> 
     first = source.start_seconds
     keyframe = keyframe_at_or_before(source.path, source.video_index, first + at, first)
     seek = 0.0 if keyframe is None else max(0.0, keyframe.decode_time - first)
-    start = ["-ss", f"{seek:.3f}", "-i", str(source.path), "-map", f"0:{source.video_index}",
+    start = ["-ss", f"{seek:.3f}", *source.input_args(), "-map", f"0:{source.video_index}",
              "-ss", f"{at - seek:.3f}"]  # fmt: skip
     end = ["-frames:v", "1", "-q:v", "3", "-y", str(target)]
     ffmpeg([*start, "-t", str(POSTER_SCAN_SECONDS), "-vf", f"{not_black},{picture}", *end])
@@ -238,9 +233,15 @@ def write_poster(source: ProbedSource, target: Path, options: PosterOptions) -> 
             )
 
 
-def probe_source(source: Path, *, min_duration: float, max_duration: float) -> ProbedSource:
-    """Everything a transcode needs to know about the source, or BadInputError."""
-    if source.stat().st_size == 0:
+def probe_source(
+    source: Path | str, *, min_duration: float, max_duration: float, size_bytes: int | None = None
+) -> ProbedSource:  # fmt: skip
+    """Everything a transcode needs to know about the source (a local file, or a URL with its
+    `size_bytes`), or BadInputError."""
+    if size_bytes is None:
+        assert isinstance(source, Path), "a URL comes with its size"
+        size_bytes = source.stat().st_size
+    if size_bytes == 0:
         raise BadInputError("the file is empty (0 bytes)")
     raw = ffprobe(source)
     info = parse_probe(raw)

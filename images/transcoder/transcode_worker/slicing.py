@@ -1,38 +1,36 @@
-"""Where slice i of a rung starts, how long it is and its segment numbers (pure); the
-contract's `videotranscode.slicing` says how long slices are and how many there are."""
+"""Slice i of a rung as the worker encodes it (pure): the contract's `SliceGrid` says where
+it starts, how long it is and its segment numbers; the worker adds the warm-up."""
 
 from fractions import Fraction
 
 from transcode_worker.encode import Packaging, TimeSlice
-from videotranscode.slicing import slice_count, slice_length
+from videotranscode.slicing import SliceGrid
 
 # Encoded before each slice (but the first) and dropped: 1 s brings the joins' frames within
 # a few thousandths of SSIM of the unsliced rung (bench/slicing.py) for ~3 % more encoding.
 WARMUP_SECONDS = Fraction(1)
 
 
-def plan_slice(
-    index: int, slice_seconds: int, packaging: Packaging, frame_rate: Fraction
-) -> TimeSlice:
-    """Slice `index` of `slice_seconds` (a multiple of the segment length) at `frame_rate`."""
+def slice_grid(slice_seconds: int, packaging: Packaging, frame_rate: Fraction) -> SliceGrid:
+    """How a rung at `frame_rate` is cut in slices of `slice_seconds` (a multiple of the
+    segment length)."""
     if slice_seconds < 1 or slice_seconds % packaging.segment_seconds:
         raise ValueError("slice seconds must be a positive multiple of segment seconds")
-    length = slice_length(slice_seconds, packaging.gop_seconds, frame_rate)
-    start = index * length
+    return SliceGrid(slice_seconds, packaging.segment_seconds, packaging.gop_seconds, frame_rate)
+
+
+def plan_slice(index: int, grid: SliceGrid) -> TimeSlice:
+    """Slice `index` of the rung."""
+    start = grid.start(index)
     # Whole frames, never before the source's start.
-    warmup = min(start, round(WARMUP_SECONDS * frame_rate) / frame_rate)
+    warmup = min(start, round(WARMUP_SECONDS * grid.frame_rate) / grid.frame_rate)
     return TimeSlice(
         index=index,
         start=start,
-        seconds=length,
-        first_segment=index * slice_seconds // packaging.segment_seconds,
+        seconds=grid.length(index),
+        first_segment=grid.first_segment(index),
         warmup=warmup,
     )
-
-
-def slice_total(duration_seconds: float, time_slice: TimeSlice) -> int:
-    """How many slices of this length cover the source."""
-    return slice_count(duration_seconds, time_slice.seconds)
 
 
 def is_sound_tail(

@@ -93,6 +93,16 @@ def presigned_source(source: str, settings: WorkerSettings) -> str:
     return url
 
 
+def object_size(source: str, settings: WorkerSettings) -> int:
+    """The size in bytes of the S3 object `source`."""
+    bucket, key = split_s3_url(source)
+    try:
+        head = s3_client(settings).head_object(Bucket=bucket, Key=key)
+    except Exception as exc:  # boto3 raises several unrelated types
+        raise _storage_error("read", source, exc) from exc
+    return int(head["ContentLength"])
+
+
 def _download_http(url: str, target: Path) -> None:
     # The scheme is http(s): fetch_source checked it.
     with urllib.request.urlopen(url, timeout=60) as response, target.open("wb") as out:  # noqa: S310
