@@ -465,8 +465,7 @@ def _advance(resource: Resource, observed: Observed, slicing: SlicingSettings) -
         slices = None
         if slice_seconds:
             slices = len(slice_durations(source, slice_seconds, spec))
-        # Audio first: its Jobs start before the video's, as its start must be stored
-        # before the transcode can play.
+        # Audio first, as the master playlist lists it (the queue starts it after the video).
         renditions = [
             RenditionStatus(name=audio.name, job_name=rendition_job_name(name, audio.name, token))
             for audio in audio_plan(spec, source)

@@ -31,7 +31,8 @@ from videotranscode.slicing import parse_indexes
 
 @dataclass(frozen=True, order=True)
 class WaitingRung:
-    """A rung with no Job yet. Ordering: higher priority, then older resource, then ladder order."""
+    """A rung with no Job yet. Ordering: higher priority, then older resource, then ladder
+    order (video rungs, then audio)."""
 
     sort_key: tuple[int, str, str, str, int]
     namespace: str
@@ -133,9 +134,13 @@ class Queue:
         waiting = []
         for index, rendition in enumerate(status.renditions):
             job_name = rendition.job_name or ""
+            # The video rungs' (first slices') pods before the audio's: an audio pod encodes
+            # the whole source, holding its slot all along, and stores its first segments
+            # within seconds of starting wherever it comes.
+            place = index + len(status.renditions) if rendition.name in audio else index
             entry = WaitingRung.of(
                 namespace=meta["namespace"], resource=meta["name"], priority=spec.priority,
-                created=meta.get("creationTimestamp") or "", index=index,
+                created=meta.get("creationTimestamp") or "", index=place,
                 rendition=rendition.name, job_name=job_name,
             )  # fmt: skip
             if status.slice_seconds and rendition.slices:

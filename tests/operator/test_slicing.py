@@ -1,16 +1,17 @@
 """Sliced renditions in the operator's pure pass (issue 12): Indexed Jobs, playable early,
 growing EVENT playlists, VOD at the end; and the queue widening sliced Jobs."""
 
-from typing import Any
+from typing import Any, cast
 
 import m3u8
 import pytest
 
 from transcode_operator.jobs import Slicing, build_rendition_job
+from transcode_operator.kube import Kube
 from transcode_operator.observe import JobState
 from transcode_operator.outcomes import Outcome
 from transcode_operator.reconcile import Observed, Resource, next_status, parse_spec
-from transcode_operator.scheduling import WaitingRung, Widening, rungs_to_start, widths
+from transcode_operator.scheduling import Queue, WaitingRung, Widening, rungs_to_start, widths
 from transcode_operator.settings import JobSettings, SlicingSettings
 from transcode_operator.slices import measured_together, rendition_progress, slice_durations
 from videotranscode import (
@@ -367,6 +368,21 @@ def test_free_pods_widen_sliced_jobs_one_each_per_round_in_queue_order() -> None
     assert widths([first], free=0) == {}
     wide = Widening(("ns", "c"), (0, "t3", "ns", "c", 0), parallelism=6, remaining=2, cap=4)
     assert widths([wide], free=5) == {}  # never narrower
+
+
+def test_the_video_rungs_first_slices_are_queued_before_the_audio() -> None:
+    """An audio pod holds its slot for the whole source, and stores its start within seconds
+    wherever it comes: on a busy cluster the video's first slices go first."""
+    track = {"index": 0, "codec": "aac", "channels": 2, "sampleRate": 48000, "default": True,
+             "streamIndex": 1}  # fmt: skip
+    status = probed({**SOURCE, "audioStreams": [track]})
+    assert [r.name for r in status.renditions][1:] == ["360p", "720p"]  # audio listed first
+    queue = Queue(kube=cast(Kube, None), job_settings=JobSettings(), limit=2)
+    body = {"metadata": {"namespace": "ns", "name": "v1", "uid": "u1",
+                         "creationTimestamp": NOW}}  # fmt: skip
+    queue.offer(body, spec(), status, {})
+    order = [entry.rendition for entry, _ in sorted(queue.waiting[("ns", "v1")])]
+    assert order == ["360p", "720p", status.renditions[0].name]
 
 
 def test_a_sliced_resources_first_slices_start_together_beyond_the_limit() -> None:
