@@ -154,7 +154,8 @@ class VideoTranscodeSpec(CamelModel):
     """How renditions are split in time, each slice encoded by its own pod of the rendition's
     Indexed Job: auto (the default: sources longer than the operator's threshold, in slices of
     its length), off (one pod per rendition), or a slice length in seconds (a multiple of
-    segmentSeconds, at most 3600)."""
+    segmentSeconds, at most 3600). The first slice is one segment long, so the transcode is
+    playable within seconds."""
     slice_parallelism: int | None = Field(default=None, ge=1, le=100)
     """At most this many slices of one rendition encode at once, 1-100 (below the operator's
     own limit). Omitted: the operator's limit alone. May change while the transcode runs."""
