@@ -106,11 +106,10 @@ class SourceInfo(_Reported):
         )
 
 
-class RenditionResult(_Reported):
+class _MeasuredPlaylist(_Reported):
+    """A rendition's media playlist, as the worker measured it from its files."""
+
     name: str
-    width: int
-    height: int
-    frame_rate: float
     bandwidth: int  # peak segment bitrate, bits/s
     average_bandwidth: int
     codecs: str
@@ -124,26 +123,23 @@ class RenditionResult(_Reported):
         return media_playlist(self.name)
 
 
-class AudioRenditionResult(_Reported):
-    """An audio-only rendition (one audio stream of the original), measured from its files."""
+class RenditionResult(_MeasuredPlaylist):
+    """A video rendition (one rung of the ladder)."""
 
-    name: str  # audio-0, audio-1, ...
+    width: int
+    height: int
+    frame_rate: float
+
+
+class AudioRenditionResult(_MeasuredPlaylist):
+    """An audio-only rendition (one audio stream of the original); its name is audio-0,
+    audio-1, ... and its codecs e.g. mp4a.40.2."""
+
     stream: int  # the audio stream, 0-based among the original's audio streams
     language: str | None = None  # BCP 47, e.g. en
     display_name: str  # the NAME players list, unique within the original
     default: bool = False  # the group's DEFAULT=YES rendition
     channels: int
-    bandwidth: int  # peak segment bitrate, bits/s
-    average_bandwidth: int
-    codecs: str  # e.g. mp4a.40.2
-    segment_count: int
-    duration_seconds: float
-    playlist_key: str  # where the media playlist was written (S3 key or local path)
-
-    @property
-    def uri(self) -> str:
-        """The media playlist relative to the master playlist."""
-        return media_playlist(self.name)
 
 
 class SliceSegment(_Reported):
