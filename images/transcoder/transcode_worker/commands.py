@@ -367,25 +367,10 @@ def encode_slice(
         return stored
     with _workspace(settings) as work:
         probed = _probe(source, work, settings, facts, streamed=True)
-        duration = probed.info.duration_seconds
-        rate = output_frame_rate(Fraction(probed.info.video.frame_rate))
-        grid = slice_grid(slice_seconds, packaging, rate)
-        time_slice = plan_slice(index, grid)
-        total = grid.count(duration)
-        start = float(time_slice.start)
-        if index >= total:
-            raise BadInputError(
-                f"slice {index} starts at {start:g} s, at or after the end of "
-                f"the {duration:g} s video ({total} slices)"
-            )
-        if not seeks_to_keyframes(probed.info.container):
-            time_slice = dataclasses.replace(time_slice, decode_from=decode_start(
-                probed.path, probed.video_index, probed.start_seconds,
-                float(time_slice.encode_start),
-            ))  # fmt: skip
+        time_slice, total = _planned_slice(probed, index, slice_seconds, packaging)
         rung_dir = work / "out" / rung.name
         rung_dir.mkdir(parents=True)
-        encoded = float(time_slice.warmup) + min(float(time_slice.seconds), duration - start)
+        encoded = float(time_slice.warmup) + _seconds_of(time_slice, probed)
         tracker = ProgressTracker(rung.name, encoded)
 
         def on_line(line: str) -> None:
@@ -398,28 +383,69 @@ def encode_slice(
         )  # fmt: skip
         with _transfer_errors_retried(probed):
             ffmpeg.run_with_progress(args, on_line, work / "ffmpeg.log")
-
-        result_key = location_of(output, f"{rung.name}/{slice_result(index)}")
-        playlist = rung_dir / time_slice.playlist
-        parsed = parse_media_playlist(playlist.read_text() if playlist.exists() else "#EXTM3U")
-        first_picture = first_picture_time(rung_dir, parsed)
-        if first_picture is None:
-            result = _empty_slice(probed, time_slice, total, rate, result_key)
-            for path in rung_dir.iterdir():  # the init section, and any sound of the tail
-                path.unlink()
-        else:
-            result = _slice_result(
-                rung_dir, rung, time_slice, playlist=parsed, first_picture=first_picture,
-                frame_rate=float(rate), key=result_key,
-            )  # fmt: skip
-            assert result.rendition is not None
-            _check_complete([result.rendition], min(float(time_slice.seconds), duration - start))
-            playlist.unlink()  # the operator stitches from the JSON
+        key = location_of(output, f"{rung.name}/{slice_result(index)}")
+        result = _measured_slice(probed, rung_dir, rung, time_slice, total=total, key=key)
         (rung_dir / slice_result(index)).write_text(result.model_dump_json(by_alias=True))
         names = [f"{rung.name}/{path.name}" for path in sorted(rung_dir.iterdir())]
         publish(rung_dir.parent, names, output, settings)
         emit(tracker.finish())
         return result
+
+
+def _planned_slice(
+    probed: ProbedSource, index: int, slice_seconds: int, packaging: Packaging
+) -> tuple[TimeSlice, int]:
+    """Slice `index` as it is encoded (the last one cut at the source's end), and how many
+    slices the rung has; BadInputError for a slice past the end."""
+    duration = probed.info.duration_seconds
+    grid = slice_grid(slice_seconds, packaging, _rung_rate(probed))
+    time_slice = plan_slice(index, grid)
+    total = grid.count(duration)
+    start = float(time_slice.start)
+    if index >= total:
+        raise BadInputError(
+            f"slice {index} starts at {start:g} s, at or after the end of "
+            f"the {duration:g} s video ({total} slices)"
+        )
+    if not seeks_to_keyframes(probed.info.container):
+        time_slice = dataclasses.replace(time_slice, decode_from=decode_start(
+            probed.path, probed.video_index, probed.start_seconds, float(time_slice.encode_start)
+        ))  # fmt: skip
+    return time_slice, total
+
+
+def _rung_rate(probed: ProbedSource) -> Fraction:
+    return output_frame_rate(Fraction(probed.info.video.frame_rate))
+
+
+def _seconds_of(time_slice: TimeSlice, probed: ProbedSource) -> float:
+    """How long the slice is within the source (the last one ends with it)."""
+    return min(float(time_slice.seconds), probed.info.duration_seconds - float(time_slice.start))
+
+
+def _measured_slice(
+    probed: ProbedSource, rung_dir: Path, rung: RenditionSpec, time_slice: TimeSlice, *,
+    total: int, key: str,
+) -> SliceResult:  # fmt: skip
+    """The encoded slice's result, its playlist gone (the operator stitches from the JSON);
+    or, where the sound alone reached the last slice, an empty one, its files gone."""
+    rate = _rung_rate(probed)
+    playlist = rung_dir / time_slice.playlist
+    parsed = parse_media_playlist(playlist.read_text() if playlist.exists() else "#EXTM3U")
+    first_picture = first_picture_time(rung_dir, parsed)
+    if first_picture is None:
+        result = _empty_slice(probed, time_slice, total, rate, key)
+        for path in rung_dir.iterdir():  # the init section, and any sound of the tail
+            path.unlink()
+        return result
+    result = _slice_result(
+        rung_dir, rung, time_slice, playlist=parsed, first_picture=first_picture,
+        frame_rate=float(rate), key=key,
+    )  # fmt: skip
+    assert result.rendition is not None
+    _check_complete([result.rendition], _seconds_of(time_slice, probed))
+    playlist.unlink()
+    return result
 
 
 def _stored_slice(
