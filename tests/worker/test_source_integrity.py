@@ -2,17 +2,21 @@
 a source cut short, or cut and padded with garbage, is refused with exit 2 and a reason.
 
 The corpus is generated once per session, small and short; each case is probed by the real
-worker (`rendition` and `ladder` run the same probe before encoding).
+worker (`rendition` and `ladder` run the same probe before encoding), from a local file and
+from S3, which the probe reads through a presigned URL.
 """
 
 import json
+import os
 import random
 import subprocess
+import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
-from helpers import ffmpeg, make_clip, make_interlaced_clip, run_worker
+from helpers import AWS, ffmpeg, make_clip, make_interlaced_clip, run_worker
 
 from transcode_worker.integrity import data_end, decoded_end
 from transcode_worker.packets import last_keyframe_before, parse_packets
@@ -168,6 +172,42 @@ def test_cut_or_padded_sources_are_refused_with_a_reason(
     message = str(error["message"])
     assert reason in message
     assert str(source.parent) not in message  # no local paths in what users read
+
+
+def probe_from_s3(s3: Any, endpoint: str, source: Path | bytes, *args: str) -> Any:
+    """`hlsforge-worker probe s3://...`, which reads the object through a presigned URL."""
+    key = f"integrity/{uuid.uuid4().hex}"
+    if isinstance(source, bytes):
+        s3.put_object(Bucket="uploads", Key=key, Body=source)
+    else:
+        s3.upload_file(str(source), "uploads", key)
+    env = {**os.environ, **AWS, "AWS_ENDPOINT_URL": endpoint}
+    return run_worker("probe", f"s3://uploads/{key}", *args, env=env)
+
+
+@pytest.mark.parametrize("case", ["long-gop-ts", "starts-mid-gop-ts", "long-gop-mp4"])
+def test_whole_sources_in_s3_are_accepted_read_through_a_url(
+    corpus: Callable[[str], Path], case: str, s3: Any, s3_endpoint: str, tmp_path: Path
+) -> None:
+    run = probe_from_s3(s3, s3_endpoint, corpus(case), str(tmp_path))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert _final(run.stdout)["event"] == "done"
+    assert (tmp_path / "poster.jpg").read_bytes()[:2] == b"\xff\xd8"
+
+
+@pytest.mark.parametrize("case", [*REFUSED, "empty"])
+def test_cut_or_padded_sources_in_s3_are_refused_read_through_a_url(
+    corpus: Callable[[str], Path], case: str, s3: Any, s3_endpoint: str
+) -> None:
+    """Read in ranges over HTTP, a broken upload is found as on a local disk, and the
+    message names no URL's secret."""
+    source, reason = (b"", "empty") if case == "empty" else (corpus(case), REFUSED[case][2])
+    run = probe_from_s3(s3, s3_endpoint, source)
+    assert run.returncode == 2, run.stdout + run.stderr
+    error = _final(run.stdout)
+    assert error["reason"] == "BadInput"
+    assert reason in str(error["message"])
+    assert "X-Amz" not in run.stdout + run.stderr
 
 
 def _entry(stream: int, pts: str | None, dts: str | None, flags: str) -> dict[str, object]:
