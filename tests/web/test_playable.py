@@ -309,15 +309,16 @@ def test_it_starts_playing_from_the_start_while_still_transcoding(
 def test_a_stitched_rung_plays_across_every_join_without_a_stall(
     page: Page, api: Api, staged: Staged, s3: Any, tmp_path: Path
 ) -> None:
-    """Three slices (2 s, two 1 s segments each) encoded by separate worker runs, stitched by
-    the contract without re-encoding: hls.js plays through both joins with no `waiting`, no
-    error, and the audio and video SourceBuffers each hold one range with no gap."""
-    seconds, joins = 6, (2.0, 4.0)
+    """Four slices (a 1 s lead-in, two of 2 s in 1 s segments, and the last second) encoded
+    by separate worker runs, stitched by the contract without re-encoding: hls.js plays
+    through every join with no `waiting`, no error, and the audio and video SourceBuffers
+    each hold one range with no gap."""
+    seconds, joins = 6, (1.0, 3.0, 5.0)
     source = make_clip(tmp_path / "source.mp4", size="320x180", seconds=seconds)
     out = tmp_path / "hls"
     options = ("--segment-seconds", "1", "--gop-seconds", "1", "--slice-seconds", "2")
-    slices = [encode_slice(source, out, index, *options) for index in range(3)]
-    (out / "180p" / "index.m3u8").write_text(stitch_media_playlist(slices, slice_count=3))
+    slices = [encode_slice(source, out, index, *options) for index in range(4)]
+    (out / "180p" / "index.m3u8").write_text(stitch_media_playlist(slices, slice_count=4))
     put_tree(s3, out, staged.prefix)
     first = slices[0].rendition
     assert first is not None  # None only for an empty last slice
