@@ -347,7 +347,7 @@ def test_a_spec_edited_after_the_probe_fails_the_resource_readably(
 ) -> None:  # fmt: skip
     """A cluster without CEL lets the edit through: the operator neither crash-loops nor mixes
     two specs. It fails the resource with what to do; no rung of the edited ladder starts."""
-    monkeypatch.setenv("HLSFORGE_MAX_RUNNING_JOBS", "1")  # the rungs wait while the audio runs
+    monkeypatch.setenv("HLSFORGE_MAX_RUNNING_JOBS", "1")  # the rest wait while 144p runs
     release = asyncio.Event()
 
     async def run_pod(run: PodRun) -> PodExit:
@@ -364,7 +364,7 @@ def test_a_spec_edited_after_the_probe_fails_the_resource_readably(
         failed = wait_phase(cluster, "elk", "Failed", "Succeeded", timeout=30)
         cluster.wait_for(  # the running rung is still rolled up
             VIDEOTRANSCODES, NAMESPACE, "elk",
-            lambda body: (body or {})["status"]["renditions"][0]["phase"] == "Succeeded",
+            lambda body: (body or {})["status"]["renditions"][1]["phase"] == "Succeeded",
         )  # fmt: skip
         jobs = sorted(j["metadata"]["name"] for j in cluster.list(JOBS, NAMESPACE))
     status = failed["status"]
@@ -374,7 +374,7 @@ def test_a_spec_edited_after_the_probe_fails_the_resource_readably(
         "output.cleanupOnDelete may change): delete and create a new VideoTranscode"
     )
     assert [r["name"] for r in status["renditions"]] == ["audio-0", "144p", "240p"]  # as started
-    assert jobs == ["elk-audio-0", "elk-probe"]
+    assert jobs == ["elk-144p", "elk-probe"]
     assert "Traceback" not in kopf.output + caplog.text
     assert errors(caplog) == []
 
