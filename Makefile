@@ -27,9 +27,11 @@ help:
 	@echo "make cluster-down                        delete that kind cluster"
 	@echo "make clean                               remove the virtualenv and outputs"
 
-system-deps:  ## FFmpeg (and venv support) from apt, only when missing
+system-deps:  ## FFmpeg, Redis (and venv support) from apt, only when missing
 	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null \
 	  || { $(SUDO) apt-get update -qq && $(APT_INSTALL) ffmpeg; }
+	@command -v redis-server >/dev/null \
+	  || { $(SUDO) apt-get update -qq && $(APT_INSTALL) redis-server; }
 	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null \
 	  || { $(SUDO) apt-get update -qq && $(APT_INSTALL) python3-venv; }
 

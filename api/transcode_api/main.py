@@ -26,7 +26,7 @@ from pymongo.errors import PyMongoError
 from urllib3.exceptions import HTTPError
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from transcode_api import logs
+from transcode_api import logs, realtime
 from transcode_api.body_limit import BodyLimitMiddleware
 from transcode_api.context import AppContext
 from transcode_api.errors import ApiError
@@ -100,6 +100,7 @@ def create_app(settings: ApiSettings | None = None) -> ProxyHeadersMiddleware:
         await asyncio.to_thread(_ensure_indexes, context)
         app.state.context = context
         yield
+        await realtime.stop(sio)
         context.repo.client.close()
         context.kube.close()
 
@@ -141,6 +142,7 @@ def create_app(settings: ApiSettings | None = None) -> ProxyHeadersMiddleware:
         user_exists=user_exists,
         owns_video=owns_video,
         cors_origins=settings.cors_origins,
+        redis_url=settings.redis_url.get_secret_value() if settings.redis_url else None,
     )
     # The client's address (rate limits) and scheme (playback URLs), from X-Forwarded-For and
     # X-Forwarded-Proto only when the peer is a trusted proxy. uvicorn's own copy of this

@@ -4,8 +4,15 @@ Browsers connect to the default namespace with `auth: {token}` (the same JWT che
 and join their own room `user:<id>`; `subscribe {videoId}` adds `video:<id>`, for the owner
 only. The operator connects to `/internal` with the service token; each `transcode.*` event it
 sends is relayed to the owner's room and the video's room.
+
+With a Redis URL, python-socketio's Redis manager carries every emit to every API replica
+(pub/sub), and each replica delivers it to the members of those rooms connected to it; the
+rooms and sessions themselves stay with the replica a client is connected to. While Redis is
+down, HTTP goes on and no live event is delivered (socketio logs "Cannot publish to redis").
 """
 
+import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -52,6 +59,43 @@ def same_origin(environ: dict[str, Any]) -> set[str]:
     return {f"{scheme}://{host}", f"{forwarded_scheme}://{forwarded_host}"}
 
 
+class RedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
+    """python-socketio's Redis manager, which replaces its clients on every reconnect without
+    closing them (a connection left open per outage): here the replaced ones are closed, and
+    `stop` ends the listener and closes the rest before the event loop closes. The attributes
+    are python-socketio's own."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def _redis_connect(self) -> None:
+        replaced = [getattr(self, name, None) for name in ("pubsub", "redis")]
+        super()._redis_connect()
+        for client in replaced:
+            if client is not None:
+                closing = asyncio.ensure_future(client.aclose())
+                self._closing.add(closing)
+                closing.add_done_callback(self._closing.discard)
+
+    async def stop(self) -> None:
+        listener = getattr(self, "thread", None)
+        if isinstance(listener, asyncio.Task):
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+        for name in ("pubsub", "redis"):
+            if (client := getattr(self, name, None)) is not None:
+                await client.aclose()
+        await asyncio.gather(*self._closing, return_exceptions=True)
+
+
+async def stop(sio: socketio.AsyncServer) -> None:
+    """Close what the Socket.IO server holds open beyond its clients (Redis connections)."""
+    if isinstance(sio.manager, RedisManager):
+        await sio.manager.stop()
+
+
 def origin_check(allowed: list[str]) -> Callable[[str, dict[str, Any]], bool]:
     """Browsers may connect from this server's own pages and from `allowed` origins only."""
     return lambda origin, environ: origin in allowed or origin in same_origin(environ)
@@ -61,10 +105,12 @@ def create_server(
     *, tokens: TokenIssuer, service_token: str | None, user_exists: UserExists,
     owns_video: OwnsVideo,
     cors_origins: list[str],
+    redis_url: str | None = None,
 ) -> socketio.AsyncServer:  # fmt: skip
+    manager = None if redis_url is None else RedisManager(redis_url)
     sio = socketio.AsyncServer(
         async_mode="asgi", cors_allowed_origins=origin_check(cors_origins), logger=False,
-        engineio_logger=False,
+        engineio_logger=False, client_manager=manager,
     )  # fmt: skip
 
     async def connect(sid: str, environ: dict[str, Any], auth: object = None) -> None:

@@ -34,6 +34,9 @@ class ApiSettings(BaseSettings):
     # Data
     mongodb_uri: SecretStr = SecretStr("mongodb://127.0.0.1:27017/")
     mongodb_database: str = "hlsforge"
+    # Socket.IO across API replicas: events any replica receives reach clients on every one
+    # (redis://[:password@]host:port/db). None: one replica, rooms in its own memory.
+    redis_url: SecretStr | None = None
 
     # Storage: the API calls S3 at the internal endpoint and signs URLs for the public one
     s3_endpoint_url: str | None = None

@@ -67,7 +67,9 @@ class LiveEvents:
 
     def open(self, timeout: float) -> None:
         try:
-            self._sio.connect(self._url, auth={"token": self._token}, wait_timeout=timeout)
+            # WebSocket only: long-polling needs sticky sessions across API replicas.
+            self._sio.connect(self._url, auth={"token": self._token}, transports=["websocket"],
+                              wait_timeout=timeout)  # fmt: skip
             ack = self._sio.call("subscribe", {"videoId": self._video_id}, timeout=timeout)
         except self._errors as exc:
             self.close()

@@ -1,9 +1,12 @@
-"""Local servers on loopback: free ports, waiting for a listener, and SecantusDB's command
-line. Shared by `make dev`, the tests and the benchmarks."""
+"""Local servers on loopback: free ports, waiting for a listener, SecantusDB's command line
+and a Redis. Shared by `make dev`, the tests and the benchmarks."""
 
+import contextlib
 import socket
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -31,3 +34,19 @@ def secantus_command(port: int, storage: str = ":memory:") -> list[str]:
     server = Path(sys.executable).parent / "secantusd-py"
     return [str(server), "--host", "127.0.0.1", "--port", str(port), "--storage-path", storage,
             "--log-level", "WARNING"]  # fmt: skip
+
+
+@contextlib.contextmanager
+def redis_server(port: int | None = None) -> Iterator[str]:
+    """Debian's `redis-server` on loopback, keeping nothing on disk, for as long as the
+    context lasts; yields its URL."""
+    port = port or free_port()
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+               "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -189,7 +189,9 @@
       loadVideos();
       return;
     }
-    const socket = window.io({ auth: { token: state.token } });
+    // WebSocket only: HTTP long-polling would need every request of a session to reach the
+    // same API replica (sticky sessions) behind a round-robin Service.
+    const socket = window.io({ auth: { token: state.token }, transports: ["websocket"] });
     state.socket = socket;
     socket.on("connect", () => {
       notice("");
