@@ -1,5 +1,6 @@
 """API benchmark: `hlsforge-api` (one uvicorn worker, its own process) against SecantusDB (its
-own process), moto S3 and the emulated Kubernetes API (threads of this process).
+own process), moto S3 and the emulated Kubernetes API (threads of this process); then the
+same with two API processes on one Redis (issue 13), side by side.
 
   (1) HTTP: requests/s and p50/p99 latency under --workers concurrent keep-alive workers
       (asyncio in this process: aiohttp, or httpx.AsyncClient with --http-client httpx, which
@@ -13,7 +14,9 @@ own process), moto S3 and the emulated Kubernetes API (threads of this process).
       operator's namespace, from this process), each relayed to --clients python-socketio
       AsyncClients (websocket transport, in a separate process) all in one owner's room
       `user:<id>`; delivery latency = receive time - send time over every client and event.
-      The baseline is the same with 10 clients.
+      The baseline is the same with 10 clients. With two replicas the clients connect to
+      them in turn and the events arrive at the first, so half of every fan-out goes through
+      Redis, as behind a round-robin Service.
 
 Both Python processes of the fan-out (the API and the clients) spend about the same CPU per
 event, so either can bound it. An event now and then takes 3-5x the median, which sets the
@@ -51,7 +54,7 @@ import boto3
 import httpx
 import socketio
 from hlsforge_dev import SECRETS, EmulatedCluster
-from hlsforge_dev.loopback import free_port, secantus_command, wait_for_port
+from hlsforge_dev.loopback import free_port, redis_server, secantus_command, wait_for_port
 from moto.server import ThreadedMotoServer
 
 from videotranscode import TranscodeEvent
@@ -102,6 +105,15 @@ class CpuMeter:
         return {name: cpu_seconds(pid) - self.start[name] for name, pid in self.pids.items()}
 
 
+def api_pids(svc: "Services") -> dict[str, int]:
+    """The API replicas' pids, named api, api-2, ... (`api_cpu` adds them up)."""
+    return {("api" if i == 0 else f"api-{i + 1}"): pid for i, pid in enumerate(svc.api_pids)}
+
+
+def api_cpu(measured: dict[str, float]) -> float:
+    return sum(value for name, value in measured.items() if name.startswith("api"))
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
@@ -131,15 +143,20 @@ def binary(name: str) -> str:
 
 @dataclass
 class Services:
-    url: str
+    urls: list[str]  # one per API replica
     service_token: str
-    api_pid: int
+    api_pids: list[int]
     mongo_pid: int
+
+    @property
+    def url(self) -> str:
+        return self.urls[0]
 
 
 @contextlib.contextmanager
-def services(tmp: Path) -> Iterator[Services]:
-    """SecantusDB, moto, the emulated cluster and the API; yields once the API is ready."""
+def services(tmp: Path, replicas: int) -> Iterator[Services]:
+    """SecantusDB, moto, the emulated cluster and `replicas` API processes (on one Redis when
+    more than one); yields once every API is ready."""
     s3_server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     s3_server.start()
     host, s3_port = s3_server.get_host_and_port()
@@ -150,11 +167,15 @@ def services(tmp: Path) -> Iterator[Services]:
                       aws_access_key_id="bench", aws_secret_access_key="bench")  # fmt: skip
     for bucket in ("uploads", "media"):
         s3.create_bucket(Bucket=bucket)
-    mongo_port, api_port = free_port(), free_port()
+    mongo_port = free_port()
     mongo = secantus_command(mongo_port)
     service_token = secrets.token_urlsafe(32)
     try:
-        with EmulatedCluster() as cluster, process(mongo) as mongo_pid:
+        with (
+            EmulatedCluster() as cluster,
+            process(mongo) as mongo_pid,
+            contextlib.ExitStack() as apis,
+        ):
             cluster.create(SECRETS, {
                 "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hlsforge-s3"},
                 "stringData": {"accessKeyId": "bench", "secretAccessKey": "bench"},
@@ -173,11 +194,17 @@ def services(tmp: Path) -> Iterator[Services]:
                 "HLSFORGE_MAX_PENDING_UPLOADS": "100000000",
                 "HLSFORGE_REGISTRATIONS_PER_ADDRESS": "100000000",  # every worker signs up
             }  # fmt: skip
-            api = [binary("hlsforge-api"), "--host", "127.0.0.1", "--port", str(api_port)]
-            with process(api, env) as api_pid:
-                url = f"http://127.0.0.1:{api_port}"
+            if replicas > 1:
+                env["HLSFORGE_REDIS_URL"] = apis.enter_context(redis_server())
+            urls, pids = [], []
+            for _ in range(replicas):
+                port = free_port()
+                api = [binary("hlsforge-api"), "--host", "127.0.0.1", "--port", str(port)]
+                pids.append(apis.enter_context(process(api, env)))
+                urls.append(f"http://127.0.0.1:{port}")
+            for url in urls:
                 wait_until_ready(url)
-                yield Services(url, service_token, api_pid, mongo_pid)
+            yield Services(urls, service_token, pids, mongo_pid)
     finally:
         s3_server.stop()
 
@@ -287,17 +314,19 @@ class LoadClients:
 
 
 async def load(
-    clients: LoadClients, endpoint: Endpoint, tokens: list[str], seconds: float,
+    replicas: list[LoadClients], endpoint: Endpoint, tokens: list[str], seconds: float,
     meter_pids: dict[str, int] | None = None,
 ) -> LoadResult:  # fmt: skip
-    """One worker per token, each sending one request after another for `seconds`."""
+    """One worker per token, each sending one request after another for `seconds`, the
+    workers spread over the replicas in turn."""
     latencies: list[float] = []
     unexpected: Counter[int] = Counter()
     deadline = now() + seconds
 
     async def worker(number: int, token: str) -> None:
         while (start := now()) < deadline:
-            status = await clients.send(number, endpoint, token, len(latencies))
+            clients = replicas[number % len(replicas)]
+            status = await clients.send(number // len(replicas), endpoint, token, len(latencies))
             latencies.append(now() - start)
             if status != endpoint.expected:
                 unexpected[status] += 1
@@ -315,9 +344,12 @@ async def http_benchmark(
     async with httpx.AsyncClient(base_url=svc.url, timeout=60) as client:
         users = await asyncio.gather(*(sign_up(client, f"load-{i}") for i in range(workers)))
     tokens = [token for _, token in users]
-    pids = {"api": svc.api_pid, "mongodb": svc.mongo_pid, "load": os.getpid()}
+    pids = {**api_pids(svc), "mongodb": svc.mongo_pid, "load": os.getpid()}
     results = {}
-    async with LoadClients(client_kind, svc.url, workers) as clients:
+    per_replica = -(-workers // len(svc.urls))
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(LoadClients(client_kind, url, per_replica))
+                   for url in svc.urls]  # fmt: skip
         for endpoint in ENDPOINTS:
             print(f"  {endpoint.label}: {seconds:g} s with {workers} workers …", flush=True)
             await load(clients, endpoint, tokens, 1.0)  # warm-up: connections, thread pool
@@ -325,16 +357,19 @@ async def http_benchmark(
     return results
 
 
-def print_http(results: dict[str, LoadResult], workers: int, client_kind: str) -> None:
+def print_http(
+    results: dict[str, LoadResult], workers: int, client_kind: str, replicas: int
+) -> None:  # fmt: skip
     base = results[ENDPOINTS[0].label]
     base_p50 = statistics.median(base.latencies)
-    print(f"\n(1) HTTP, {workers} concurrent keep-alive workers ({client_kind}), one uvicorn "
-          f"worker, {os.cpu_count()} CPUs")  # fmt: skip
+    print(f"\n(1) HTTP, {workers} concurrent keep-alive workers ({client_kind}), {replicas} "
+          f"API replica(s) of one uvicorn worker each, {os.cpu_count()} CPUs")  # fmt: skip
     print(f"{'endpoint':<24}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'vs healthz':>12}"
           f"{'p50 x':>7}   CPU % of a core: api / mongodb / load generator")  # fmt: skip
     for label, result in results.items():
         p50, p99 = statistics.median(result.latencies), percentile(result.latencies, 0.99)
-        cpu = " / ".join(f"{result.cpu[name]:.0f}" for name in ("api", "mongodb", "load"))
+        shares = (api_cpu(result.cpu), result.cpu["mongodb"], result.cpu["load"])
+        cpu = " / ".join(f"{share:.0f}" for share in shares)
         extra = f"   unexpected statuses {dict(result.unexpected)}" if result.unexpected else ""
         print(f"{label:<24}{result.rate:>8.0f}{p50 * 1000:>8.1f}{p99 * 1000:>8.1f}"
               f"{result.rate / base.rate:>11.3f}x{p50 / base_p50:>7.1f}   {cpu}"
@@ -349,13 +384,18 @@ def print_http(results: dict[str, LoadResult], workers: int, client_kind: str) -
 # --- (2) Socket.IO fan-out --------------------------------------------------------------------
 
 
-def run_clients(url: str, token: str, count: int, events: int, conn: Connection) -> None:
-    """The browsers' process: `count` clients; reports each event once all have it."""
+def run_clients(
+    urls: list[str], token: str, count: int, events: int, conn: Connection
+) -> None:  # fmt: skip
+    """The browsers' process: `count` clients, connected to the replicas in turn; reports each
+    event once all have it."""
     raise_fd_limit()
-    asyncio.run(clients_main(url, token, count, events, conn))
+    asyncio.run(clients_main(urls, token, count, events, conn))
 
 
-async def clients_main(url: str, token: str, count: int, events: int, conn: Connection) -> None:
+async def clients_main(
+    urls: list[str], token: str, count: int, events: int, conn: Connection
+) -> None:  # fmt: skip
     latencies: list[list[float]] = [[] for _ in range(events)]
 
     async def on_progress(data: dict[str, Any]) -> None:
@@ -371,14 +411,15 @@ async def clients_main(url: str, token: str, count: int, events: int, conn: Conn
                    for _ in range(count)]  # fmt: skip
         gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
-        async def connect(client: Any) -> None:
+        async def connect(client: Any, url: str) -> None:
             client.on(PROGRESS, on_progress)
             async with gate:
                 await client.connect(url, auth={"token": token}, transports=["websocket"],
                                      wait_timeout=60)  # fmt: skip
 
         started = now()
-        await asyncio.gather(*(connect(client) for client in clients))
+        await asyncio.gather(*(connect(client, urls[number % len(urls)])
+                               for number, client in enumerate(clients)))  # fmt: skip
         conn.send(("ready", now() - started))
         pauses = GcPauses()
         cpu_before = cpu_seconds(os.getpid())
@@ -432,7 +473,8 @@ async def fan_out(svc: Services, owner: str, token: str, video_id: str, *, clien
                   events: int) -> FanOut:  # fmt: skip
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
-    browsers = context.Process(target=run_clients, args=(svc.url, token, clients, events, theirs))
+    browsers = context.Process(target=run_clients,
+                               args=(svc.urls, token, clients, events, theirs))  # fmt: skip
     browsers.start()
     operator = socketio.AsyncClient(reconnection=False)
     try:
@@ -440,7 +482,7 @@ async def fan_out(svc: Services, owner: str, token: str, video_id: str, *, clien
         await operator.connect(svc.url, namespaces=["/internal"], transports=["websocket"],
                                auth={"token": svc.service_token}, wait_timeout=30)  # fmt: skip
         await asyncio.sleep(0.5)  # let the connections settle
-        meter = CpuMeter({"api": svc.api_pid})
+        meter = CpuMeter(api_pids(svc))
         for seq in range(events):
             await operator.emit(PROGRESS, {
                 "videoId": video_id, "owner": owner, "phase": "transcoding",
@@ -449,7 +491,7 @@ async def fan_out(svc: Services, owner: str, token: str, video_id: str, *, clien
             with contextlib.suppress(TimeoutError):  # a lost delivery shows as `missing`
                 await expect(ours, "delivered", EVENT_TIMEOUT)
             await asyncio.sleep(0.05)  # events are isolated: one fan-out at a time
-        server_cpu = meter.seconds()["api"]
+        server_cpu = api_cpu(meter.seconds())
         ours.send(("stop",))
         _, per_event, client_cpu, gc_pause = await expect(ours, "latencies", 60)
     finally:
@@ -477,10 +519,11 @@ async def socketio_benchmark(svc: Services, clients: int, events: int) -> list[F
     return results
 
 
-def print_fan_out(results: list[FanOut], events: int) -> None:
+def print_fan_out(results: list[FanOut], events: int, replicas: int) -> None:
     base = results[0]
     print(f"\n(2) Socket.IO fan-out of transcode.progress from /internal to N clients, all in "
-          f"one owner's room (user:<id>), {events} events one at a time; ms")  # fmt: skip
+          f"one owner's room (user:<id>), {events} events one at a time, {replicas} API "
+          f"replica(s); ms")  # fmt: skip
     print(f"{'clients':>8}{'p50':>8}{'p99':>8}{'max':>8}{'last p50':>10}{'p99 x':>7}"
           f"{'server CPU/ev':>15}{'client CPU/ev':>15}{'connect s':>11}{'missing':>9}")  # fmt: skip
     for result in results:
@@ -528,21 +571,53 @@ def main() -> None:
     )
     parser.add_argument("--clients", type=int, default=1000, help="Socket.IO clients")
     parser.add_argument("--events", type=int, default=20, help="progress events sent")
+    parser.add_argument("--replicas", default="1,2", help="API replica counts, comma-separated")
     options = parser.parse_args()
+    counts = [int(count) for count in options.replicas.split(",")]
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
     limit = raise_fd_limit()
     if limit < options.clients + 100:
         sys.exit(f"the open-file limit ({limit}) is too low for {options.clients} clients")
 
-    with tempfile.TemporaryDirectory(prefix="hlsforge-bench-") as tmp:
-        print("starting SecantusDB, moto, the emulated cluster and hlsforge-api …", flush=True)
-        with services(Path(tmp)) as svc:
-            http = asyncio.run(
-                http_benchmark(svc, options.workers, options.seconds, options.http_client)
-            )
-            fan = asyncio.run(socketio_benchmark(svc, options.clients, options.events))
-    print_http(http, options.workers, options.http_client)
-    print_fan_out(fan, options.events)
+    measured: dict[int, tuple[dict[str, LoadResult], list[FanOut]]] = {}
+    for replicas in counts:
+        with tempfile.TemporaryDirectory(prefix="hlsforge-bench-") as tmp:
+            print(f"starting SecantusDB, moto, the emulated cluster and {replicas} "
+                  "hlsforge-api …", flush=True)  # fmt: skip
+            with services(Path(tmp), replicas) as svc:
+                http = asyncio.run(
+                    http_benchmark(svc, options.workers, options.seconds, options.http_client)
+                )
+                fan = asyncio.run(socketio_benchmark(svc, options.clients, options.events))
+        measured[replicas] = (http, fan)
+    for replicas, (http, fan) in measured.items():
+        print_http(http, options.workers, options.http_client, replicas)
+        print_fan_out(fan, options.events, replicas)
+    if len(measured) > 1:
+        print_side_by_side(measured, options.clients)
+
+
+def print_side_by_side(
+    measured: dict[int, tuple[dict[str, LoadResult], list[FanOut]]], clients: int
+) -> None:
+    """Each replica count against the first, on the figures issue 13 asks for."""
+    counts = list(measured)
+    labels = ["POST /api/v1/videos req/s", f"fan-out to {clients} clients p50 ms",
+              f"fan-out to {clients} clients p99 ms"]  # fmt: skip
+    rows: dict[str, list[float]] = {label: [] for label in labels}
+    for count in counts:
+        http, fan = measured[count]
+        latencies = fan[-1].latencies
+        measures = (http["POST /api/v1/videos"].rate, statistics.median(latencies) * 1000,
+                    percentile(latencies, 0.99) * 1000)  # fmt: skip
+        for row, value in zip(rows.values(), measures, strict=True):
+            row.append(value)
+    print(f"\n(3) Side by side: {', '.join(f'{c} replica(s)' for c in counts)}; ratio against "
+          f"{counts[0]} ({os.cpu_count()} CPUs for every process of the bench)")  # fmt: skip
+    for label, values in rows.items():
+        figures = "".join(f"{value:>10.1f}" for value in values)
+        ratios = "".join(f"{value / values[0]:>8.2f}x" for value in values[1:])
+        print(f"{label:<34}{figures}{ratios}")
 
 
 if __name__ == "__main__":
