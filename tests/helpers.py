@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import socketio
 import uvicorn
-from hlsforge_dev.loopback import free_port, secantus_command, wait_for_port
+from hlsforge_dev.loopback import free_port, listening, secantus_command
 
 from transcode_api.settings import ApiSettings
 from transcode_operator.publish import VideoStore, video_update
@@ -86,15 +86,8 @@ def mongodb_server() -> Iterator[str]:
         yield uri
         return
     port = free_port()
-    server = subprocess.Popen(
-        secantus_command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        wait_for_port(port)
+    with listening(secantus_command(port), port):
         yield f"mongodb://127.0.0.1:{port}/"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 @contextlib.contextmanager

@@ -37,16 +37,24 @@ def secantus_command(port: int, storage: str = ":memory:") -> list[str]:
 
 
 @contextlib.contextmanager
+def listening(command: list[str], port: int) -> Iterator[None]:
+    """A server process that listens on `port` on loopback, from when it does until the
+    context ends (then terminated)."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@contextlib.contextmanager
 def redis_server(port: int | None = None) -> Iterator[str]:
     """Debian's `redis-server` on loopback, keeping nothing on disk, for as long as the
     context lasts; yields its URL."""
     port = port or free_port()
     command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-    try:
-        wait_for_port(port)
+    with listening(command, port):
         yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
