@@ -8,7 +8,8 @@ sends is relayed to the owner's room and the video's room.
 With a Redis URL, python-socketio's Redis manager carries every emit to every API replica
 (pub/sub), and each replica delivers it to the members of those rooms connected to it; the
 rooms and sessions themselves stay with the replica a client is connected to. While Redis is
-down, HTTP goes on and no live event is delivered (socketio logs "Cannot publish to redis").
+down, HTTP goes on and an event reaches only the clients of the replica that received it
+(socketio logs "Cannot publish to redis"); events cross replicas again once it is back.
 """
 
 import asyncio
