@@ -18,7 +18,9 @@ and runs on the emulator's event loop, which makes each write atomic):
   `410 Expired`), label and field selectors (an object leaving a watch's selector is DELETED
   for it); pod logs that followers stream live;
 - the checks operators trip on: DNS-1123 names (Jobs at most 63 characters), label syntax,
-  the Indexed Job fields (`hlsforge_dev.indexed.spec_errors`);
+  the Indexed Job fields (`hlsforge_dev.indexed.spec_errors`), Lease specs (a positive
+  duration, MicroTime times); a Lease replaced at a stale resourceVersion gets 409, which is
+  what leader election rests on;
   new pods start `Pending`; Secrets' `stringData` is stored as base64 `data`;
 - CRDs: creating one serves its resource (as a real API server does), and updates of its
   objects must pass its CEL transition rules (`hlsforge_dev.validation`): 422 with the
@@ -78,6 +80,7 @@ _INITIAL_STATUS = {("", "pods"): {"phase": "Pending"}, ("", "namespaces"): {"pha
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")  # DNS-1123 subdomain
 _LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+_MICRO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(Z|[+-]\d\d:\d\d)$")
 _SUFFIX = "bcdfghjklmnpqrstvwxz2456789"  # what the API server uses for generateName
 
 
@@ -319,6 +322,8 @@ def _validate(resource: ResourceType, obj: Body) -> None:
     if is_job and (errors := indexed.spec_errors(obj.get("spec") or {})):
         listed = errors[0] if len(errors) == 1 else f"[{', '.join(errors)}]"
         raise _invalid(f'{resource} "{name}" is invalid: {listed}')
+    if (resource.group, resource.plural) == ("coordination.k8s.io", "leases"):
+        _validate_lease_spec(f'{resource} "{name}"', obj.get("spec") or {})
     for key, value in (meta.get("labels") or {}).items():
         prefix, _, label = str(key).rpartition("/")
         ok_key = bool(_LABEL_NAME.match(label)) and len(label) <= 63
@@ -328,6 +333,23 @@ def _validate(resource: ResourceType, obj: Body) -> None:
             raise _invalid(
                 f'{resource} "{name}" is invalid: metadata.labels: invalid label {key!r}: {value!r}'
             )
+
+
+def _validate_lease_spec(what: str, spec: Mapping[str, Any]) -> None:
+    """The API server's Lease checks (ValidateLeaseSpec): a positive duration, no negative
+    transition count, and times in the MicroTime format."""
+    duration, transitions = spec.get("leaseDurationSeconds"), spec.get("leaseTransitions")
+    if duration is not None and (not isinstance(duration, int) or duration <= 0):
+        raise _invalid(f"{what} is invalid: spec.leaseDurationSeconds: Invalid value: "
+                       f"{duration}: must be greater than 0")  # fmt: skip
+    if transitions is not None and (not isinstance(transitions, int) or transitions < 0):
+        raise _invalid(f"{what} is invalid: spec.leaseTransitions: Invalid value: "
+                       f"{transitions}: must be greater than or equal to 0")  # fmt: skip
+    for field_name in ("acquireTime", "renewTime"):
+        value = spec.get(field_name)
+        if value is not None and not (isinstance(value, str) and _MICRO_TIME.match(value)):
+            raise ApiError(400, "BadRequest", f"{what}: spec.{field_name}: not a MicroTime "
+                           "(RFC 3339 with microseconds)")  # fmt: skip
 
 
 def _spec_part(obj: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,9 +1,22 @@
-"""`hlsforge-operator`: run the Kopf operator with hlsforge's settings."""
+"""`hlsforge-operator`: run the Kopf operator with hlsforge's settings, as the one active
+replica (the Lease's holder) or as a standby waiting to take over."""
 
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp.web
 import kopf
 
 from transcode_operator import handlers  # noqa: F401  (registers the handlers)
+from transcode_operator.kube import api_client
+from transcode_operator.leadership import Elector, LeaseApi, default_identity
 from transcode_operator.settings import OperatorSettings
+
+logger = logging.getLogger(__name__)
 
 
 def liveness_endpoint(settings: OperatorSettings) -> str:
@@ -12,12 +25,59 @@ def liveness_endpoint(settings: OperatorSettings) -> str:
     return f"http://{host}:{settings.liveness_port}/healthz"
 
 
+def kopf_options(settings: OperatorSettings) -> dict[str, Any]:
+    return {
+        "standalone": True,  # one active replica at a time: no Kopf peering
+        "clusterwide": not settings.namespaces,
+        "namespaces": settings.namespaces,
+        "liveness_endpoint": liveness_endpoint(settings),
+    }
+
+
 def main() -> None:
     settings = OperatorSettings()
     kopf.configure(verbose=False)
-    kopf.run(
-        standalone=True,  # one replica (Recreate): no peering needed
-        clusterwide=not settings.namespaces,
-        namespaces=settings.namespaces,
-        liveness_endpoint=liveness_endpoint(settings),
-    )
+    if settings.lease.name:
+        asyncio.run(run_elected(settings))
+    else:
+        kopf.run(**kopf_options(settings))
+
+
+async def run_elected(settings: OperatorSettings) -> None:
+    """Stand by until this replica holds the Lease, then run Kopf while it is held."""
+    identity = settings.lease.identity or default_identity()
+    elector = Elector(LeaseApi(api_client(), settings.lease), settings.lease, identity)
+    async with standby_liveness(settings):
+        await elector.acquire()
+    holding = asyncio.create_task(elector.hold())  # before Kopf starts: Kopf leaves it alone
+    operator = asyncio.create_task(kopf.operator(**kopf_options(settings)))
+    await asyncio.wait({holding, operator}, return_when=asyncio.FIRST_COMPLETED)
+    if holding.done() and not holding.cancelled():
+        # A standby may take over at any moment now: stop at once, with no handler's write
+        # after it (the cluster keeps every fact a restarted replica needs).
+        logger.critical("lost the lease: exiting so that only one replica is active")
+        logging.shutdown()
+        os._exit(1)
+    holding.cancel()
+    await operator
+    await elector.release()
+
+
+@contextlib.asynccontextmanager
+async def standby_liveness(settings: OperatorSettings) -> AsyncIterator[None]:
+    """`/healthz` while standing by (Kopf serves it once active)."""
+
+    async def healthy(_: aiohttp.web.Request) -> aiohttp.web.Response:
+        return aiohttp.web.json_response({"standby": True})
+
+    app = aiohttp.web.Application()
+    app.router.add_get("/healthz", healthy)
+    runner = aiohttp.web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = aiohttp.web.TCPSite(runner, settings.bind_address, settings.liveness_port,
+                               reuse_address=True)  # fmt: skip
+    await site.start()
+    try:
+        yield
+    finally:
+        await runner.cleanup()

@@ -1,8 +1,8 @@
 """Operator settings, read once at startup from `HLSFORGE_*` environment variables."""
 
-from typing import Annotated
+from typing import Annotated, Self
 
-from pydantic import AfterValidator, BaseModel, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from transcode_operator.quantity import parse_quantity
@@ -68,6 +68,27 @@ class SlicingSettings(BaseModel):
     parallelism: int = Field(default=8, ge=1)  # slices of one rendition at once, at most
 
 
+class LeaseSettings(BaseModel):
+    """Leader election: replicas share one `coordination.k8s.io` Lease and only its holder
+    runs. A standby takes over at most `duration_seconds` + `retry_seconds` after the holder's
+    last renewal; a holder that cannot renew for `renew_deadline_seconds` stops at once, so it
+    is gone before a standby may take over."""
+
+    name: str = "hlsforge-operator"  # empty: no election (a single replica)
+    namespace: str = "default"  # the chart sets the pod's own
+    identity: str = ""  # the chart sets the pod's name; empty: this host's name and a random part
+    duration_seconds: int = Field(default=8, ge=1)
+    renew_seconds: float = Field(default=2, gt=0)
+    renew_deadline_seconds: float = Field(default=6, gt=0)
+    retry_seconds: float = Field(default=1, gt=0)
+
+    @model_validator(mode="after")
+    def _renewed_in_time(self) -> Self:
+        if not self.renew_seconds < self.renew_deadline_seconds < self.duration_seconds:
+            raise ValueError("lease timings need renew < renew deadline < duration")
+        return self
+
+
 class OperatorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HLSFORGE_", env_nested_delimiter="__")
 
@@ -87,3 +108,4 @@ class OperatorSettings(BaseSettings):
     bind_address: str = "0.0.0.0"  # noqa: S104
     liveness_port: int = 8080
     metrics_port: int = 9090
+    lease: LeaseSettings = LeaseSettings()
