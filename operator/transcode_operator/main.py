@@ -5,7 +5,8 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
+import signal
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 import aiohttp.web
@@ -45,22 +46,42 @@ def main() -> None:
 
 async def run_elected(settings: OperatorSettings) -> None:
     """Stand by until this replica holds the Lease, then run Kopf while it is held."""
+    # SIGINT and SIGTERM stop a standby, and Kopf until it handles them itself: its start-up
+    # handler (the clients) runs before it does.
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
     identity = settings.lease.identity or default_identity()
     elector = Elector(LeaseApi(api_client(), settings.lease), settings.lease, identity)
     async with standby_liveness(settings):
-        await elector.acquire()
-    holding = asyncio.create_task(elector.hold())  # before Kopf starts: Kopf leaves it alone
+        if not await _unless_stopped(elector.acquire(), stop):
+            return
+    # Both before Kopf starts, which then leaves them alone when it stops.
+    holding, stopping = asyncio.create_task(elector.hold()), asyncio.create_task(stop.wait())
     operator = asyncio.create_task(kopf.operator(**kopf_options(settings)))
-    await asyncio.wait({holding, operator}, return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.wait({holding, stopping, operator}, return_when=asyncio.FIRST_COMPLETED)
     if holding.done() and not holding.cancelled():
         # A standby may take over at any moment now: stop at once, with no handler's write
         # after it (the cluster keeps every fact a restarted replica needs).
         logger.critical("lost the lease: exiting so that only one replica is active")
         logging.shutdown()
         os._exit(1)
+    if stopping.done():
+        operator.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await operator
     holding.cancel()
-    await operator
+    stopping.cancel()
     await elector.release()
+
+
+async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Whether `work` finished before `stop` was set (it is cancelled if not)."""
+    working, stopping = asyncio.create_task(work), asyncio.create_task(stop.wait())
+    await asyncio.wait({working, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (working, stopping):
+        task.cancel()
+    return working.done() and not working.cancelled()
 
 
 @contextlib.asynccontextmanager

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import socketio
 from conftest import ClipFactory
@@ -32,17 +33,23 @@ LIFECYCLE = ["Pending", "Probing", "Queued", "Transcoding", "Packaging", "Succee
 OPERATOR = Path(sys.executable).parent / "hlsforge-operator"
 
 
+class Operator(subprocess.Popen[bytes]):
+    liveness_port: int
+
+
 @contextlib.contextmanager
-def operators(env: dict[str, str], log_dir: Path, *names: str) -> Iterator[dict[str, Any]]:
+def operators(env: dict[str, str], log_dir: Path, *names: str) -> Iterator[dict[str, Operator]]:
     """One `hlsforge-operator` process per name (its Lease identity), by name."""
-    running: dict[str, subprocess.Popen[bytes]] = {}
+    running: dict[str, Operator] = {}
     try:
         for name in names:
-            own = {"HLSFORGE_LEASE__IDENTITY": name, "HLSFORGE_LIVENESS_PORT": str(free_port()),
+            liveness = free_port()
+            own = {"HLSFORGE_LEASE__IDENTITY": name, "HLSFORGE_LIVENESS_PORT": str(liveness),
                    "HLSFORGE_METRICS_PORT": str(free_port())}  # fmt: skip
             with (log_dir / f"{name}.log").open("wb") as log:
-                running[name] = subprocess.Popen([str(OPERATOR)], env={**env, **own}, stdout=log,
-                                                 stderr=subprocess.STDOUT)  # fmt: skip
+                running[name] = Operator([str(OPERATOR)], env={**env, **own}, stdout=log,
+                                         stderr=subprocess.STDOUT)  # fmt: skip
+            running[name].liveness_port = liveness
         yield running
     finally:
         for process in running.values():
@@ -208,3 +215,25 @@ def test_killing_the_active_operator_leaves_the_standby_to_finish(
     lease = cluster.get(LEASES, NAMESPACE, LEASE)["spec"]
     assert (lease["holderIdentity"], lease["leaseTransitions"]) == (survivor, 1)
     assert f"holding lease {LEASE} as {survivor}" in (tmp_path / f"{survivor}.log").read_text()
+
+
+def test_a_standby_answers_its_liveness_probe_and_a_clean_stop_hands_over_at_once(
+    cluster: EmulatedCluster, operator_process_env: dict[str, str], tmp_path: Path
+) -> None:
+    # A minute-long Lease: only a release lets the standby take over within the wait below.
+    env = operator_process_env | {"HLSFORGE_LEASE__DURATION_SECONDS": "60",
+                                  "HLSFORGE_LEASE__RENEW_DEADLINE_SECONDS": "50"}  # fmt: skip
+    with operators(env, tmp_path, "op-a", "op-b") as running:
+        first = wait(lambda: holder(cluster), "lease holder")
+        survivor = next(n for n in running if n != first)
+
+        def standby_liveness() -> Any:
+            with contextlib.suppress(httpx.TransportError):
+                return httpx.get(f"http://127.0.0.1:{running[survivor].liveness_port}/healthz")
+
+        assert wait(standby_liveness, "standby liveness", timeout=30).json() == {"standby": True}
+        running[first].send_signal(signal.SIGTERM)  # what a rolling update sends
+        assert running[first].wait(timeout=30) == 0
+        wait(lambda: holder(cluster) == survivor, "takeover", timeout=30)
+    log = (tmp_path / f"{first}.log").read_text()
+    assert "lost the lease" not in log
