@@ -87,11 +87,44 @@ def test_only_api_and_operator_get_kubernetes_credentials(rendered: Rendered) ->
             assert pod["automountServiceAccountToken"] is False, workload
 
 
-def test_operator_is_one_replica_replaced_not_rolled(rendered: Rendered) -> None:
+def spread(pod: Manifest, component: str) -> dict[str, str]:
+    """topologyKey: whenUnsatisfiable of the pod's spread constraints, each over its own
+    component's pods of one revision."""
+    constraints = pod["topologySpreadConstraints"]
+    for constraint in constraints:
+        labels = constraint["labelSelector"]["matchLabels"]
+        assert labels["app.kubernetes.io/component"] == component
+        assert labels["app.kubernetes.io/instance"] == RELEASE
+        assert constraint["maxSkew"] == 1
+        assert constraint["matchLabelKeys"] == ["pod-template-hash"]
+    return {c["topologyKey"]: c["whenUnsatisfiable"] for c in constraints}
+
+
+def test_operator_runs_a_standby_and_is_rolled(rendered: Rendered) -> None:
+    """One replica holds the Lease, the others wait: a rollout may start the new pod first."""
     operator = rendered.by_component("Deployment", "operator")
-    assert operator["spec"]["replicas"] == 1
-    assert operator["spec"]["strategy"] == {"type": "Recreate"}
-    (container,) = operator["spec"]["template"]["spec"]["containers"]
+    assert operator["spec"]["replicas"] == (1 if rendered.name == "minimal" else 2)
+    assert operator["spec"]["strategy"] == {
+        "type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }  # fmt: skip
+    pod = operator["spec"]["template"]["spec"]
+    assert spread(pod, "operator") == {"kubernetes.io/hostname": "ScheduleAnyway"}
+    (container,) = pod["containers"]
+    lease = {e["name"]: e for e in container["env"] if e["name"].startswith("HLSFORGE_LEASE__")}
+    assert lease == {
+        "HLSFORGE_LEASE__NAME": {
+            "name": "HLSFORGE_LEASE__NAME", "value": f"{fullname(rendered)}-operator",
+        },
+        "HLSFORGE_LEASE__NAMESPACE": {
+            "name": "HLSFORGE_LEASE__NAMESPACE",
+            "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+        },
+        "HLSFORGE_LEASE__IDENTITY": {
+            "name": "HLSFORGE_LEASE__IDENTITY",
+            "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
+        },
+    }  # fmt: skip
+    assert components(rendered, "PodDisruptionBudget") <= {"api"}  # a standby is enough
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "healthz"}
     assert {p["name"]: p["containerPort"] for p in container["ports"]} == {
         "healthz": 8080,
@@ -150,7 +183,10 @@ def test_rbac_has_no_wildcards_and_no_secrets(rendered: Rendered) -> None:
 def test_operator_rbac_is_exactly_what_it_calls(rendered: Rendered) -> None:
     cluster_wide = rendered.name == "cluster-wide"
     kind = "ClusterRole" if cluster_wide else "Role"
-    role = rendered.by_component(kind, "operator")
+    name = fullname(rendered)
+    role = rendered.get(
+        kind, f"{NAMESPACE}-{name}-operator" if cluster_wide else f"{name}-operator"
+    )
     expected = OPERATOR_RULES
     if cluster_wide:  # Kopf watches CRDs to notice the resource being (re)installed
         expected = [
@@ -158,7 +194,7 @@ def test_operator_rbac_is_exactly_what_it_calls(rendered: Rendered) -> None:
             (["apiextensions.k8s.io"], ["customresourcedefinitions"], ["list", "watch"]),
         ]
     assert rules(role) == expected
-    binding = rendered.by_component(f"{kind}Binding", "operator")
+    binding = rendered.get(f"{kind}Binding", role["metadata"]["name"])
     assert binding["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role["metadata"]["name"],
     }  # fmt: skip
@@ -167,6 +203,44 @@ def test_operator_rbac_is_exactly_what_it_calls(rendered: Rendered) -> None:
     ]
     # Namespaced by default: nothing cluster-wide at all.
     assert bool(rendered.of_kind("ClusterRole", "ClusterRoleBinding")) == cluster_wide
+    operator_roles = [
+        r["metadata"]["name"]
+        for r in rendered.of_kind("Role", "ClusterRole")
+        if r["metadata"]["labels"]["app.kubernetes.io/component"] == "operator"
+    ]
+    assert sorted(operator_roles) == sorted([role["metadata"]["name"], f"{name}-operator-lease"])
+
+
+def test_operator_may_hold_only_its_own_lease(rendered: Rendered) -> None:
+    """In the release namespace, also when cluster-wide: get and update its one Lease, create
+    it (create cannot be limited to a name); never list, watch, patch or delete Leases."""
+    name = fullname(rendered)
+    role = rendered.get("Role", f"{name}-operator-lease")  # a Role (namespaced) in every set
+    assert role["rules"] == [
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": [f"{name}-operator"],
+            "verbs": ["get", "update"],
+        },
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+    ]
+    binding = rendered.get("RoleBinding", f"{name}-operator-lease")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": f"{name}-operator-lease",
+    }  # fmt: skip
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": f"{name}-operator", "namespace": NAMESPACE}
+    ]
+    # The Lease the operator is told to hold is the one it may update.
+    assert resolved_env(rendered, "operator")["HLSFORGE_LEASE__NAME"] == f"{name}-operator"
+    leases = [
+        rule
+        for r in rendered.of_kind("Role", "ClusterRole")
+        for rule in r["rules"]
+        if "leases" in rule["resources"]
+    ]
+    assert leases == role["rules"]
 
 
 def test_api_may_only_manage_videotranscodes_in_its_namespace(rendered: Rendered) -> None:
@@ -529,6 +603,9 @@ def test_kind_services_use_those_node_ports(render_set: RenderSet) -> None:
 # --- the environment contract -----------------------------------------------------------------
 
 
+POD_NAME = "the-pod-name"  # what `fieldRef: metadata.name` stands for
+
+
 def resolved_env(rendered: Rendered, component: str) -> dict[str, str]:
     """The Deployment's container environment as the kubelet would set it."""
     pod = rendered.by_component("Deployment", component)["spec"]["template"]["spec"]
@@ -551,8 +628,9 @@ def resolve_env(rendered: Rendered, entries: list[Manifest]) -> dict[str, str]:
                 else f"existing-{ref['name']}-{ref['key']}-" + "x" * 32
             )
         else:
-            assert entry["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
-            value = NAMESPACE
+            field = entry["valueFrom"]["fieldRef"]["fieldPath"]
+            assert entry["valueFrom"] == {"fieldRef": {"fieldPath": field}}
+            value = {"metadata.namespace": NAMESPACE, "metadata.name": POD_NAME}[field]
         env[entry["name"]] = value
     return env
 
