@@ -15,6 +15,7 @@ from deploy.chart import (
     VALUE_SETS,
     Rendered,
     crd_errors,
+    render,
     run_helm,
     values_args,
 )
@@ -53,9 +54,9 @@ def test_every_optional_feature_is_switched_both_ways() -> None:
     """The value sets between them turn each switch on and off."""
     defaults = yaml.safe_load((CHART / "values.yaml").read_text())
     switches = {
-        "mongodb.enabled", "minio.enabled", "networkPolicy.enabled", "operator.clusterWide",
-        "api.ingress.enabled", "minio.ingress.enabled", "mongodb.persistence.enabled",
-        "minio.persistence.enabled",
+        "mongodb.enabled", "minio.enabled", "redis.enabled", "networkPolicy.enabled",
+        "operator.clusterWide", "api.ingress.enabled", "minio.ingress.enabled",
+        "mongodb.persistence.enabled", "minio.persistence.enabled",
     }  # fmt: skip
     seen: dict[str, set[bool]] = {switch: set() for switch in switches}
     for files in VALUE_SETS.values():
@@ -165,7 +166,11 @@ def test_notes_tell_how_to_open_the_app_and_apply_a_valid_sample(
         ({"api.corsOrigins[0]": "*"}, "/api/corsOrigins/0"),
         ({"mongodb.image.tag": ""}, "/mongodb/image/tag"),
         ({"api.transcodePriority": "5000"}, "/api/transcodePriority"),
-        ({"api.replicas": "2"}, "additional properties 'replicas' not allowed"),  # always 1
+        ({"api.replicas": "0"}, "/api/replicas"),
+        ({"operator.replicas": "0"}, "/operator/replicas"),
+        ({"redis.url": "redis.example.net:6379"}, "/redis/url"),
+        ({"redis.image.tag": ""}, "/redis/image/tag"),
+        ({"redis.existingSecret": "Acme_Redis"}, "/redis/existingSecret"),
         ({"operator.bindAddress": ""}, "/operator/bindAddress"),
         ({"operator.job.maxSourceSize": "20GB"}, "/operator/job/maxSourceSize"),
     ],
@@ -185,6 +190,13 @@ def test_values_schema_rejects(helm: str, sets: dict[str, str], message: str) ->
         ),
         ({"minio.enabled": "false"}, "set s3.existingSecret"),
         ({"s3.accessKeyId": "AKIA", "s3.secretAccessKey": "x"}, "are for an external S3"),
+        (
+            {"redis.enabled": "false"},
+            "api.replicas is 2: the API replicas share Socket.IO events over Redis: keep "
+            "redis.enabled, or set redis.url or redis.existingSecret (or api.replicas: 1)",
+        ),
+        ({"redis.url": "redis://:pw@redis:6379/0"}, "are for an external Redis"),
+        ({"redis.existingSecret": "acme-redis"}, "are for an external Redis"),
     ],
 )
 def test_incomplete_values_fail_with_a_clear_message(
@@ -203,3 +215,39 @@ def test_a_long_release_name_keeps_names_short(helm: str) -> None:
             assert len(document["metadata"]["name"]) <= 63
             if document["kind"] == "StatefulSet":
                 assert len(document["metadata"]["name"]) <= 52  # controller-revision-hash label
+
+
+def test_an_external_redis_comes_from_a_secret_and_renders_no_redis(helm: str) -> None:
+    url = "redis://:not-a-real-password@redis.example.net:6379/2"
+    rendered = render(helm, "external-redis", [], {"redis.enabled": "false", "redis.url": url})
+    name = f"{RELEASE}-hlsforge"
+    redis_objects = [
+        doc["kind"] for doc in rendered.documents
+        if doc["metadata"]["labels"].get("app.kubernetes.io/component") == "redis"
+    ]  # fmt: skip
+    assert redis_objects == ["Secret"]
+    assert rendered.secret_data(f"{name}-redis-url") == {"url": url}
+    assert rendered.secret_data(f"{name}-redis") is None
+    api = rendered.get("Deployment", f"{name}-api")
+    (entry,) = [
+        e for e in api["spec"]["template"]["spec"]["containers"][0]["env"]
+        if e["name"] == "HLSFORGE_REDIS_URL"
+    ]  # fmt: skip
+    assert entry["valueFrom"] == {"secretKeyRef": {"name": f"{name}-redis-url", "key": "url"}}
+    assert api["spec"]["replicas"] == 2
+
+
+def test_one_api_replica_runs_without_redis_and_without_a_disruption_budget(helm: str) -> None:
+    rendered = render(helm, "no-redis", [], {"redis.enabled": "false", "api.replicas": "1"})
+    assert not [
+        doc for doc in rendered.documents
+        if doc["metadata"]["labels"].get("app.kubernetes.io/component") == "redis"
+    ]  # fmt: skip
+    assert rendered.of_kind("PodDisruptionBudget") == []
+    api = rendered.get("Deployment", f"{RELEASE}-hlsforge-api")
+    env = api["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert "HLSFORGE_REDIS_URL" not in {e["name"] for e in env}
+    # One replica has no budget with the built-in Redis either (for one pod it would do nothing).
+    single = render(helm, "one-replica", [], {"api.replicas": "1"})
+    assert single.of_kind("PodDisruptionBudget") == []
+    assert single.get("StatefulSet", f"{RELEASE}-hlsforge-redis")

@@ -7,6 +7,7 @@ import re
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -18,13 +19,16 @@ from transcode_api.settings import ApiSettings
 from transcode_operator.settings import OperatorSettings
 
 NON_WORKLOAD_SECRETS = {"kubernetes.io/tls", "kubernetes.io/dockerconfigjson"}
-CREDENTIAL_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|ACCESS_KEY|_URI$|CREDENTIAL", re.IGNORECASE)
+CREDENTIAL_NAME = re.compile(
+    r"SECRET|PASSWORD|TOKEN|ACCESS_KEY|_URI$|REDIS_URL$|CREDENTIAL", re.IGNORECASE
+)
 NOT_CREDENTIALS = {"HLSFORGE_JOB__S3_SECRET_NAME"}  # names a Secret, holds none
 
 RenderSet = Callable[[str], Rendered]
 WITH_POLICIES = [name for name in VALUE_SETS if name != "minimal"]
 BUILTIN_MONGODB = ["defaults", "kind", "cluster-wide", "ingress", "minimal"]
 BUILTIN_MINIO = [*BUILTIN_MONGODB, "builtin-existing-secrets"]
+WITHOUT_REDIS = ["existing-secrets", "external-services", "minimal"]  # external, or none
 
 
 def containers(pod: Manifest) -> Iterator[Manifest]:
@@ -87,11 +91,44 @@ def test_only_api_and_operator_get_kubernetes_credentials(rendered: Rendered) ->
             assert pod["automountServiceAccountToken"] is False, workload
 
 
-def test_operator_is_one_replica_replaced_not_rolled(rendered: Rendered) -> None:
+def spread(pod: Manifest, component: str) -> dict[str, str]:
+    """topologyKey: whenUnsatisfiable of the pod's spread constraints, each over its own
+    component's pods of one revision."""
+    constraints = pod["topologySpreadConstraints"]
+    for constraint in constraints:
+        labels = constraint["labelSelector"]["matchLabels"]
+        assert labels["app.kubernetes.io/component"] == component
+        assert labels["app.kubernetes.io/instance"] == RELEASE
+        assert constraint["maxSkew"] == 1
+        assert constraint["matchLabelKeys"] == ["pod-template-hash"]
+    return {c["topologyKey"]: c["whenUnsatisfiable"] for c in constraints}
+
+
+def test_operator_runs_a_standby_and_is_rolled(rendered: Rendered) -> None:
+    """One replica holds the Lease, the others wait: a rollout may start the new pod first."""
     operator = rendered.by_component("Deployment", "operator")
-    assert operator["spec"]["replicas"] == 1
-    assert operator["spec"]["strategy"] == {"type": "Recreate"}
-    (container,) = operator["spec"]["template"]["spec"]["containers"]
+    assert operator["spec"]["replicas"] == (1 if rendered.name == "minimal" else 2)
+    assert operator["spec"]["strategy"] == {
+        "type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }  # fmt: skip
+    pod = operator["spec"]["template"]["spec"]
+    assert spread(pod, "operator") == {"kubernetes.io/hostname": "ScheduleAnyway"}
+    (container,) = pod["containers"]
+    lease = {e["name"]: e for e in container["env"] if e["name"].startswith("HLSFORGE_LEASE__")}
+    assert lease == {
+        "HLSFORGE_LEASE__NAME": {
+            "name": "HLSFORGE_LEASE__NAME", "value": f"{fullname(rendered)}-operator",
+        },
+        "HLSFORGE_LEASE__NAMESPACE": {
+            "name": "HLSFORGE_LEASE__NAMESPACE",
+            "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+        },
+        "HLSFORGE_LEASE__IDENTITY": {
+            "name": "HLSFORGE_LEASE__IDENTITY",
+            "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
+        },
+    }  # fmt: skip
+    assert components(rendered, "PodDisruptionBudget") <= {"api"}  # a standby is enough
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "healthz"}
     assert {p["name"]: p["containerPort"] for p in container["ports"]} == {
         "healthz": 8080,
@@ -99,12 +136,38 @@ def test_operator_is_one_replica_replaced_not_rolled(rendered: Rendered) -> None
     }
 
 
-def test_api_is_one_replica_and_outlasts_its_mongodb_retries(rendered: Rendered) -> None:
+def test_api_replicas_are_spread_and_kept_up(rendered: Rendered) -> None:
+    """Two replicas by default (one with `minimal`, which has no Redis): on different nodes
+    and zones where possible, a new pod up before an old one goes, and a PodDisruptionBudget
+    that lets a drain take only one at a time (none for a single replica)."""
+    api = rendered.by_component("Deployment", "api")
+    replicas = 1 if rendered.name == "minimal" else 2
+    assert api["spec"]["replicas"] == replicas
+    assert api["spec"]["strategy"] == {
+        "type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }  # fmt: skip
+    assert spread(api["spec"]["template"]["spec"], "api") == {
+        "kubernetes.io/hostname": "ScheduleAnyway",
+        "topology.kubernetes.io/zone": "ScheduleAnyway",
+    }
+    pdbs = rendered.of_kind("PodDisruptionBudget")
+    if replicas == 1:
+        assert pdbs == []
+        return
+    (pdb,) = pdbs
+    assert pdb["metadata"]["name"] == f"{fullname(rendered)}-api"
+    assert pdb["spec"] == {
+        "maxUnavailable": 1,
+        "unhealthyPodEvictionPolicy": "AlwaysAllow",
+        "selector": api["spec"]["selector"],
+    }
+
+
+def test_api_outlasts_its_mongodb_retries(rendered: Rendered) -> None:
     """On a fresh install the API waits for MongoDB before it serves: each of INDEX_ATTEMPTS
     tries is a 3 s server selection timeout and a 2 s sleep (transcode_api.main). The startup
     probe must give it that long, and more, before the kubelet restarts it."""
     api = rendered.by_component("Deployment", "api")
-    assert api["spec"]["replicas"] == 1  # Socket.IO rooms live in one process
     (container,) = api["spec"]["template"]["spec"]["containers"]
     probe = container["startupProbe"]
     budget = probe["periodSeconds"] * probe["failureThreshold"]
@@ -150,7 +213,10 @@ def test_rbac_has_no_wildcards_and_no_secrets(rendered: Rendered) -> None:
 def test_operator_rbac_is_exactly_what_it_calls(rendered: Rendered) -> None:
     cluster_wide = rendered.name == "cluster-wide"
     kind = "ClusterRole" if cluster_wide else "Role"
-    role = rendered.by_component(kind, "operator")
+    name = fullname(rendered)
+    role = rendered.get(
+        kind, f"{NAMESPACE}-{name}-operator" if cluster_wide else f"{name}-operator"
+    )
     expected = OPERATOR_RULES
     if cluster_wide:  # Kopf watches CRDs to notice the resource being (re)installed
         expected = [
@@ -158,7 +224,7 @@ def test_operator_rbac_is_exactly_what_it_calls(rendered: Rendered) -> None:
             (["apiextensions.k8s.io"], ["customresourcedefinitions"], ["list", "watch"]),
         ]
     assert rules(role) == expected
-    binding = rendered.by_component(f"{kind}Binding", "operator")
+    binding = rendered.get(f"{kind}Binding", role["metadata"]["name"])
     assert binding["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role["metadata"]["name"],
     }  # fmt: skip
@@ -167,6 +233,44 @@ def test_operator_rbac_is_exactly_what_it_calls(rendered: Rendered) -> None:
     ]
     # Namespaced by default: nothing cluster-wide at all.
     assert bool(rendered.of_kind("ClusterRole", "ClusterRoleBinding")) == cluster_wide
+    operator_roles = [
+        r["metadata"]["name"]
+        for r in rendered.of_kind("Role", "ClusterRole")
+        if r["metadata"]["labels"]["app.kubernetes.io/component"] == "operator"
+    ]
+    assert sorted(operator_roles) == sorted([role["metadata"]["name"], f"{name}-operator-lease"])
+
+
+def test_operator_may_hold_only_its_own_lease(rendered: Rendered) -> None:
+    """In the release namespace, also when cluster-wide: get and update its one Lease, create
+    it (create cannot be limited to a name); never list, watch, patch or delete Leases."""
+    name = fullname(rendered)
+    role = rendered.get("Role", f"{name}-operator-lease")  # a Role (namespaced) in every set
+    assert role["rules"] == [
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": [f"{name}-operator"],
+            "verbs": ["get", "update"],
+        },
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+    ]
+    binding = rendered.get("RoleBinding", f"{name}-operator-lease")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": f"{name}-operator-lease",
+    }  # fmt: skip
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": f"{name}-operator", "namespace": NAMESPACE}
+    ]
+    # The Lease the operator is told to hold is the one it may update.
+    assert resolved_env(rendered, "operator")["HLSFORGE_LEASE__NAME"] == f"{name}-operator"
+    leases = [
+        rule
+        for r in rendered.of_kind("Role", "ClusterRole")
+        for rule in r["rules"]
+        if "leases" in rule["resources"]
+    ]
+    assert leases == role["rules"]
 
 
 def test_api_may_only_manage_videotranscodes_in_its_namespace(rendered: Rendered) -> None:
@@ -224,9 +328,9 @@ def test_generated_secrets_are_random_and_kept(rendered: Rendered) -> None:
     assert auth is not None
     assert len(auth["jwtSecret"]) >= 32
     assert len(auth["serviceToken"]) >= 32
-    generated = [
-        s for s in rendered.of_kind("Secret") if s["metadata"]["name"] != f"{name}-mongodb-uri"
-    ]
+    # Not generated: copied from values (an external MongoDB URI or Redis URL); Redis: below.
+    skipped = {f"{name}-mongodb-uri", f"{name}-redis-url", f"{name}-redis"}
+    generated = [s for s in rendered.of_kind("Secret") if s["metadata"]["name"] not in skipped]
     for secret in generated:
         secret_name = secret["metadata"]["name"]
         assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
@@ -235,6 +339,19 @@ def test_generated_secrets_are_random_and_kept(rendered: Rendered) -> None:
         # Alphanumeric: the MongoDB password goes into the URI unescaped.
         for value in (rendered.secret_data(secret_name) or {}).values():
             assert re.fullmatch(r"[A-Za-z0-9]{20,}", value), secret_name
+    redis = rendered.secret_data(f"{name}-redis")
+    if rendered.name in WITHOUT_REDIS:
+        assert redis is None
+        return
+    # Generated and kept across upgrades too, but not after an uninstall (Redis stores nothing).
+    secret = rendered.get("Secret", f"{name}-redis")
+    assert "helm.sh/resource-policy" not in secret["metadata"].get("annotations", {})
+    assert redis is not None
+    assert re.fullmatch(r"[A-Za-z0-9]{32}", redis["password"])
+    assert redis == {
+        "password": redis["password"],
+        "url": f"redis://:{redis['password']}@{name}-redis.{NAMESPACE}.svc:6379/0",
+    }
 
 
 @pytest.mark.parametrize("value_set", ["existing-secrets", "builtin-existing-secrets"])
@@ -251,9 +368,13 @@ def test_existing_secrets_are_referenced_by_name(render_set: RenderSet, value_se
     }  # fmt: skip
     if rendered.name == "existing-secrets":
         expected.add(("acme-mongodb", "connection-string"))
+        expected.add(("acme-redis", "redis-url"))
     else:
         expected |= {("acme-mongodb", "password"), ("acme-mongodb", "rootPassword")}
         expected |= {("acme-minio-root", "rootUser"), ("acme-minio-root", "rootPassword")}
+        # The built-in Redis has no existing-Secret option: its password is always generated.
+        redis = f"{fullname(rendered)}-redis"
+        expected |= {(redis, "password"), (redis, "url")}
     assert refs == expected
 
 
@@ -477,6 +598,21 @@ def test_mongodb_is_reachable_only_from_api_and_operator(
     assert rule["ports"] == [{"protocol": "TCP", "port": 27017}]
 
 
+@pytest.mark.parametrize(
+    "value_set",
+    [name for name in VALUE_SETS if name in WITH_POLICIES and name not in WITHOUT_REDIS],
+)
+def test_redis_is_reachable_only_from_the_api(render_set: RenderSet, value_set: str) -> None:
+    rendered = render_set(value_set)
+    policy = rendered.by_component("NetworkPolicy", "redis")["spec"]
+    assert policy["policyTypes"] == ["Ingress"]
+    (rule,) = policy["ingress"]
+    (source,) = rule["from"]
+    api = rendered.by_component("Deployment", "api")["spec"]["selector"]
+    assert source == {"podSelector": api}
+    assert rule["ports"] == [{"protocol": "TCP", "port": 6379}]
+
+
 @pytest.mark.parametrize("value_set", WITH_POLICIES)
 def test_policies_select_the_pods_they_mean(render_set: RenderSet, value_set: str) -> None:
     """Every component policy's selector matches its workload's pod labels."""
@@ -493,6 +629,72 @@ def test_policies_select_the_pods_they_mean(render_set: RenderSet, value_set: st
             continue
         selector = policy["spec"]["podSelector"]["matchLabels"]
         assert selector.items() <= workloads[component].items(), component
+
+
+# --- Redis ------------------------------------------------------------------------------------
+
+
+def test_builtin_redis_stores_nothing_and_reads_its_password_from_the_secret(
+    rendered: Rendered,
+) -> None:
+    """Pub/sub only: no volume claim, no RDB or AOF; `requirepass` is put into the arguments by
+    the kubelet from the Secret, so the pod spec holds a reference, never the password."""
+    name = fullname(rendered)
+    if rendered.name in WITHOUT_REDIS:
+        assert "redis" not in components(rendered, "StatefulSet", "Service", "NetworkPolicy")
+        return
+    redis = rendered.get("StatefulSet", f"{name}-redis")
+    assert redis["spec"]["replicas"] == 1
+    assert "volumeClaimTemplates" not in redis["spec"]
+    pod = redis["spec"]["template"]["spec"]
+    assert all(set(volume) == {"name", "emptyDir"} for volume in pod["volumes"])
+    (container,) = pod["containers"]
+    assert container["image"] == "redis:7.4-alpine"
+    assert "command" not in container  # the image's entrypoint runs redis-server
+    assert container["args"] == [
+        "--port", "6379", "--requirepass", "$(REDIS_PASSWORD)", "--save", "", "--appendonly", "no",
+    ]  # fmt: skip
+    assert container["env"] == [
+        {
+            "name": "REDIS_PASSWORD",
+            "valueFrom": {"secretKeyRef": {"name": f"{name}-redis", "key": "password"}},
+        }
+    ]
+    password = (rendered.secret_data(f"{name}-redis") or {})["password"]
+    assert resolve_env(rendered, container["env"])["REDIS_PASSWORD"] == password
+    service = rendered.get("Service", f"{name}-redis")["spec"]
+    assert service["ports"] == [
+        {"name": "redis", "port": 6379, "targetPort": "redis", "protocol": "TCP"}
+    ]
+
+
+def test_the_api_reads_the_redis_url_from_a_secret(rendered: Rendered) -> None:
+    """HLSFORGE_REDIS_URL carries the password: only by secretKeyRef, and neither the URL nor
+    the password appears in any pod spec. `minimal` has no Redis (one API replica)."""
+    name = fullname(rendered)
+    env = rendered.by_component("Deployment", "api")["spec"]["template"]["spec"]["containers"][0]
+    refs = [e["valueFrom"] for e in env["env"] if e["name"] == "HLSFORGE_REDIS_URL"]
+    expected = {
+        "existing-secrets": [{"secretKeyRef": {"name": "acme-redis", "key": "redis-url"}}],
+        "external-services": [{"secretKeyRef": {"name": f"{name}-redis-url", "key": "url"}}],
+        "minimal": [],
+    }.get(rendered.name, [{"secretKeyRef": {"name": f"{name}-redis", "key": "url"}}])
+    assert refs == expected
+    urls = [
+        data["url"]
+        for data in (rendered.secret_data(f"{name}-{s}") for s in ("redis", "redis-url"))
+        if data is not None
+    ]  # what the chart's own Secrets hold
+    if rendered.name == "external-services":
+        assert urls == ["rediss://:not-a-real-password@redis.example.net:6380/0"]
+    else:
+        assert len(urls) == (0 if rendered.name in WITHOUT_REDIS else 1)
+    pods = json.dumps([spec for _, spec in rendered.pod_specs()])
+    for url in urls:
+        password = urlsplit(url).password
+        assert password
+        assert url not in pods
+        assert password not in pods
 
 
 # --- services ---------------------------------------------------------------------------------
@@ -529,6 +731,9 @@ def test_kind_services_use_those_node_ports(render_set: RenderSet) -> None:
 # --- the environment contract -----------------------------------------------------------------
 
 
+POD_NAME = "the-pod-name"  # what `fieldRef: metadata.name` stands for
+
+
 def resolved_env(rendered: Rendered, component: str) -> dict[str, str]:
     """The Deployment's container environment as the kubelet would set it."""
     pod = rendered.by_component("Deployment", component)["spec"]["template"]["spec"]
@@ -551,8 +756,9 @@ def resolve_env(rendered: Rendered, entries: list[Manifest]) -> dict[str, str]:
                 else f"existing-{ref['name']}-{ref['key']}-" + "x" * 32
             )
         else:
-            assert entry["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
-            value = NAMESPACE
+            field = entry["valueFrom"]["fieldRef"]["fieldPath"]
+            assert entry["valueFrom"] == {"fieldRef": {"fieldPath": field}}
+            value = {"metadata.namespace": NAMESPACE, "metadata.name": POD_NAME}[field]
         env[entry["name"]] = value
     return env
 
@@ -642,6 +848,17 @@ def test_api_settings_read_the_rendered_environment(
     assert (settings.login_failures_per_account, settings.login_failures_per_address,
             settings.login_window_seconds) == (10, 100, 900)  # fmt: skip
     assert (settings.registrations_per_address, settings.registration_window_seconds) == (20, 3600)
+    name = fullname(rendered)
+    redis_url = None if settings.redis_url is None else secret(settings.redis_url)
+    if rendered.name == "minimal":
+        assert redis_url is None  # one replica, rooms in its own memory
+    elif rendered.name == "external-services":
+        assert redis_url == "rediss://:not-a-real-password@redis.example.net:6380/0"
+    elif rendered.name == "existing-secrets":
+        assert redis_url == "existing-acme-redis-redis-url-" + "x" * 32
+    else:
+        password = (rendered.secret_data(f"{name}-redis") or {})["password"]
+        assert redis_url == f"redis://:{password}@{name}-redis.{NAMESPACE}.svc:6379/0"
 
 
 @pytest.mark.parametrize("component", ["api", "operator"])
@@ -677,7 +894,12 @@ def test_config_checksum_ignores_generated_values(helm: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "sets", [{"s3.secretAccessKey": "another-secret"}, {"mongodb.external.uri": "mongodb://x/y"}]
+    "sets",
+    [
+        {"s3.secretAccessKey": "another-secret"},
+        {"mongodb.external.uri": "mongodb://x/y"},
+        {"redis.url": "redis://:another-password@redis:6379/0"},
+    ],
 )
 def test_config_checksum_follows_values_copied_into_secrets(
     helm: str, render_set: RenderSet, sets: dict[str, str]

@@ -91,6 +91,27 @@ seccompProfile:
 {{- default (printf "%s-mongodb-uri" (include "hlsforge.fullname" .)) .Values.mongodb.external.existingSecret }}
 {{- end }}
 
+{{/* The Secret and key of the API's Redis URL: the built-in Redis' Secret (key url), the
+external Redis' existing Secret, or the one the chart makes from redis.url. */}}
+{{- define "hlsforge.redisSecretName" -}}
+{{- $fullname := include "hlsforge.fullname" . }}
+{{- if .Values.redis.enabled }}
+{{- printf "%s-redis" $fullname }}
+{{- else }}
+{{- default (printf "%s-redis-url" $fullname) .Values.redis.existingSecret }}
+{{- end }}
+{{- end }}
+
+{{- define "hlsforge.redisUrlKey" -}}
+{{- ternary .Values.redis.existingSecretKey "url" (and (not .Values.redis.enabled) (not (empty .Values.redis.existingSecret))) }}
+{{- end }}
+
+{{/* Whether the API gets a Redis URL at all (without one it keeps Socket.IO rooms in memory,
+which only one replica may do). */}}
+{{- define "hlsforge.redisUsed" -}}
+{{- if or .Values.redis.enabled .Values.redis.url .Values.redis.existingSecret }}true{{ end }}
+{{- end }}
+
 {{/* A Secret's data value (base64): kept from the live Secret when there is one (upgrades),
 else random and alphanumeric (so that a password is URL-safe in the MongoDB URI). Call with
 (dict "ctx" $ "name" NAME "key" KEY "length" N). `helm template` and `--dry-run` see no
@@ -121,9 +142,13 @@ cluster, so they always show fresh random values. */}}
 {{- printf "%s-mongodb.%s.svc" (include "hlsforge.fullname" .) .Release.Namespace }}
 {{- end }}
 
+{{- define "hlsforge.redisHost" -}}
+{{- printf "%s-redis.%s.svc" (include "hlsforge.fullname" .) .Release.Namespace }}
+{{- end }}
+
 {{/* The API's and the operator's `checksum/config` annotation: a change to what their Secrets
 hold rolls them. Only deterministic inputs: the Secrets' names and the values the chart copies
-into them (external S3 keys, an external MongoDB URI). Generated values are left out: they are
+into them (external S3 keys, an external MongoDB URI or Redis URL). Generated values are left out: they are
 kept on upgrade anyway, and hashing them would change the checksum between the first install
 (fresh random values) and the first upgrade (values read back with `lookup`). */}}
 {{- define "hlsforge.configChecksum" -}}
@@ -133,6 +158,8 @@ kept on upgrade anyway, and hashing them would change the checksum between the f
   "s3Keys" (ternary "" (list .Values.s3.accessKeyId .Values.s3.secretAccessKey | toJson) (or .Values.minio.enabled (not (empty .Values.s3.existingSecret))))
   "mongodb" (ternary (include "hlsforge.mongodbSecretName" .) (include "hlsforge.mongodbUriSecretName" .) .Values.mongodb.enabled)
   "mongodbUri" (ternary "" .Values.mongodb.external.uri (or .Values.mongodb.enabled (not (empty .Values.mongodb.external.existingSecret))))
+  "redis" (ternary (printf "%s/%s" (include "hlsforge.redisSecretName" .) (include "hlsforge.redisUrlKey" .)) "" (eq (include "hlsforge.redisUsed" .) "true"))
+  "redisUrl" (ternary "" .Values.redis.url (or .Values.redis.enabled (not (empty .Values.redis.existingSecret))))
 }}
 {{- toJson $inputs | sha256sum | trunc 16 }}
 {{- end }}
@@ -207,6 +234,12 @@ password must be URL-safe (generated ones are alphanumeric). */}}
 {{- end }}
 {{- if and .Values.minio.enabled (or .Values.s3.accessKeyId .Values.s3.secretAccessKey) }}
 {{- fail "s3.accessKeyId/s3.secretAccessKey are for an external S3; the built-in MinIO's keys are generated (or use s3.existingSecret)" }}
+{{- end }}
+{{- if and (gt (int .Values.api.replicas) 1) (ne (include "hlsforge.redisUsed" .) "true") }}
+{{- fail (printf "api.replicas is %d: the API replicas share Socket.IO events over Redis: keep redis.enabled, or set redis.url or redis.existingSecret (or api.replicas: 1)" (int .Values.api.replicas)) }}
+{{- end }}
+{{- if and .Values.redis.enabled (or .Values.redis.url .Values.redis.existingSecret) }}
+{{- fail "redis.url/redis.existingSecret are for an external Redis: set redis.enabled to false to use them (the built-in Redis' password is generated)" }}
 {{- end }}
 {{- end }}
 
