@@ -16,17 +16,17 @@ WHERE = ("coordination.k8s.io", "v1", NAMESPACE, "leases")
 
 class Leases:
     def __init__(self, client: kubernetes.client.ApiClient) -> None:
-        self._api = kubernetes.client.CustomObjectsApi(client)
+        self._api: Any = kubernetes.client.CustomObjectsApi(client)  # plain dicts
 
-    def create(self, body: dict[str, Any]) -> dict[str, Any]:
-        return self._api.create_namespaced_custom_object(*WHERE, body)  # type: ignore[no-any-return]
+    def create(self, body: dict[str, Any]) -> Any:
+        return self._api.create_namespaced_custom_object(*WHERE, body)
 
-    def replace(self, body: dict[str, Any]) -> dict[str, Any]:
+    def replace(self, body: dict[str, Any]) -> Any:
         name = body["metadata"]["name"]
-        return self._api.replace_namespaced_custom_object(*WHERE, name, body)  # type: ignore[no-any-return]
+        return self._api.replace_namespaced_custom_object(*WHERE, name, body)
 
-    def read(self, name: str) -> dict[str, Any]:
-        return self._api.get_namespaced_custom_object(*WHERE, name)  # type: ignore[no-any-return]
+    def read(self, name: str) -> Any:
+        return self._api.get_namespaced_custom_object(*WHERE, name)
 
 
 @pytest.fixture
