@@ -20,6 +20,7 @@ WEB := api/transcode_api/web
 
 help:
 	@echo "make dev [DEV_ARGS=...]                 the whole product on this machine: web app, API, operator"
+	@echo '  DEV_ARGS="--replicas 2"               two APIs behind a round-robin balancer, two operators: kill one'
 	@echo "make demo [SOURCE=video.mp4] [OUT=dir]  transcode to an HLS ladder on this machine"
 	@echo "make test                                set up, lint, type-check and run every test"
 	@echo "make crd                                 write the CRD (crds/ and the chart's copy) from the models"

@@ -55,7 +55,8 @@ def make_source(path: Path, seconds: int, size: str) -> None:
 
 
 def transcode_once(source: Path, data_dir: Path) -> Timing:
-    with stack(data_dir=data_dir, port=free_port(), s3_port=free_port()) as url:
+    with stack(data_dir=data_dir, port=free_port(), s3_port=free_port()) as running:
+        url = running.url
         config = str(data_dir / "kubeconfig")
         client = kubernetes.config.new_client_from_config(config_file=config)  # type: ignore[no-untyped-call]
         custom = kubernetes.client.CustomObjectsApi(client)

@@ -155,8 +155,8 @@ def dev_stack(
     FFmpeg is paced (`paced_worker_env`), so live progress shows on a fast machine too."""
     data_dir = tmp_path_factory.mktemp("stack")
     with stack(data_dir=data_dir, port=free_port(), s3_port=free_port(),
-               worker_env=paced_worker_env) as url:  # fmt: skip
-        yield url
+               worker_env=paced_worker_env) as running:  # fmt: skip
+        yield running.url
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""Local servers on loopback: free ports, waiting for a listener, SecantusDB's command line
-and a Redis. Shared by `make dev`, the tests and the benchmarks."""
+"""Local servers on loopback: free ports, waiting for a listener, SecantusDB's and Redis's
+command lines, and a Redis. Shared by `make dev`, the tests and the benchmarks."""
 
 import contextlib
 import socket
@@ -49,12 +49,15 @@ def listening(command: list[str], port: int) -> Iterator[None]:
         process.wait(timeout=10)
 
 
+def redis_command(port: int) -> list[str]:
+    """Debian's `redis-server` (`make system-deps`) on loopback, keeping nothing on disk."""
+    return ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"]  # fmt: skip
+
+
 @contextlib.contextmanager
 def redis_server(port: int | None = None) -> Iterator[str]:
-    """Debian's `redis-server` on loopback, keeping nothing on disk, for as long as the
-    context lasts; yields its URL."""
+    """A Redis (`redis_command`) for as long as the context lasts; yields its URL."""
     port = port or free_port()
-    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-               "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"]  # fmt: skip
-    with listening(command, port):
+    with listening(redis_command(port), port):
         yield f"redis://127.0.0.1:{port}/0"

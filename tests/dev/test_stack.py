@@ -1,16 +1,30 @@
-"""`make dev`: the whole stack as one command that serves and stops cleanly on Ctrl-C."""
+"""`make dev`: the whole stack as one command that serves and stops cleanly on Ctrl-C; with
+`--replicas 2`, two API processes behind the balancer, either of which may be killed."""
 
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
+import socketio
 from hlsforge_dev.loopback import free_port
-from hlsforge_dev.stack import DEMO_EMAIL, DEMO_PASSWORD, kubernetes
+from hlsforge_dev.stack import (
+    DEMO_EMAIL,
+    DEMO_PASSWORD,
+    Child,
+    Running,
+    banner,
+    kubernetes,
+    stack,
+    wait_until,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,3 +95,85 @@ def test_make_devs_cluster_refuses_spec_edits_as_the_crd_says(tmp_path: Path) ->
         assert "spec is immutable: delete and create a new VideoTranscode" in edit.stderr
         priority = run("patch", "vt", "example", "--type=merge", "-p", '{"spec":{"priority":9}}')
         assert priority.returncode == 0, priority.stderr
+
+
+def sign_in(url: str) -> str:
+    account = {"email": DEMO_EMAIL, "password": DEMO_PASSWORD}
+    response = httpx.post(f"{url}/api/v1/auth/login", json=account, timeout=10)
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
+def send_like_the_operator(api: Child, running: Running, payload: dict[str, Any]) -> None:
+    """A progress event into one API process's `/internal` namespace, straight to it."""
+    assert api.url is not None
+    operator = socketio.SimpleClient()
+    operator.connect(api.url, auth={"token": running.service_token}, transports=["websocket"],
+                     namespace="/internal", wait_timeout=10)  # fmt: skip
+    try:
+        operator.call("transcode.progress", payload, timeout=10)  # acknowledged once relayed
+    finally:
+        operator.disconnect()
+
+
+def refuses_connections(api: Child) -> bool:
+    assert api.url is not None
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", int(api.url.rsplit(":", 1)[1]))) != 0
+
+
+def test_with_two_replicas_either_api_serves_events_cross_and_a_killed_one_is_not_missed(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "dev"
+    with stack(data_dir=data_dir, port=free_port(), s3_port=free_port(), replicas=2) as running:
+        api_1, api_2 = running.apis
+        text = banner(running, data_dir / "kubeconfig")
+        for child in running.apis + running.operators:
+            assert f"PID {child.pid}" in text
+            assert f"{child.name}.log" in text
+
+        # Through the balancer, one connection each (httpx.get keeps none): both APIs answer.
+        probes = {f"probe-{uuid.uuid4().hex[:8]}-{i}" for i in range(6)}
+        for probe in probes:
+            response = httpx.get(f"{running.url}/healthz", headers={"X-Request-ID": probe})
+            assert response.status_code == 200
+
+        def served_by(api: Child) -> set[str]:
+            log = (running.logs / f"{api.name}.log").read_text()
+            return {probe for probe in probes if probe in log}  # the access log's requestId
+
+        wait_until(lambda: served_by(api_1) | served_by(api_2) == probes, "the access logs", 10)
+        assert served_by(api_1)
+        assert served_by(api_2)
+
+        # A browser through the balancer is on one API; an event sent to each API reaches it
+        # (one from its own API, one through Redis from the other).
+        token = sign_in(running.url)
+        me = httpx.get(
+            f"{running.url}/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}
+        )
+        browser = socketio.SimpleClient()
+        browser.connect(running.url, auth={"token": token}, transports=["websocket"],
+                        wait_timeout=10)  # fmt: skip
+        try:
+            for api in running.apis:
+                send_like_the_operator(api, running, {
+                    "videoId": uuid.uuid4().hex[:24], "owner": me.json()["id"],
+                    "rendition": api.name, "percent": 50.0,
+                })  # fmt: skip
+            received = [browser.receive(timeout=10) for _ in running.apis]
+        finally:
+            browser.disconnect()
+        assert sorted(data["rendition"] for _, data in received) == ["api-1", "api-2"]
+
+        # kill -9 one API: sign-in and the list go on through the balancer, on every turn.
+        os.kill(api_1.pid, signal.SIGKILL)
+        wait_until(lambda: refuses_connections(api_1), "the killed API's port to close", 10)
+        for _ in range(4):
+            token = sign_in(running.url)
+            videos = httpx.get(f"{running.url}/api/v1/videos",
+                               headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+            assert videos.status_code == 200, videos.text
+    assert processes_mentioning(str(data_dir)) == []  # the stack stopped the rest
