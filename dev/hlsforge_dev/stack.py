@@ -47,12 +47,13 @@ DEMO_EMAIL, DEMO_PASSWORD = "demo@hlsforge.dev", "hlsforge-demo"
 BIN = Path(sys.executable).parent
 
 
-def wait_until(check: Any, what: str, timeout: float = 60) -> None:
+def wait_until(check: Any, what: str, timeout: float = 60) -> Any:
+    """What `check()` returns once it is true (an exception counts as not yet)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(Exception):
-            if check():
-                return
+            if value := check():
+                return value
         time.sleep(0.1)
     raise TimeoutError(f"{what} did not come up within {timeout:.0f} s")
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 import socketio
+from conftest import ClipFactory
+from helpers import create_and_upload
 from hlsforge_dev.loopback import free_port
 from hlsforge_dev.stack import (
     DEMO_EMAIL,
@@ -25,6 +27,8 @@ from hlsforge_dev.stack import (
     stack,
     wait_until,
 )
+from kubernetes import client as kube_client
+from kubernetes import config as kube_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -123,8 +127,19 @@ def refuses_connections(api: Child) -> bool:
         return probe.connect_ex(("127.0.0.1", int(api.url.rsplit(":", 1)[1]))) != 0
 
 
+def lease_holder(kubeconfig: Path) -> str | None:
+    client = kube_config.new_client_from_config(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]
+    with client:
+        api: Any = kube_client.CustomObjectsApi(client)
+        lease = api.get_namespaced_custom_object(
+            "coordination.k8s.io", "v1", "default", "leases", "hlsforge-operator"
+        )
+    holder: str | None = lease["spec"].get("holderIdentity")
+    return holder
+
+
 def test_with_two_replicas_either_api_serves_events_cross_and_a_killed_one_is_not_missed(
-    tmp_path: Path,
+    tmp_path: Path, clip: ClipFactory
 ) -> None:
     data_dir = tmp_path / "dev"
     with stack(data_dir=data_dir, port=free_port(), s3_port=free_port(), replicas=2) as running:
@@ -176,4 +191,20 @@ def test_with_two_replicas_either_api_serves_events_cross_and_a_killed_one_is_no
             videos = httpx.get(f"{running.url}/api/v1/videos",
                                headers={"Authorization": f"Bearer {token}"})  # fmt: skip
             assert videos.status_code == 200, videos.text
+
+        # kill -9 the active operator: the standby takes the Lease and transcodes an upload.
+        holder = wait_until(lambda: lease_holder(data_dir / "kubeconfig"), "a lease holder", 30)
+        active = next(o for o in running.operators if o.name == holder)
+        os.kill(active.pid, signal.SIGKILL)
+        auth = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=running.url, headers=auth, timeout=10) as client:
+            video_id = create_and_upload(client, clip("trip.mp4", size="320x180", seconds=1))
+            assert client.post(f"/api/v1/videos/{video_id}/complete").status_code == 202
+
+            def finished() -> Any:
+                phase = client.get(f"/api/v1/videos/{video_id}").json()["phase"]
+                return phase if phase in ("succeeded", "failed") else None
+
+            assert wait_until(finished, "the transcode", 120) == "succeeded"
+        assert lease_holder(data_dir / "kubeconfig") not in (None, holder)
     assert processes_mentioning(str(data_dir)) == []  # the stack stopped the rest
