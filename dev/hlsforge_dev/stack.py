@@ -300,7 +300,8 @@ def banner(running: Running, kubeconfig: Path) -> str:
         for child in running.apis + running.operators:
             where = child.url.removeprefix("http://") if child.url else ""
             lines.append(f"    {child.name:<12} PID {child.pid:<8} {where:<16} {child.name}.log")
-        lines.append("  Kill one (kill -9 PID) and watch the others carry on.")
+        lines.append("  The active operator holds the Lease (kubectl get lease hlsforge-operator); "
+                     "kill one (kill -9 PID) and watch the others carry on.")  # fmt: skip
     lines.append("Press Ctrl-C to stop.")
     return "\n".join(lines)
 
