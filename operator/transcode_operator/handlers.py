@@ -47,9 +47,11 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
-    """On stop: end the background work and close the clients."""
+    """On stop: end the background work and close the clients, then give up the Lease."""
     if (running := memo.get("running")) is not None:
         await running.stop()
+    if (release_lease := memo.get("release_lease")) is not None:
+        await release_lease()  # nothing writes any more: the standby may start
 
 
 @kopf.index("batch", "v1", "jobs", labels=MANAGED)

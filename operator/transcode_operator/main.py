@@ -58,7 +58,15 @@ async def run_elected(settings: OperatorSettings) -> None:
             return
     # Both before Kopf starts, which then leaves them alone when it stops.
     holding, stopping = asyncio.create_task(elector.hold()), asyncio.create_task(stop.wait())
-    operator = asyncio.create_task(kopf.operator(**kopf_options(settings)))
+
+    async def release_lease() -> None:
+        holding.cancel()
+        await elector.release()
+
+    # Kopf's cleanup releases the Lease once nothing writes any more (handlers.cleanup): Kopf
+    # may then wait 5 s more for its own waiters, which the standby need not.
+    memo = kopf.Memo(release_lease=release_lease)
+    operator = asyncio.create_task(kopf.operator(**kopf_options(settings), memo=memo))
     await asyncio.wait({holding, stopping, operator}, return_when=asyncio.FIRST_COMPLETED)
     if holding.done() and not holding.cancelled():
         # A standby may take over at any moment now: stop at once, with no handler's write
@@ -70,9 +78,8 @@ async def run_elected(settings: OperatorSettings) -> None:
         operator.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await operator
-    holding.cancel()
     stopping.cancel()
-    await elector.release()
+    await release_lease()  # if Kopf's cleanup did not (a stop during its start-up)
 
 
 async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
