@@ -1,6 +1,6 @@
 """Operator failover benchmark (issue 13): two `hlsforge-operator` processes on the emulated
 cluster, one active (the Lease's holder) and one standing by. Each round stops the active
-one and, at that moment, creates a VideoTranscode; it measures
+one and, once it has exited, creates a VideoTranscode; from the signal, it measures
 
   lease:  until the standby holds the Lease,
   action: until the standby's first action, the new resource's probe Job,
@@ -145,9 +145,9 @@ def main() -> None:
                     time.sleep(1)  # the standby has timed the Lease's last renewals
                     name = f"round-{round_number}"
                     stopped = time.monotonic()
-                    operators.running[active].send_signal(
-                        signal.SIGKILL if how == "kill -9" else signal.SIGTERM
-                    )
+                    process = operators.running[active]
+                    process.send_signal(signal.SIGKILL if how == "kill -9" else signal.SIGTERM)
+                    process.wait(timeout=30)  # a stopping replica may still act: not counted
                     cluster.create(VIDEOTRANSCODES, resource(name), namespace=NAMESPACE)
                     leased = clock.wait(clock.holders, standby) - stopped
                     acted = clock.wait(clock.probes, name) - stopped

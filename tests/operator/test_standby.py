@@ -237,3 +237,18 @@ def test_a_standby_answers_its_liveness_probe_and_a_clean_stop_hands_over_at_onc
         wait(lambda: holder(cluster) == survivor, "takeover", timeout=30)
     log = (tmp_path / f"{first}.log").read_text()
     assert "lost the lease" not in log
+
+
+def test_an_active_operator_whose_lease_is_taken_exits_at_once(
+    cluster: EmulatedCluster, operator_process_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The guard against two active replicas: a holder that finds another named in the Lease
+    (a partition healed, a clock run wild) stops before writing anything more."""
+    with operators(operator_process_env, tmp_path, "op-a") as running:
+        wait(lambda: holder(cluster) == "op-a", "lease holder")
+        lease = cluster.get(LEASES, NAMESPACE, LEASE)["spec"]
+        taken = {**lease, "holderIdentity": "intruder", "leaseDurationSeconds": 3600}
+        cluster.patch(LEASES, NAMESPACE, LEASE, {"spec": taken})
+        assert running["op-a"].wait(timeout=30) == 1
+    assert "lost the lease" in (tmp_path / "op-a.log").read_text()
+    assert holder(cluster) == "intruder"
