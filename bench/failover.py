@@ -25,13 +25,11 @@ import threading
 import time
 from pathlib import Path
 
-import boto3
-from hlsforge_dev import SECRETS, VIDEOTRANSCODES, EmulatedCluster, JobRunner
+from hlsforge_dev import SECRETS, VIDEOTRANSCODES, EmulatedCluster, JobRunner, stack
 from hlsforge_dev.jobs import completes_at_once
 from hlsforge_dev.loopback import free_port
 from hlsforge_dev.simulated import worker_message
 from hlsforge_dev.store import Change
-from moto.server import ThreadedMotoServer
 
 from transcode_operator.settings import LeaseSettings
 
@@ -115,23 +113,20 @@ def main() -> None:
     options = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
 
-    s3_server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    s3_server.start()
-    host, port = s3_server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    aws = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint}  # fmt: skip
-    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                      aws_access_key_id="bench", aws_secret_access_key="bench")  # fmt: skip
-    s3.create_bucket(Bucket="media")
     clock = Clock()
     results: dict[str, list[tuple[float, float]]] = {"kill -9": [], "SIGTERM": []}
-    with tempfile.TemporaryDirectory() as tmp, EmulatedCluster() as cluster:
+    with (
+        stack.s3(None, free_port()) as (endpoint, keys),  # make dev's moto, with the buckets
+        tempfile.TemporaryDirectory() as tmp,
+        EmulatedCluster() as cluster,
+    ):
         secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hlsforge-s3"},
-                  "stringData": {"accessKeyId": "bench", "secretAccessKey": "bench"}}  # fmt: skip
+                  "stringData": {"accessKeyId": keys["AWS_ACCESS_KEY_ID"],
+                                 "secretAccessKey": keys["AWS_SECRET_ACCESS_KEY"]}}  # fmt: skip
         cluster.create(SECRETS, secret, namespace=NAMESPACE)
         cluster.call(lambda: cluster.store.listeners.append(clock.notice))
-        env = {**os.environ, **aws, "KUBECONFIG": str(cluster.write_kubeconfig(Path(tmp) / "kc")),
+        kubeconfig = cluster.write_kubeconfig(Path(tmp) / "kc")
+        env = {**os.environ, **keys, "AWS_ENDPOINT_URL": endpoint, "KUBECONFIG": str(kubeconfig),
                "HLSFORGE_NAMESPACES": f'["{NAMESPACE}"]'}  # fmt: skip
         operators = Operators(env, Path(tmp))
         with JobRunner(cluster, run_pod=completes_at_once(worker_message)):
@@ -157,7 +152,6 @@ def main() -> None:
                     active = standby
             finally:
                 operators.stop_all()
-    s3_server.stop()
 
     lease = LeaseSettings()
     print(f"\nLease: duration {lease.duration_seconds} s, renewed every "

@@ -5,7 +5,7 @@ after a release, and a holder that finds the Lease taken knows it has lost it.""
 import asyncio
 import datetime
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,8 +85,8 @@ def test_a_standby_takes_over_only_after_a_whole_duration_without_renewal(
         return time.monotonic() - silent_since
 
     waited = asyncio.run(scenario())
-    assert FAST.duration_seconds - FAST.renew_seconds <= waited
-    assert waited <= FAST.duration_seconds + 3 * FAST.retry_seconds + 0.5
+    assert FAST.duration_seconds - FAST.renew_seconds <= waited  # never before it may
+    assert waited <= 2 * FAST.duration_seconds
     spec = lease(cluster)
     assert (spec["holderIdentity"], spec["leaseTransitions"]) == ("standby", 1)
 
@@ -109,38 +109,30 @@ def test_a_released_lease_is_taken_at_once(
     assert lease(cluster)["holderIdentity"] == "standby"
 
 
+async def lost_after(active: Elector, disturb: Callable[[], None]) -> float:
+    """Seconds from `disturb()` until `active`, holding the Lease, knows it has lost it."""
+    await active.acquire()
+    holding = asyncio.create_task(active.hold())
+    await asyncio.sleep(0.3)
+    disturb()
+    disturbed_at = time.monotonic()
+    await asyncio.wait_for(holding, timeout=10)
+    return time.monotonic() - disturbed_at
+
+
 def test_a_holder_whose_lease_is_taken_knows_it_has_lost_it(
     client: kubernetes.client.ApiClient, cluster: EmulatedCluster
 ) -> None:
-    active = elector(client, "active")
-
-    async def scenario() -> float:
-        await active.acquire()
-        holding = asyncio.create_task(active.hold())
-        await asyncio.sleep(0.5)
+    def take() -> None:
         spec = {**lease(cluster), "holderIdentity": "intruder", "leaseDurationSeconds": 60}
         cluster.patch("coordination.k8s.io/v1/leases", "default", "op", {"spec": spec})
-        taken_at = time.monotonic()
-        await asyncio.wait_for(holding, timeout=5)
-        return time.monotonic() - taken_at
 
-    assert asyncio.run(scenario()) <= FAST.renew_seconds + 0.5
+    assert asyncio.run(lost_after(elector(client, "active"), take)) < FAST.duration_seconds
     assert lease(cluster)["holderIdentity"] == "intruder"  # the lost holder wrote nothing more
 
 
 def test_a_holder_that_cannot_reach_the_api_gives_up_before_a_standby_could_take_over(
     client: kubernetes.client.ApiClient, cluster: EmulatedCluster
 ) -> None:
-    active = elector(client, "active")
-
-    async def scenario() -> float:
-        await active.acquire()
-        holding = asyncio.create_task(active.hold())
-        await asyncio.sleep(0.3)
-        cluster.stop()  # the API server is gone
-        cut_at = time.monotonic()
-        await asyncio.wait_for(holding, timeout=10)
-        return time.monotonic() - cut_at
-
-    gave_up_after = asyncio.run(scenario())
-    assert gave_up_after <= FAST.renew_deadline_seconds + 0.3 < FAST.duration_seconds
+    # the renew deadline, counted from the last renewal, is shorter than the Lease's duration
+    assert asyncio.run(lost_after(elector(client, "active"), cluster.stop)) < FAST.duration_seconds
