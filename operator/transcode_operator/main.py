@@ -11,8 +11,10 @@ from typing import Any
 
 import aiohttp.web
 import kopf
+import prometheus_client
 
-from transcode_operator import handlers  # noqa: F401  (registers the handlers)
+import transcode_operator.handlers  # noqa: F401  (registers the handlers)
+from transcode_operator import metrics
 from transcode_operator.kube import api_client
 from transcode_operator.leadership import Elector, LeaseApi, default_identity
 from transcode_operator.settings import OperatorSettings
@@ -41,6 +43,7 @@ def main() -> None:
     if settings.lease.name:
         asyncio.run(run_elected(settings))
     else:
+        metrics.ACTIVE.set(1)
         kopf.run(**kopf_options(settings))
 
 
@@ -53,9 +56,10 @@ async def run_elected(settings: OperatorSettings) -> None:
         asyncio.get_running_loop().add_signal_handler(signum, stop.set)
     identity = settings.lease.identity or default_identity()
     elector = Elector(LeaseApi(api_client(), settings.lease), settings.lease, identity)
-    async with standby_liveness(settings):
+    async with standby_servers(settings):
         if not await _unless_stopped(elector.acquire(), stop):
             return
+    metrics.ACTIVE.set(1)
     # Both before Kopf starts, which then leaves them alone when it stops.
     holding, stopping = asyncio.create_task(elector.hold()), asyncio.create_task(stop.wait())
 
@@ -92,19 +96,26 @@ async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) 
 
 
 @contextlib.asynccontextmanager
-async def standby_liveness(settings: OperatorSettings) -> AsyncIterator[None]:
-    """`/healthz` while standing by (Kopf serves it once active)."""
+async def standby_servers(settings: OperatorSettings) -> AsyncIterator[None]:
+    """`/healthz` and `/metrics` (`hlsforge_operator_active 0`) while standing by, on the
+    ports Kopf and the metrics server take once active."""
 
     async def healthy(_: aiohttp.web.Request) -> aiohttp.web.Response:
         return aiohttp.web.json_response({"standby": True})
 
+    async def metrics_text(_: aiohttp.web.Request) -> aiohttp.web.Response:
+        response = aiohttp.web.Response(body=prometheus_client.generate_latest())
+        response.headers["Content-Type"] = prometheus_client.CONTENT_TYPE_LATEST
+        return response
+
     app = aiohttp.web.Application()
     app.router.add_get("/healthz", healthy)
+    app.router.add_get("/metrics", metrics_text)
     runner = aiohttp.web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = aiohttp.web.TCPSite(runner, settings.bind_address, settings.liveness_port,
-                               reuse_address=True)  # fmt: skip
-    await site.start()
+    for port in (settings.liveness_port, settings.metrics_port):
+        site = aiohttp.web.TCPSite(runner, settings.bind_address, port, reuse_address=True)
+        await site.start()
     try:
         yield
     finally:

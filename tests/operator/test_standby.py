@@ -35,6 +35,13 @@ OPERATOR = Path(sys.executable).parent / "hlsforge-operator"
 
 class Operator(subprocess.Popen[bytes]):
     liveness_port: int
+    metrics_port: int
+
+    def get(self, path: str) -> httpx.Response | None:
+        port = self.metrics_port if path == "/metrics" else self.liveness_port
+        with contextlib.suppress(httpx.TransportError):
+            return httpx.get(f"http://127.0.0.1:{port}{path}")
+        return None
 
 
 @contextlib.contextmanager
@@ -43,13 +50,13 @@ def operators(env: dict[str, str], log_dir: Path, *names: str) -> Iterator[dict[
     running: dict[str, Operator] = {}
     try:
         for name in names:
-            liveness = free_port()
+            liveness, metrics = free_port(), free_port()
             own = {"HLSFORGE_LEASE__IDENTITY": name, "HLSFORGE_LIVENESS_PORT": str(liveness),
-                   "HLSFORGE_METRICS_PORT": str(free_port())}  # fmt: skip
+                   "HLSFORGE_METRICS_PORT": str(metrics)}  # fmt: skip
             with (log_dir / f"{name}.log").open("wb") as log:
                 running[name] = Operator([str(OPERATOR)], env={**env, **own}, stdout=log,
                                          stderr=subprocess.STDOUT)  # fmt: skip
-            running[name].liveness_port = liveness
+            running[name].liveness_port, running[name].metrics_port = liveness, metrics
         yield running
     finally:
         for process in running.values():
@@ -217,26 +224,30 @@ def test_killing_the_active_operator_leaves_the_standby_to_finish(
     assert f"holding lease {LEASE} as {survivor}" in (tmp_path / f"{survivor}.log").read_text()
 
 
-def test_a_standby_answers_its_liveness_probe_and_a_clean_stop_hands_over_at_once(
+def test_a_standby_answers_its_probes_and_a_clean_stop_hands_over_at_once(
     cluster: EmulatedCluster, operator_process_env: dict[str, str], tmp_path: Path
 ) -> None:
     # A minute-long Lease: only a release lets the standby take over within the wait below.
     env = operator_process_env | {"HLSFORGE_LEASE__DURATION_SECONDS": "60",
                                   "HLSFORGE_LEASE__RENEW_DEADLINE_SECONDS": "50"}  # fmt: skip
+    active_gauge = "hlsforge_operator_active {}"
     with operators(env, tmp_path, "op-a", "op-b") as running:
         first = wait(lambda: holder(cluster), "lease holder")
-        survivor = next(n for n in running if n != first)
-
-        def standby_liveness() -> Any:
-            with contextlib.suppress(httpx.TransportError):
-                return httpx.get(f"http://127.0.0.1:{running[survivor].liveness_port}/healthz")
-
-        assert wait(standby_liveness, "standby liveness", timeout=30).json() == {"standby": True}
+        survivor_name = next(n for n in running if n != first)
+        survivor = running[survivor_name]
+        healthz = wait(lambda: survivor.get("/healthz"), "standby liveness", timeout=30)
+        assert healthz.json() == {"standby": True}
+        assert active_gauge.format(0.0) in survivor.get("/metrics").text  # type: ignore[union-attr]
         running[first].send_signal(signal.SIGTERM)  # what a rolling update sends
         assert running[first].wait(timeout=30) == 0
-        wait(lambda: holder(cluster) == survivor, "takeover", timeout=30)
-    log = (tmp_path / f"{first}.log").read_text()
-    assert "lost the lease" not in log
+        wait(lambda: holder(cluster) == survivor_name, "takeover", timeout=30)
+
+        def active_metrics() -> bool:
+            response = survivor.get("/metrics")
+            return response is not None and active_gauge.format(1.0) in response.text
+
+        wait(active_metrics, "the active replica's metrics", timeout=30)
+    assert "lost the lease" not in (tmp_path / f"{first}.log").read_text()
 
 
 def test_an_active_operator_whose_lease_is_taken_exits_at_once(
