@@ -80,10 +80,12 @@ async def run_elected(settings: OperatorSettings) -> None:
         os._exit(1)
     if stopping.done():
         operator.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await operator
-    stopping.cancel()
-    await release_lease()  # if Kopf's cleanup did not (a stop during its start-up)
+    try:
+        with contextlib.suppress(asyncio.CancelledError):
+            await operator
+    finally:  # also after a crash: nothing of Kopf's runs any more
+        stopping.cancel()
+        await release_lease()  # if Kopf's cleanup did not (a stop during its start-up)
 
 
 async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
