@@ -49,15 +49,17 @@ def listening(command: list[str], port: int) -> Iterator[None]:
         process.wait(timeout=10)
 
 
-def redis_command(port: int) -> list[str]:
+def redis_command(port: int, password: str | None = None) -> list[str]:
     """Debian's `redis-server` (`make system-deps`) on loopback, keeping nothing on disk."""
+    auth = [] if password is None else ["--requirepass", password]
     return ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"]  # fmt: skip
+            "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning", *auth]  # fmt: skip
 
 
 @contextlib.contextmanager
-def redis_server(port: int | None = None) -> Iterator[str]:
-    """A Redis (`redis_command`) for as long as the context lasts; yields its URL."""
+def redis_server(port: int | None = None, password: str | None = None) -> Iterator[str]:
+    """A Redis (`redis_command`) for as long as the context lasts; yields its URL (with the
+    password, if it requires one)."""
     port = port or free_port()
-    with listening(redis_command(port), port):
-        yield f"redis://127.0.0.1:{port}/0"
+    with listening(redis_command(port, password), port):
+        yield f"redis://{'' if password is None else f':{password}@'}127.0.0.1:{port}/0"

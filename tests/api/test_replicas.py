@@ -117,3 +117,27 @@ def test_with_redis_down_http_goes_on_and_events_cross_replicas_again_when_it_is
         finally:
             owner_on_a.disconnect()
             owner_on_b.disconnect()
+
+
+def test_a_redis_that_refuses_the_password_degrades_readiness_and_the_password_stays_secret(
+    api: Api, signup: Signup, caplog: pytest.LogCaptureFixture
+) -> None:
+    right, wrong = "right-Redis-passw0rd", "wrong-Redis-passw0rd"
+    with redis_server(password=right) as url:
+        port = url.rsplit(":", 1)[1]
+        for password, status in ((wrong, "degraded"), (right, "ok")):
+            given = SecretStr(f"redis://:{password}@127.0.0.1:{port}")
+            settings = api.settings.model_copy(update={"redis_url": given})
+            with serve(create_app(settings)) as replica:
+                one = Api(replica, settings)
+                with one.client(signup()) as client:
+                    assert client.get("/api/v1/videos").status_code == 200  # HTTP goes on
+                    ready = client.get("/readyz")
+                listener = connect(one, signup())  # Socket.IO still accepts clients
+                listener.disconnect()
+            assert ready.status_code == 200
+            assert ready.json()["status"] == status, ready.text
+            assert password not in ready.text
+    assert "invalid username-password pair" in caplog.text  # the log says why
+    assert wrong not in caplog.text
+    assert right not in caplog.text
