@@ -1,10 +1,12 @@
 """Telling the rest of the product: the `videos` read model in MongoDB and live events
 through the API's Socket.IO `/internal` namespace. Neither may stop a transcode: failures
-are logged, MongoDB writes are retried later, realtime events are dropped while offline."""
+are logged, MongoDB writes are retried later, realtime events are held (but progress) while
+offline."""
 
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,6 +36,7 @@ from videotranscode import (
 logger = logging.getLogger(__name__)
 
 INTERNAL_NAMESPACE = "/internal"
+BACKLOG = 256  # events other than progress kept while the API is unreachable
 # The operator's phases of a transcode under way, as the `videos` record spells them. `queued`
 # counts only once the operator has written (`transcodeSeq`): before that it is the API's,
 # whose resource may not exist yet.
@@ -101,11 +104,21 @@ class VideoStore:
 
 
 class Realtime:
-    """A Socket.IO client of the API's `/internal` namespace, authenticated by a token."""
+    """A Socket.IO client of the API's `/internal` namespace, authenticated by a token.
+
+    While the API is unreachable (also before the first connection, as when a standby has
+    just taken over), the last `BACKLOG` events other than progress are kept and sent once
+    connected, so an owner still hears that a video ended; progress is dropped (the next
+    report supersedes it)."""
 
     def __init__(self, url: str, token: str) -> None:
         self._url, self._token = url, token
-        self._client = socketio.AsyncClient(reconnection=True, logger=False)
+        # handle_sigint=False: its own SIGINT handler cancels every task of the process,
+        # Kopf's clean stop included.
+        self._client = socketio.AsyncClient(reconnection=True, logger=False, handle_sigint=False)
+        self._backlog: deque[tuple[str, dict[str, Any]]] = deque(maxlen=BACKLOG)
+        self._sending = asyncio.Lock()
+        self._client.on("connect", self._send_backlog, namespace=INTERNAL_NAMESPACE)
 
     async def connect_forever(self) -> None:
         """Keep trying to connect until it works (the client reconnects by itself after)."""
@@ -125,10 +138,24 @@ class Realtime:
                 delay = min(delay * 2, 30)
 
     async def emit(self, event: TranscodeEvent, payload: EventPayload) -> None:
-        if not self._client.connected:
-            return  # live events are ephemeral; the status and MongoDB carry the truth
+        if event is TranscodeEvent.PROGRESS and not self._online():
+            return
+        self._backlog.append((event.value, payload.wire()))
+        await self._send_backlog()
+
+    def _online(self) -> bool:
+        # True from the namespace's `connect` event on (`connected` only once `connect()`
+        # has returned, after that event).
+        return INTERNAL_NAMESPACE in self._client.namespaces
+
+    async def _send_backlog(self) -> None:
+        async with self._sending:  # in order, one sender at a time
+            while self._backlog and self._online():
+                await self._send(*self._backlog.popleft())
+
+    async def _send(self, event: str, data: dict[str, Any]) -> None:
         try:
-            await self._client.emit(event.value, payload.wire(), namespace=INTERNAL_NAMESPACE)
+            await self._client.emit(event, data, namespace=INTERNAL_NAMESPACE)
         except socketio.exceptions.SocketIOError as exc:
             logger.info("dropping %s: %s", event, exc)
 

@@ -18,6 +18,7 @@ from pymongo import MongoClient
 from transcode_operator.publish import Publisher, Realtime, VideoStore, video_update
 from videotranscode import (
     Phase,
+    PhasePayload,
     Playback,
     PostUploadState,
     ProgressPayload,
@@ -157,18 +158,23 @@ async def relay() -> AsyncIterator[tuple[str, list[tuple[str, Any]]]]:
 async def test_realtime_relays_events_with_the_service_token(
     relay: tuple[str, list[tuple[str, Any]]],
 ) -> None:
+    """Before the first connection (a standby just taken over): progress is dropped, other
+    events are kept and sent once connected, before what comes next."""
     url, received = relay
     realtime = Realtime(url, TOKEN)
     progress = ProgressPayload(video_id="v", rendition="360p", percent=12.5)
+    phase = PhasePayload(video_id="v", phase=Phase.CANCELLED, progress=40, renditions=[])
     await realtime.emit(TranscodeEvent.PROGRESS, progress)  # offline: dropped, no error
+    await realtime.emit(TranscodeEvent.PHASE, phase)  # offline: kept
     await asyncio.wait_for(realtime.connect_forever(), timeout=10)
     await realtime.emit(TranscodeEvent.PROGRESS, progress)
     for _ in range(100):
-        if received:
+        if len(received) == 2:
             break
         await asyncio.sleep(0.02)
-    assert received == [("transcode.progress", progress.wire())]
-    assert received[0][1]["percent"] == 12.5
+    assert received == [("transcode.phase", phase.wire()),
+                        ("transcode.progress", progress.wire())]  # fmt: skip
+    assert received[1][1]["percent"] == 12.5
     await realtime.close()
 
 

@@ -203,6 +203,7 @@ def test_killing_the_active_operator_leaves_the_standby_to_finish(
         sock.disconnect()
         video = client.get(f"/api/v1/videos/{video_id}").json()
         assert running[survivor].poll() is None, logs(tmp_path)
+        lease = cluster.get(LEASES, NAMESPACE, LEASE)["spec"]  # (released on the way out)
 
     status = cluster.get(VIDEOTRANSCODES, NAMESPACE, name)["status"]
     assert status["phase"] == "Succeeded", (status, logs(tmp_path))
@@ -219,7 +220,6 @@ def test_killing_the_active_operator_leaves_the_standby_to_finish(
     assert video["phase"] == "succeeded", video
     succeeded = [p for e, p in events if e == "transcode.succeeded"]
     assert [p["videoId"] for p in succeeded] == [video_id]  # the survivor's events reach us
-    lease = cluster.get(LEASES, NAMESPACE, LEASE)["spec"]
     assert (lease["holderIdentity"], lease["leaseTransitions"]) == (survivor, 1)
     assert f"holding lease {LEASE} as {survivor}" in (tmp_path / f"{survivor}.log").read_text()
 
@@ -263,3 +263,55 @@ def test_an_active_operator_whose_lease_is_taken_exits_at_once(
         assert running["op-a"].wait(timeout=30) == 1
     assert "lost the lease" in (tmp_path / "op-a.log").read_text()
     assert holder(cluster) == "intruder"
+
+
+def test_a_delete_and_a_cancel_made_while_no_operator_is_active_are_carried_out_by_the_standby(
+    api: Api, signup: Signup, clip: ClipFactory, cluster: EmulatedCluster, s3: Any,
+    operator_process_env: dict[str, str], tmp_path: Path,
+) -> None:  # fmt: skip
+    env = operator_process_env | {"HLSFORGE_MAX_RUNNING_JOBS": "20"}  # both videos at once
+    token = signup()
+    sock = socketio.SimpleClient()
+    with (
+        JobRunner(cluster, run_pod=slow_pods(s3, 60.0), max_parallel=20),  # unfinished by then
+        operators(env, tmp_path, "op-a", "op-b") as running,
+        api.client(token) as client,
+    ):
+        first = wait(lambda: holder(cluster), "lease holder")
+        sock.connect(api.url, auth={"token": token}, transports=["websocket"], wait_timeout=10)
+        deleted, cancelled = (create_and_upload(client, clip(f"{n}.mp4", size="320x180",
+                                                             seconds=1)) for n in "dc")  # fmt: skip
+        for video_id in (deleted, cancelled):
+            assert client.post(f"/api/v1/videos/{video_id}/complete").status_code == 202
+        both_transcoding = {deleted: "Transcoding", cancelled: "Transcoding"}
+        wait(lambda: {v: phase_of(cluster, v) for v in both_transcoding} == both_transcoding,
+             "both Transcoding")  # fmt: skip
+        s3.put_object(Bucket="media", Key=f"videos/{deleted}/360p/seg_00000.m4s", Body=b"x")
+
+        running[first].send_signal(signal.SIGKILL)
+        running[first].wait()
+        # No operator runs now: the API's writes wait in the cluster for the standby.
+        assert client.delete(f"/api/v1/videos/{deleted}").status_code == 204
+        assert client.post(f"/api/v1/videos/{cancelled}/cancel").status_code == 202
+        wait(lambda: cluster.find(VIDEOTRANSCODES, NAMESPACE, f"video-{deleted}") is None,
+             "the deleted resource to go", timeout=60)  # fmt: skip
+        wait(lambda: phase_of(cluster, cancelled) == "Cancelled", "Cancelled", timeout=60)
+        video = client.get(f"/api/v1/videos/{cancelled}").json()
+        events = []
+        with contextlib.suppress(socketio.exceptions.TimeoutError):
+            while True:
+                events.append(sock.receive(timeout=3))
+        sock.disconnect()
+        assert holder(cluster) != first
+
+    assert video["phase"] == "cancelled", video
+    assert s3.list_objects_v2(Bucket="media", Prefix=f"videos/{deleted}/")["KeyCount"] == 0
+    assert cluster.list(JOBS, NAMESPACE, labels=f"hlsforge.dev/transcode=video-{deleted}") == []
+    told = {p["videoId"] for e, p in events if e == "transcode.cancelled"}
+    assert told == {deleted, cancelled}  # from the standby, sent once it had connected
+
+
+def phase_of(cluster: EmulatedCluster, video_id: str) -> str | None:
+    body = cluster.find(VIDEOTRANSCODES, NAMESPACE, f"video-{video_id}")
+    phase = ((body or {}).get("status") or {}).get("phase")
+    return None if phase is None else str(phase)
