@@ -89,9 +89,10 @@ def rendition_storage(
 
 
 def probe_storage(settings: JobSettings) -> Storage:
-    """The source's size is what the probe finds out: room for the largest one accepted."""
+    """The probe reads the source where it is (through a presigned URL): its scratch holds
+    no copy of it, only the poster and the logs, whatever the source's size."""
     base = parse_quantity(settings.probe_tier.scratch_base)
-    return Storage(request=base, limit=base + parse_quantity(settings.max_source_size))
+    return Storage(request=base, limit=base)
 
 
 def _resources(tier: ResourceTier, storage: Storage) -> dict[str, Any]:

@@ -51,9 +51,6 @@ class JobSettings(BaseModel):
     active_deadline_seconds: int = Field(default=6 * 3600, ge=60)
     ttl_seconds_after_finished: int = Field(default=3600, ge=0)
     max_duration_seconds: int = Field(default=4 * 3600, ge=1)
-    # The probe downloads a source of unknown size: its ephemeral-storage limit is this plus
-    # its tier's base (its request, what the scheduler reserves, is the base alone).
-    max_source_size: Quantity = "20Gi"
     resource_tiers: list[ResourceTier] = DEFAULT_TIERS
     probe_tier: ResourceTier = ResourceTier(
         max_height=0, cpu_request="250m", memory_request="256Mi", memory_limit="512Mi"

@@ -172,7 +172,6 @@ def test_notes_tell_how_to_open_the_app_and_apply_a_valid_sample(
         ({"redis.image.tag": ""}, "/redis/image/tag"),
         ({"redis.existingSecret": "Acme_Redis"}, "/redis/existingSecret"),
         ({"operator.bindAddress": ""}, "/operator/bindAddress"),
-        ({"operator.job.maxSourceSize": "20GB"}, "/operator/job/maxSourceSize"),
     ],
 )
 def test_values_schema_rejects(helm: str, sets: dict[str, str], message: str) -> None:

@@ -800,8 +800,7 @@ def test_operator_settings_read_the_rendered_environment(
         assert s3_endpoint == f"http://{name}-minio.{NAMESPACE}.svc:9000"
     assert env["AWS_ACCESS_KEY_ID"]
     assert env["AWS_SECRET_ACCESS_KEY"]
-    # The Job settings come from operator.job.* (values.yaml defaults, kind: smaller sources).
-    assert settings.job.max_source_size == ("5Gi" if rendered.name == "kind" else "20Gi")
+    # The Job settings come from operator.job.* (values.yaml defaults).
     assert (settings.job.backoff_limit, settings.job.active_deadline_seconds) == (2, 21600)
     assert settings.job.ttl_seconds_after_finished == 3600
     assert settings.job.max_duration_seconds == 14400

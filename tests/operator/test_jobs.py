@@ -187,14 +187,11 @@ def test_rendition_storage_follows_the_tier() -> None:
     assert request == limit
 
 
-def test_a_probe_job_may_download_the_largest_source_accepted() -> None:
-    """Before the probe the size is unknown: the limit allows `max_source_size`, the request
-    (what the scheduler reserves) is the probe tier's base alone."""
+def test_a_probe_job_holds_no_copy_of_the_source_whatever_its_size() -> None:
+    """The probe reads the source through a URL: it gets the probe tier's base, reserved and
+    limited alike, and nothing for the source, whose size it has yet to find out."""
     request, limit, scratch = storage(build_probe_job("v1", SPEC, SETTINGS, name="v1-probe"))
-    assert (request, limit, scratch) == (1 * GiB, 21 * GiB, 21 * GiB)
-    small = SETTINGS.model_copy(update={"max_source_size": "5G"})
-    _, limit, _ = storage(build_probe_job("v1", SPEC, small, name="v1-probe"))
-    assert 1 * GiB + 5 * 10**9 <= limit < 1 * GiB + 5 * 10**9 + MiB
+    assert (request, limit, scratch) == (1 * GiB, 1 * GiB, 1 * GiB)
 
 
 @pytest.mark.parametrize(
