@@ -268,6 +268,14 @@ def test_a_large_file_goes_up_in_parts_and_resumes_where_it_stopped(
     page.on("request", lambda request: assembled.append(request.url)
             if request.url.endswith("/upload/complete") else None)  # fmt: skip
     complete = re.compile(r"/api/v1/videos/[0-9a-f]{24}/complete$")
+    # On loopback a part can go up between two progress events: slow the upload so each
+    # part's progress shows (16 MiB parts, about a third of a second each).
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 0, "downloadThroughput": -1,
+        "uploadThroughput": 48 * 1024 * 1024,  # bytes per second
+    })  # fmt: skip
 
     upload(page, big, "Big upload")
     expect(page.get_by_test_id("upload-error")).to_contain_text(
