@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,6 +24,8 @@ from helpers import Api, Signup, create_and_upload
 from hlsforge_dev import JOBS, PODS, VIDEOTRANSCODES, EmulatedCluster, JobRunner, PodExit, PodRun
 from hlsforge_dev.loopback import free_port
 from hlsforge_dev.simulated import stored_slice, worker_message
+from hlsforge_dev.stack import wait_until
+from kopf_cluster import phase_of, wait_phase
 
 NAMESPACE = "default"
 LEASES = "coordination.k8s.io/v1/leases"
@@ -79,14 +80,6 @@ def holder(cluster: EmulatedCluster) -> str | None:
     return None if found is None else found["spec"].get("holderIdentity")
 
 
-def wait(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while (value := check()) in (None, False, [], {}):
-        assert time.monotonic() < deadline, f"no {what} within {timeout:.0f} s"
-        time.sleep(0.05)
-    return value
-
-
 class PhaseRecorder:
     """Every phase the resource shows, in order, polled in a thread."""
 
@@ -97,8 +90,7 @@ class PhaseRecorder:
 
     def _poll(self, cluster: EmulatedCluster, name: str) -> None:
         while not self._stop.wait(0.02):
-            body = cluster.find(VIDEOTRANSCODES, NAMESPACE, name)
-            phase = ((body or {}).get("status") or {}).get("phase")
+            phase = phase_of(cluster.find(VIDEOTRANSCODES, NAMESPACE, name))
             if phase and (not self.phases or self.phases[-1] != phase):
                 self.phases.append(phase)
 
@@ -170,7 +162,7 @@ def test_killing_the_active_operator_leaves_the_standby_to_finish(
         operators(env, tmp_path, "op-a", "op-b") as running,
         api.client(token) as client,
     ):
-        first = wait(lambda: holder(cluster), "lease holder")
+        first = wait_until(lambda: holder(cluster), "lease holder")
         video_id = create_and_upload(client, clip("trip.mp4", size="320x180", seconds=1))
         name = f"video-{video_id}"
         sock.connect(api.url, auth={"token": token}, transports=["websocket"], wait_timeout=10)
@@ -187,15 +179,14 @@ def test_killing_the_active_operator_leaves_the_standby_to_finish(
                     for p in pods
                 )
 
-            wait(encoding, f"running {kind} pod")
+            wait_until(encoding, f"running {kind} pod")
             before = cluster.get(VIDEOTRANSCODES, NAMESPACE, name)["status"]
             jobs_before = jobs_by_uid(cluster, name)
             running[first].send_signal(signal.SIGKILL)
             running[first].wait()
             survivor = next(n for n in running if n != first)
-            wait(lambda: holder(cluster) == survivor, "takeover", timeout=30)
-            wait(lambda: (cluster.get(VIDEOTRANSCODES, NAMESPACE, name)["status"].get("phase")
-                          in ("Succeeded", "Failed")), "end", timeout=120)  # fmt: skip
+            wait_until(lambda: holder(cluster) == survivor, "takeover", timeout=30)
+            wait_phase(cluster, name, "Succeeded", "Failed")
         events = []
         with contextlib.suppress(socketio.exceptions.TimeoutError):
             while True:
@@ -232,21 +223,21 @@ def test_a_standby_answers_its_probes_and_a_clean_stop_hands_over_at_once(
                                   "HLSFORGE_LEASE__RENEW_DEADLINE_SECONDS": "50"}  # fmt: skip
     active_gauge = "hlsforge_operator_active {}"
     with operators(env, tmp_path, "op-a", "op-b") as running:
-        first = wait(lambda: holder(cluster), "lease holder")
+        first = wait_until(lambda: holder(cluster), "lease holder")
         survivor_name = next(n for n in running if n != first)
         survivor = running[survivor_name]
-        healthz = wait(lambda: survivor.get("/healthz"), "standby liveness", timeout=30)
+        healthz = wait_until(lambda: survivor.get("/healthz"), "standby liveness", timeout=30)
         assert healthz.json() == {"standby": True}
         assert active_gauge.format(0.0) in survivor.get("/metrics").text  # type: ignore[union-attr]
         running[first].send_signal(signal.SIGTERM)  # what a rolling update sends
         assert running[first].wait(timeout=30) == 0
-        wait(lambda: holder(cluster) == survivor_name, "takeover", timeout=30)
+        wait_until(lambda: holder(cluster) == survivor_name, "takeover", timeout=30)
 
         def active_metrics() -> bool:
             response = survivor.get("/metrics")
             return response is not None and active_gauge.format(1.0) in response.text
 
-        wait(active_metrics, "the active replica's metrics", timeout=30)
+        wait_until(active_metrics, "the active replica's metrics", timeout=30)
     assert "lost the lease" not in (tmp_path / f"{first}.log").read_text()
 
 
@@ -256,7 +247,7 @@ def test_an_active_operator_whose_lease_is_taken_exits_at_once(
     """The guard against two active replicas: a holder that finds another named in the Lease
     (a partition healed, a clock run wild) stops before writing anything more."""
     with operators(operator_process_env, tmp_path, "op-a") as running:
-        wait(lambda: holder(cluster) == "op-a", "lease holder")
+        wait_until(lambda: holder(cluster) == "op-a", "lease holder")
         lease = cluster.get(LEASES, NAMESPACE, LEASE)["spec"]
         taken = {**lease, "holderIdentity": "intruder", "leaseDurationSeconds": 3600}
         cluster.patch(LEASES, NAMESPACE, LEASE, {"spec": taken})
@@ -277,15 +268,14 @@ def test_a_delete_and_a_cancel_made_while_no_operator_is_active_are_carried_out_
         operators(env, tmp_path, "op-a", "op-b") as running,
         api.client(token) as client,
     ):
-        first = wait(lambda: holder(cluster), "lease holder")
+        first = wait_until(lambda: holder(cluster), "lease holder")
         sock.connect(api.url, auth={"token": token}, transports=["websocket"], wait_timeout=10)
         deleted, cancelled = (create_and_upload(client, clip(f"{n}.mp4", size="320x180",
                                                              seconds=1)) for n in "dc")  # fmt: skip
         for video_id in (deleted, cancelled):
             assert client.post(f"/api/v1/videos/{video_id}/complete").status_code == 202
-        both_transcoding = {deleted: "Transcoding", cancelled: "Transcoding"}
-        wait(lambda: {v: phase_of(cluster, v) for v in both_transcoding} == both_transcoding,
-             "both Transcoding")  # fmt: skip
+        wait_until(lambda: {video_phase(cluster, v) for v in (deleted, cancelled)}
+                   == {"Transcoding"}, "both Transcoding")  # fmt: skip
         s3.put_object(Bucket="media", Key=f"videos/{deleted}/360p/seg_00000.m4s", Body=b"x")
 
         running[first].send_signal(signal.SIGKILL)
@@ -293,9 +283,9 @@ def test_a_delete_and_a_cancel_made_while_no_operator_is_active_are_carried_out_
         # No operator runs now: the API's writes wait in the cluster for the standby.
         assert client.delete(f"/api/v1/videos/{deleted}").status_code == 204
         assert client.post(f"/api/v1/videos/{cancelled}/cancel").status_code == 202
-        wait(lambda: cluster.find(VIDEOTRANSCODES, NAMESPACE, f"video-{deleted}") is None,
+        wait_until(lambda: cluster.find(VIDEOTRANSCODES, NAMESPACE, f"video-{deleted}") is None,
              "the deleted resource to go", timeout=60)  # fmt: skip
-        wait(lambda: phase_of(cluster, cancelled) == "Cancelled", "Cancelled", timeout=60)
+        wait_phase(cluster, f"video-{cancelled}", "Cancelled", timeout=60)
         video = client.get(f"/api/v1/videos/{cancelled}").json()
         events = []
         with contextlib.suppress(socketio.exceptions.TimeoutError):
@@ -311,7 +301,5 @@ def test_a_delete_and_a_cancel_made_while_no_operator_is_active_are_carried_out_
     assert told == {deleted, cancelled}  # from the standby, sent once it had connected
 
 
-def phase_of(cluster: EmulatedCluster, video_id: str) -> str | None:
-    body = cluster.find(VIDEOTRANSCODES, NAMESPACE, f"video-{video_id}")
-    phase = ((body or {}).get("status") or {}).get("phase")
-    return None if phase is None else str(phase)
+def video_phase(cluster: EmulatedCluster, video_id: str) -> str | None:
+    return phase_of(cluster.find(VIDEOTRANSCODES, NAMESPACE, f"video-{video_id}"))
